@@ -1,0 +1,49 @@
+"""The one schema every task and data source is converted to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RewardSpec:
+    """How a sample is scored: which verifier, against what, with which parameters.
+
+    ``verifier`` is a registered verifier name (``math``, ``exact_match``, ...) or a ``module:attr``
+    import path. ``ground_truth`` is whatever that verifier compares against (a string for ``math``,
+    a list of test cases for ``code``, a reasoning-gym entry for ``reasoning_gym``). ``params`` are
+    verifier keyword arguments. ``weight`` scales the verifier's score in the total reward.
+    """
+
+    verifier: str
+    ground_truth: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+
+
+@dataclass
+class Sample:
+    """One prompt with everything needed to score a completion of it.
+
+    Exactly one of ``prompt`` (plain text, sent to the model as is) or ``messages`` (chat messages,
+    rendered with the tokenizer's chat template) is set.
+    """
+
+    id: str
+    prompt: str | None = None
+    messages: list[dict[str, str]] | None = None
+    data_source: str = "default"
+    reward: RewardSpec = field(default_factory=lambda: RewardSpec(verifier="exact_match"))
+    response: str | None = None  # a reference completion, used by SFT
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError(f"sample {self.id!r}: set exactly one of 'prompt' or 'messages'")
+        if self.messages is not None:
+            for i, m in enumerate(self.messages):
+                if not isinstance(m, dict) or "role" not in m or "content" not in m:
+                    raise ValueError(
+                        f"sample {self.id!r}: messages[{i}] must be a dict with 'role' and 'content', got {m!r}"
+                    )

@@ -32,6 +32,12 @@ class AlgorithmConfig(BaseModel):
     """Dual-clip constant c (Ye et al. 2020): for negative advantages the loss is bounded by -c * A."""
     clip: bool = True
     """False disables ratio clipping entirely (the Spurious Rewards ablation)."""
+    clip_diag_prob_threshold: float = Field(0.8, ge=0, le=1)
+    """Clipping-bias diagnostics (Spurious Rewards): tokens whose old probability exp(old_logprob) exceeds
+    this are "high-probability"; clip fractions are reported separately for them and for the rest."""
+    tis_cap: float | None = Field(None, gt=0)
+    """Truncated importance sampling cap (TIS) for rollouts from a stale or different engine: the per-token
+    loss is weighted by min(pi_old / pi_behaviour, tis_cap). None disables it."""
 
     loss_agg: str = "token_mean"
     """Loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum | seq_mean_token_sum_norm."""

@@ -1,0 +1,5 @@
+"""Rollout engines: n completions per prompt with behaviour log-probs and finish reasons."""
+
+from rlvr.rollout.types import Completion, SamplingParams
+
+__all__ = ["Completion", "SamplingParams"]

@@ -7,6 +7,7 @@ from rlvr.data.reasoning_gym import ReasoningGymTask, reasoning_gym_samples, sco
 from rlvr.data.rows import FieldMapping, VerlMapping, sample_to_row
 from rlvr.data.sample import RewardSpec, Sample
 from rlvr.data.sampler import PromptSampler
+from rlvr.data import tasks as _tasks  # noqa: F401  (registers the built-in generators)
 from rlvr.data.specs import (
     DatasetSpec,
     HFDatasetSpec,

@@ -1,0 +1,270 @@
+"""The typed configuration of a run: pydantic models loaded from YAML, overridable by dotted arguments.
+
+```
+rlvr train recipes/quickstart.yaml trainer.steps=50 algorithm.eps_high=0.28
+```
+
+Every model forbids unknown keys, so a typo is an error that names the field and lists the valid ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rlvr.algorithms.config import AlgorithmConfig
+from rlvr.data.specs import DatasetSpec
+from rlvr.models.tiny import TinyModelConfig
+from rlvr.rollout.types import SamplingParams
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraConfig(_Strict):
+    """LoRA adapters through peft; only the adapters are trained and checkpointed."""
+
+    r: int = Field(16, gt=0)
+    """Rank of the adapters."""
+    alpha: int = Field(32, gt=0)
+    """Scaling numerator (the update is scaled by alpha / r)."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the adapter input."""
+    target_modules: list[str] | str = "all-linear"
+    """Module names to adapt, or 'all-linear'."""
+
+
+class ModelConfig(_Strict):
+    """The policy: a Hugging Face causal LM by hub id or local path, or a tiny model built here."""
+
+    path: str | None = None
+    """Hub id or local directory of the model and tokenizer. None builds a tiny model from `tiny`."""
+    tiny: TinyModelConfig | None = None
+    """Build a tiny Llama-style model and character tokenizer locally (tests, quickstart)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Parameter dtype of the policy and the reference model."""
+    device: str = "auto"
+    """'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters instead of all weights."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    trust_remote_code: bool = False
+    """Passed to from_pretrained for models with custom code."""
+    num_threads: int | None = Field(None, gt=0)
+    """torch CPU threads; None keeps torch's default."""
+
+
+class DataConfig(_Strict):
+    """Where prompts come from."""
+
+    train: list[DatasetSpec] = Field(default_factory=list)
+    """Training datasets, concatenated (ids must be unique across them)."""
+    eval: list[DatasetSpec] = Field(default_factory=list)
+    """Held-out datasets for evaluation during and after training."""
+    sft: list[DatasetSpec] = Field(default_factory=list)
+    """Demonstrations for `rlvr sft` (rows with a response); empty uses data.train."""
+
+
+class RolloutConfig(SamplingParams):
+    """Generation during training: the sampling settings plus the engine that runs them."""
+
+    engine: Literal["hf"] = "hf"
+    """Rollout backend: 'hf' (transformers, in-process)."""
+    max_batch_size: int = Field(256, ge=1)
+    """Most sequences decoded together; larger requests are split into chunks."""
+
+
+class RewardConfig(_Strict):
+    """How rewards are computed."""
+
+    workers: int = Field(0, ge=0)
+    """0 scores in this process; N > 0 uses a pool of N worker processes."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Per-completion limit for a verifier; past it the sample is marked as a timeout."""
+
+
+class OptimConfig(_Strict):
+    """AdamW and its learning-rate schedule."""
+
+    lr: float = Field(1e-6, gt=0)
+    """Peak learning rate."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam betas."""
+    eps: float = Field(1e-8, gt=0)
+    """Adam epsilon."""
+    weight_decay: float = Field(0.0, ge=0)
+    """Decoupled weight decay."""
+    warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up from 0 over this many training steps."""
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Decay after warm-up, over the run's total steps."""
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    """Floor of the decay as a fraction of lr."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm to this; None disables clipping."""
+
+
+class TrainerConfig(_Strict):
+    """The RL loop."""
+
+    steps: int = Field(100, ge=1)
+    """Training steps; each samples prompts_per_step prompts x rollout.n completions."""
+    prompts_per_step: int = Field(32, ge=1)
+    """Prompts per step (the rollout batch is prompts_per_step * rollout.n sequences)."""
+    ppo_epochs: int = Field(1, ge=1)
+    """Passes over each rollout batch."""
+    mini_batch_size: int | None = Field(None, ge=1)
+    """Sequences per optimizer step; None uses the whole rollout batch (one step per epoch)."""
+    micro_batch_size: int = Field(64, ge=1)
+    """Sequences per forward/backward; gradients accumulate up to a mini-batch."""
+    seed: int = 0
+    """Seeds data order, sampling and initialisation."""
+    output_dir: str = "runs"
+    """Parent directory of run directories."""
+    run_name: str | None = None
+    """Run directory name; None uses the recipe name and a timestamp."""
+    log_every: int = Field(1, ge=1)
+    """Write metrics every N steps."""
+    eval_every: int = Field(0, ge=0)
+    """Evaluate on data.eval every N steps (0: only at the end)."""
+    save_every: int = Field(0, ge=0)
+    """Save the model every N steps (0: only at the end)."""
+    max_nonfinite_steps: int = Field(3, ge=1)
+    """Stop the run after this many consecutive steps with a NaN/inf loss or gradient (each is skipped)."""
+
+
+class SFTConfig(_Strict):
+    """Supervised fine-tuning on prompt/response rows (loss on response tokens only)."""
+
+    steps: int = Field(100, ge=1)
+    """Optimizer steps."""
+    batch_size: int = Field(32, ge=1)
+    """Sequences per optimizer step."""
+    micro_batch_size: int = Field(32, ge=1)
+    """Sequences per forward/backward."""
+    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-5))
+    """Optimizer of the SFT phase."""
+    output: str = "sft"
+    """Subdirectory of the run directory where the fine-tuned model is saved."""
+
+
+class EvalConfig(_Strict):
+    """Evaluation on data.eval."""
+
+    n: int = Field(1, ge=1)
+    """Samples per prompt (pass@k needs n >= k)."""
+    temperature: float = Field(0.0, ge=0)
+    """0 is greedy."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Completion limit; None uses rollout.max_new_tokens."""
+    k: list[int] = Field(default_factory=lambda: [1])
+    """Report pass@k for each k (k <= n)."""
+
+
+class RunConfig(_Strict):
+    """A whole recipe."""
+
+    name: str = "run"
+    """Name of the recipe (used in run directory names)."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    """The policy model."""
+    data: DataConfig = Field(default_factory=DataConfig)
+    """Datasets."""
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    """Generation during training."""
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    """Reward computation."""
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    """The RL objective."""
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    """Optimizer of the RL phase."""
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    """The RL loop."""
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    """Settings of `rlvr sft`."""
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    """Settings of evaluation."""
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not validate; the message names the field and what was expected."""
+
+
+def apply_override(tree: dict[str, Any], dotted: str) -> None:
+    """Apply ``a.b.c=value`` to a nested dict (value parsed as YAML: numbers, bools, lists...).
+
+    A numeric part indexes a list: ``data.train.0.size=100``.
+    """
+    key, sep, raw = dotted.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {dotted!r} must look like 'section.field=value'")
+    parts = key.strip().split(".")
+    node: Any = tree
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(node)}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:depth])!r} is not a section")
+        if last:
+            node[part] = yaml.safe_load(raw) if raw.strip() else ""
+        else:
+            if isinstance(node, dict):
+                node.setdefault(part, {})
+            node = node[part]
+
+
+def _valid_fields(path: tuple, root: type[BaseModel] = RunConfig) -> list[str] | None:
+    model: Any = root
+    for part in path[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        model = field.annotation
+        model = next((a for a in getattr(model, "__args__", ()) if hasattr(a, "model_fields")), model)
+    return sorted(getattr(model, "model_fields", {})) or None
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid config in {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            valid = _valid_fields(err["loc"])
+            msg = "unknown field" + (f"; valid fields: {', '.join(valid)}" if valid else "")
+        lines.append(f"  {loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML recipe (or start from defaults), apply dotted overrides, validate."""
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            tree = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as exc:
+            raise ConfigError(f"recipe {path} not found") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise ConfigError(f"recipe {path} must be a mapping of sections, got {type(tree).__name__}")
+    for item in overrides or []:
+        apply_override(tree, item)
+    if overrides:
+        source += " with overrides " + " ".join(overrides)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None

@@ -1,0 +1,1 @@
+"""Evaluation: pass@k / avg@k / maj@k and benchmark runs."""

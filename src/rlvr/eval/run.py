@@ -1,0 +1,29 @@
+"""``rlvr eval``: load a model (a run's checkpoint or a hub id) and evaluate it on data.eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rlvr.config import RunConfig
+
+
+def run_eval(cfg: RunConfig, model: str | None = None, output: str | None = None) -> dict[str, float]:
+    from rlvr.data.specs import load_dataset_specs
+    from rlvr.eval.evaluate import evaluate
+    from rlvr.models.load import load_model, load_tokenizer
+    from rlvr.rewards.router import RewardRouter
+    from rlvr.rollout.hf_engine import HFEngine
+    from rlvr.training.trainer import eval_params
+
+    if not cfg.data.eval:
+        raise ValueError("data.eval is empty: give the recipe held-out datasets to evaluate on")
+    model_cfg = cfg.model.model_copy(update={"path": model, "tiny": None}) if model else cfg.model
+    tokenizer = load_tokenizer(model_cfg)
+    policy = load_model(model_cfg, tokenizer)
+    engine = HFEngine(policy, tokenizer, cfg.rollout.max_batch_size, seed=cfg.trainer.seed)
+    with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
+        metrics = evaluate(engine, load_dataset_specs(cfg.data.eval), router, eval_params(cfg), cfg.eval.k)
+    if output:
+        Path(output).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    return metrics

@@ -1,0 +1,84 @@
+"""Loading the policy and its tokenizer: a hub id or local directory, or a tiny model built locally."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import torch
+
+from rlvr.config import ModelConfig
+from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def quiet_transformers() -> None:
+    """No per-file progress bars from transformers (loading and saving shards) on the console."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_tokenizer(cfg: ModelConfig):
+    if cfg.path is None:
+        return build_tokenizer((cfg.tiny or TinyModelConfig()).alphabet)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(cfg.path, trust_remote_code=cfg.trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_model(cfg: ModelConfig, tokenizer):
+    """The policy model on its device, in train mode, LoRA-wrapped when configured."""
+    quiet_transformers()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    if cfg.path is None:
+        model = build_tiny_model(cfg.tiny or TinyModelConfig(), tokenizer).to(DTYPES[cfg.dtype])
+    else:
+        from transformers import AutoModelForCausalLM
+
+        if not Path(cfg.path).exists():
+            log.info("model %s is not a local directory; loading it as a hub id", cfg.path)
+        model = AutoModelForCausalLM.from_pretrained(
+            cfg.path, dtype=DTYPES[cfg.dtype], trust_remote_code=cfg.trust_remote_code
+        )
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if cfg.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.target_modules,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+    model.to(resolve_device(cfg.device))
+    model.train()
+    return model
+
+
+def frozen_copy(model):
+    """A frozen deep copy (the reference policy). For a LoRA model prefer disabling the adapter instead."""
+    ref = copy.deepcopy(model)
+    ref.eval()
+    ref.requires_grad_(False)
+    return ref

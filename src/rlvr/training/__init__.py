@@ -1,0 +1,1 @@
+"""Training: the learner, the RL loop, SFT."""

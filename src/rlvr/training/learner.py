@@ -1,0 +1,183 @@
+"""The learner: log-probs of a TokenBatch, and the policy update (epochs x mini-batches x micro-batches).
+
+It looks the policy loss, KL estimator and aggregation up by name; it never branches on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from functools import partial
+
+import torch
+from torch import Tensor
+
+from rlvr.algorithms import LOSS_AGGREGATIONS, POLICY_LOSSES, AlgorithmConfig, kl_penalty
+from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
+from rlvr.config import OptimConfig, TrainerConfig
+from rlvr.training.batch import TokenBatch
+from rlvr.training.optim import build_optimizer
+
+
+class Learner:
+    """Owns the policy's optimizer. ``reference`` is a frozen model, ``"adapter"`` (a peft model with its
+    adapter disabled serves as the reference) or None (no KL, nothing loaded)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        algo: AlgorithmConfig,
+        optim: OptimConfig,
+        trainer: TrainerConfig,
+        total_steps: int,
+        temperature: float,
+        norm_len: int,
+        reference: torch.nn.Module | str | None = None,
+    ) -> None:
+        self.model, self.algo, self.optim_cfg, self.trainer_cfg = model, algo, optim, trainer
+        self.reference = reference
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.total_steps = total_steps
+        self.policy_loss = POLICY_LOSSES.get(algo.policy_loss)
+        self.aggregation = LOSS_AGGREGATIONS.get(algo.loss_agg)
+        self.norm_len = algo.loss_agg_norm_len or norm_len
+        self.device = next(model.parameters()).device
+        self.optimizer, self.scheduler = build_optimizer(model, optim, total_steps)
+        self.nonfinite_streak = 0
+
+    def reset_optimizer(self) -> None:
+        """Fresh AdamW moments (ProRL's reference reset); the schedule keeps its position."""
+        self.optimizer.state.clear()
+
+    # ---- forward passes -------------------------------------------------------------------------
+    def _forward(self, model, mb: TokenBatch, with_entropy: bool) -> tuple[Tensor, Tensor | None]:
+        R = mb.response_width
+        out = model(
+            input_ids=mb.input_ids,
+            attention_mask=mb.attention_mask,
+            position_ids=mb.position_ids,
+            use_cache=False,
+            logits_to_keep=R + 1,
+        )
+        logits = out.logits[:, :-1, :] / self.temperature  # (b, R, V): predicts response tokens
+        labels = mb.input_ids[:, -R:]  # (b, R)
+        logprobs = logprobs_from_logits(logits, labels)
+        entropy = entropy_from_logits(logits) if with_entropy else None
+        return logprobs, entropy
+
+    @torch.no_grad()
+    def logprobs(self, batch: TokenBatch, reference: bool = False) -> Tensor:
+        """Per-token log-probs (B, R) of the policy (or of the reference) on ``batch``, no gradient."""
+        model = self.model
+        ctx: contextlib.AbstractContextManager = contextlib.nullcontext()
+        if reference:
+            if self.reference is None:
+                raise ValueError("no reference model: set algorithm.kl_coef > 0 to load one")
+            if self.reference == "adapter":
+                ctx = self.model.disable_adapter()
+            else:
+                model = self.reference
+        was_training = self.model.training
+        self.model.eval()
+        chunks = []
+        with ctx:
+            for start in range(0, batch.size, self.trainer_cfg.micro_batch_size):
+                mb = batch.select(slice(start, start + self.trainer_cfg.micro_batch_size)).to(self.device)
+                chunks.append(self._forward(model, mb, with_entropy=False)[0].float().cpu())
+        self.model.train(was_training)
+        return torch.cat(chunks)
+
+    # ---- the update -----------------------------------------------------------------------------
+    def update(
+        self,
+        batch: TokenBatch,
+        advantages: Tensor,
+        old_logprobs: Tensor | None,
+        ref_logprobs: Tensor | None,
+        use_behaviour_for_tis: bool = False,
+    ) -> dict[str, float]:
+        """PPO-style update: ``ppo_epochs`` passes, shuffled mini-batches, accumulated micro-batches.
+
+        ``old_logprobs`` None means strictly on-policy (one epoch, one mini-batch): the current
+        log-probs, detached, serve as pi_old, which saves a forward pass.
+        """
+        B = batch.size
+        mini = self.trainer_cfg.mini_batch_size or B
+        if old_logprobs is None and (self.trainer_cfg.ppo_epochs > 1 or mini < B):
+            raise ValueError("old_logprobs are required with several epochs or mini-batches")
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, float] = defaultdict(float)
+        gen = torch.Generator().manual_seed(self.trainer_cfg.seed + self.scheduler.last_epoch)
+        skipped = 0
+        for _ in range(self.trainer_cfg.ppo_epochs):
+            order = torch.randperm(B, generator=gen) if mini < B else torch.arange(B)
+            for start in range(0, B, mini):
+                rows = order[start : start + mini]
+                stats = self._mini_batch_step(
+                    batch.select(rows),
+                    advantages[rows],
+                    None if old_logprobs is None else old_logprobs[rows],
+                    None if ref_logprobs is None else ref_logprobs[rows],
+                    use_behaviour_for_tis,
+                )
+                if stats is None:
+                    skipped += 1
+                    continue
+                for k, v in stats.items():
+                    sums[k] += v
+                    counts[k] += 1
+        self.scheduler.step()
+        metrics = {k: sums[k] / counts[k] for k in sums if counts[k] > 0}
+        metrics["train/lr"] = self.optimizer.param_groups[0]["lr"]
+        metrics["train/skipped_updates"] = float(skipped)
+        self.nonfinite_streak = self.nonfinite_streak + 1 if skipped else 0
+        return metrics
+
+    def _mini_batch_step(self, mb_all, adv, old, ref, use_tis) -> dict[str, float] | None:
+        """One optimizer step over a mini-batch; None when the loss or gradient was not finite.
+
+        Loss terms are aggregated with the mini-batch's global counts, so micro-batch values add up;
+        the policy loss's own metrics are averaged over micro-batches weighted by their token counts.
+        """
+        num_tokens = float(mb_all.response_mask.sum())
+        agg = partial(self.aggregation, num_tokens=num_tokens, num_seqs=float(mb_all.size), norm_len=self.norm_len)
+        summed: dict[str, float] = defaultdict(float)
+        self.optimizer.zero_grad(set_to_none=True)
+        micro = self.trainer_cfg.micro_batch_size
+        for start in range(0, mb_all.size, micro):
+            sl = slice(start, start + micro)
+            mb = mb_all.select(sl).to(self.device)
+            mask = mb.response_mask
+            logp, entropy = self._forward(self.model, mb, with_entropy=True)
+            old_mb = logp.detach() if old is None else old[sl].to(self.device)
+            behaviour = mb.behaviour_logprobs if use_tis else None
+            loss, loss_metrics = self.policy_loss(
+                logp, old_mb, adv[sl].to(self.device), mask, self.algo, agg, behaviour_logprobs=behaviour
+            )
+            summed["train/pg_loss"] += loss.item()
+            if ref is not None and self.algo.kl_coef > 0 and not self.algo.kl_in_reward:
+                kl = agg(kl_penalty(logp, ref[sl].to(self.device), self.algo.kl_estimator), mask)
+                loss = loss + self.algo.kl_coef * kl
+                summed["train/kl_loss"] += kl.item()
+            if self.algo.entropy_coef > 0:
+                loss = loss - self.algo.entropy_coef * agg(entropy, mask)
+            if not torch.isfinite(loss):
+                self.optimizer.zero_grad(set_to_none=True)
+                return None
+            loss.backward()
+            token_share = float(mask.sum()) / max(num_tokens, 1.0)
+            summed["train/entropy"] += float((entropy.detach() * mask).sum()) / max(num_tokens, 1.0)
+            for k, v in loss_metrics.items():
+                summed[f"train/{k}"] += float(v) * token_share
+        grad_norm = self._clip_gradients()
+        if not torch.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.optimizer.step()
+        summed["train/grad_norm"] = float(grad_norm)
+        return dict(summed)
+
+    def _clip_gradients(self) -> Tensor:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        max_norm = self.optim_cfg.max_grad_norm or float("inf")
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)

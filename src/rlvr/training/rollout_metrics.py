@@ -1,0 +1,38 @@
+"""Metrics of one rollout batch, per data_source: lengths, truncation, rewards, verifier errors."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from rlvr.rewards.router import ScoreRequest, aggregate_metrics
+from rlvr.rewards.types import RewardResult
+from rlvr.rollout.types import Completion
+
+
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def rollout_metrics(
+    completions: Sequence[Completion], requests: Sequence[ScoreRequest], results: Sequence[RewardResult]
+) -> dict[str, float]:
+    """``reward/<group>/...`` from the router (reward mean, accuracy, errors, latency) plus, per
+    data_source and over ``all``: response_length (mean; correct; incorrect) and truncation_rate."""
+    metrics = {f"reward/{k}": v for k, v in aggregate_metrics(requests, results).items()}
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, req in enumerate(requests):
+        groups[f"data_source/{req.data_source}"].append(i)
+        groups["all"].append(i)
+    for key, idx in groups.items():
+        lengths = [float(len(completions[i].token_ids)) for i in idx]
+        right = [float(len(completions[i].token_ids)) for i in idx if results[i].correct is True]
+        wrong = [float(len(completions[i].token_ids)) for i in idx if results[i].correct is False]
+        values = {
+            "response_length": _mean(lengths),
+            "response_length_correct": _mean(right),
+            "response_length_incorrect": _mean(wrong),
+            "truncation_rate": _mean([float(completions[i].finish_reason == "length") for i in idx]),
+        }
+        metrics.update({f"reward/{key}/{k}": v for k, v in values.items() if v is not None})
+    return metrics

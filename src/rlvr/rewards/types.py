@@ -13,9 +13,10 @@ from rlvr.registry import Registry
 class RewardResult:
     """The outcome of scoring one completion.
 
-    ``score`` is the reward before the sample's weight is applied. ``correct`` says whether the answer
-    counts as right for accuracy metrics (None when the verifier has no notion of right, e.g. a format
-    check). ``error`` is set when the verifier itself failed (exception, timeout); such a sample is
+    ``score`` is the reward: as a verifier returns it, before the sample's weight is applied; in the
+    router's results, times ``RewardSpec.weight`` (the verifier's value is kept in
+    ``info["unweighted_score"]``). ``correct`` says whether the answer counts as right for accuracy
+    metrics (None when the verifier has no notion of right, e.g. a format check). ``error`` is set when the verifier itself failed (exception, timeout); such a sample is
     reported, never silently scored as a wrong answer.
     """
 

@@ -45,5 +45,7 @@ def run_quickstart(overrides: list[str] | None = None, show_progress: bool = Tru
     acc_rl = final["eval/all/accuracy"]
     minutes = (time.perf_counter() - t_start) / 60
     print(f"  held-out accuracy after RL:   {acc_rl:6.1%}  ({acc_rl - acc_sft:+.1%} over SFT)")
-    print(f"  total time: {minutes:.1f} min; metrics: {run_dir / 'metrics.jsonl'}; model: {run_dir / 'final'}")
+    print(
+        f"  total time: {minutes:.1f} min; metrics: {run_dir / 'metrics.jsonl'}; model: {run_dir / 'final'}"
+    )
     return {"before_sft": acc_base, "after_sft": acc_sft, "after_rl": acc_rl, "minutes": minutes}

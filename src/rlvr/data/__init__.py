@@ -1,5 +1,6 @@
 """Datasets: the Sample schema, loaders and task generators."""
 
+from rlvr.data import tasks as _tasks  # noqa: F401  (registers the built-in generators)
 from rlvr.data.errors import DataFormatError
 from rlvr.data.generators import GENERATORS, generate
 from rlvr.data.loaders import load_hf, load_jsonl, load_parquet, load_verl, save_jsonl
@@ -7,7 +8,6 @@ from rlvr.data.reasoning_gym import ReasoningGymTask, reasoning_gym_samples, sco
 from rlvr.data.rows import FieldMapping, VerlMapping, sample_to_row
 from rlvr.data.sample import RewardSpec, Sample
 from rlvr.data.sampler import PromptSampler
-from rlvr.data import tasks as _tasks  # noqa: F401  (registers the built-in generators)
 from rlvr.data.specs import (
     DatasetSpec,
     HFDatasetSpec,

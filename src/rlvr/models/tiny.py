@@ -12,7 +12,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 # One character a token. Enough for arithmetic, short words and the tags rlvr's verifiers look for.
-DEFAULT_ALPHABET = "0123456789+-*/=()<>[]{}.,:;?!#'\" _\nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\\^|&%$@~"
+DEFAULT_ALPHABET = (
+    "0123456789+-*/=()<>[]{}.,:;?!#'\" _\nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\\^|&%$@~"
+)
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
 # A minimal chat template: one turn a line, the assistant turn opened by the generation prompt.

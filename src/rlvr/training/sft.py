@@ -82,7 +82,10 @@ def run_sft(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> Path:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.sft.optim.max_grad_norm or float("inf"))
         optimizer.step()
         scheduler.step()
-        logger.log(step + 1, {"sft/loss": total, "sft/grad_norm": float(grad_norm), "perf/step_s": time.perf_counter() - t0})
+        logger.log(
+            step + 1,
+            {"sft/loss": total, "sft/grad_norm": float(grad_norm), "perf/step_s": time.perf_counter() - t0},
+        )
         bar.set_postfix(loss=f"{total:.3f}")
     logger.close()
     out = run_dir / cfg.sft.output

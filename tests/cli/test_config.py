@@ -1,0 +1,54 @@
+import pytest
+
+from rlvr.config import ConfigError, load_config
+
+
+def test_dotted_overrides_reach_nested_fields_and_list_items(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  train:\n    - {type: synthetic, generator: digit_sort, size: 10, seed: 0}\n")
+    cfg = load_config(
+        recipe, ["trainer.steps=7", "algorithm.eps_high=0.28", "data.train.0.size=3", 'rollout.stop=["\\n"]']
+    )
+    assert cfg.trainer.steps == 7 and cfg.algorithm.eps_high == 0.28
+    assert cfg.data.train[0].size == 3 and cfg.rollout.stop == ["\n"]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("trainer.stpes=5", "trainer.stpes: unknown field; valid fields: "),
+        ("optim.lr=-1", "optim.lr: Input should be greater than 0"),
+        ("model.dtype=fp8", "'float32', 'bfloat16' or 'float16'"),
+        ("rollout.engine=sglang", "rollout.engine"),
+        ("data.train=[{type: nope}]", "'jsonl', 'parquet', 'hf', 'verl', 'reasoning_gym', 'synthetic'"),
+        ("trainer=3", "trainer"),
+        ("nonsense", "must look like 'section.field=value'"),
+        ("data.train.4.size=1", "data.train: Input should be a valid list"),
+    ],
+)
+def test_bad_config_names_the_field_and_the_choices(override, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert expected in str(err.value)
+
+
+def test_bad_recipe_files_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+        load_config(bad)
+    bad.write_text("- just a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(bad)
+
+
+def test_unknown_algorithm_names_list_the_known_ones(tmp_path):
+    from rlvr.registry import UnknownNameError
+    from rlvr.training.trainer import RLTrainer
+
+    from ..training.helpers import tiny_recipe
+
+    with pytest.raises(UnknownNameError, match="known: dr_grpo, gae, grpo"):
+        RLTrainer(tiny_recipe(tmp_path, "algorithm.advantage=grpoo"), show_progress=False)

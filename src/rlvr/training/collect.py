@@ -1,0 +1,99 @@
+"""Collecting a rollout batch: generate, score, and (optionally) DAPO's dynamic sampling.
+
+With dynamic sampling on, prompts are over-sampled, groups whose rewards are all equal are dropped,
+and generation repeats until ``target_groups`` informative groups are gathered or ``max_rounds`` is
+reached (then the batch goes ahead with what it has, and the shortfall is reported).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from rlvr.algorithms.filters import informative_groups
+from rlvr.data.sample import Sample
+from rlvr.rewards.router import ScoreRequest
+from rlvr.rewards.types import RewardResult
+from rlvr.rollout.types import Completion
+
+
+@dataclass
+class RolloutBatch:
+    """Prompts and their scored completions; ``completions[j].prompt_index`` indexes ``samples``."""
+
+    samples: list[Sample] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
+    requests: list[ScoreRequest] = field(default_factory=list)
+    results: list[RewardResult] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def extend(self, other: RolloutBatch, keep_prompts: list[int]) -> None:
+        """Append the groups of ``other`` whose prompt index is in ``keep_prompts`` (re-indexed)."""
+        remap = {}
+        for p in keep_prompts:
+            remap[p] = len(self.samples)
+            self.samples.append(other.samples[p])
+        for c, q, r in zip(other.completions, other.requests, other.results, strict=True):
+            if c.prompt_index in remap:
+                c.prompt_index = remap[c.prompt_index]
+                self.completions.append(c)
+                self.requests.append(q)
+                self.results.append(r)
+
+
+def group_outcomes(batch: RolloutBatch) -> tuple[list[int], list[int], list[int]]:
+    """Prompt indices of (informative, all-correct, all-wrong-or-equal) groups; errored samples aside."""
+    ok = [j for j, r in enumerate(batch.results) if r.error is None]
+    if not ok:
+        return [], [], list(range(len(batch.samples)))
+    scores = torch.tensor([batch.results[j].score for j in ok])
+    groups = torch.tensor([batch.completions[j].prompt_index for j in ok])
+    keep = informative_groups(scores, groups)
+    informative = sorted({int(g) for g, k in zip(groups, keep, strict=True) if k})
+    rest = [p for p in range(len(batch.samples)) if p not in set(informative)]
+    by_prompt: dict[int, list[bool]] = {}
+    for c, r in zip(batch.completions, batch.results, strict=True):
+        by_prompt.setdefault(c.prompt_index, []).append(r.correct is True)
+    all_correct = [p for p in rest if all(by_prompt.get(p, [False]))]
+    return informative, all_correct, [p for p in rest if p not in set(all_correct)]
+
+
+def collect(
+    next_prompts: Callable[[int], list[Sample]],
+    generate_and_score: Callable[[list[Sample]], RolloutBatch],
+    target_groups: int,
+    dynamic: bool = False,
+    max_rounds: int = 4,
+    oversample: float = 1.0,
+) -> RolloutBatch:
+    """One training batch of ``target_groups`` prompt groups (fewer only if dynamic sampling ran out of
+    rounds). ``next_prompts(k)`` draws k prompts from the sampler; ``generate_and_score`` does the rest."""
+    t0 = time.perf_counter()
+    if not dynamic:
+        batch = generate_and_score(next_prompts(target_groups))
+        batch.stats = {"rollout/rounds": 1.0, "rollout/prompts_sampled": float(target_groups)}
+        return batch
+    out = RolloutBatch()
+    dropped_correct = dropped_wrong = sampled = rounds = 0
+    while len(out.samples) < target_groups and rounds < max_rounds:
+        want = target_groups - len(out.samples)
+        ask = max(want, math.ceil(want * oversample))
+        fresh = generate_and_score(next_prompts(ask))
+        informative, all_correct, all_wrong = group_outcomes(fresh)
+        out.extend(fresh, informative[:want])
+        dropped_correct, dropped_wrong = dropped_correct + len(all_correct), dropped_wrong + len(all_wrong)
+        sampled, rounds = sampled + ask, rounds + 1
+    out.stats = {
+        "rollout/rounds": float(rounds),
+        "rollout/prompts_sampled": float(sampled),
+        "rollout/groups_kept": float(len(out.samples)),
+        "rollout/groups_dropped_all_correct": float(dropped_correct),
+        "rollout/groups_dropped_all_wrong": float(dropped_wrong),
+        "rollout/groups_short": float(target_groups - len(out.samples)),
+        "perf/collect_s": time.perf_counter() - t0,
+    }
+    return out

@@ -1,0 +1,26 @@
+"""``build_router``: the reward router a run's config asks for, local or on the reward server."""
+
+from __future__ import annotations
+
+from rlvr.rewards.client import RemoteRewardRouter
+from rlvr.rewards.router import RewardRouter
+
+
+def build_router(
+    workers: int,
+    timeout_s: float,
+    server_url: str | None = None,
+    *,
+    client_timeout_s: float = 300.0,
+    batch_size: int = 256,
+) -> RewardRouter | RemoteRewardRouter:
+    """A ``RemoteRewardRouter`` for ``server_url`` when it is set, else a local ``RewardRouter``.
+
+    Locally, ``workers`` processes (0: in-process) with a per-call ``timeout_s``. Remotely, ``workers``
+    and ``timeout_s`` are the server's business (``rlvr serve-rewards --workers N --timeout-s T``);
+    ``client_timeout_s`` bounds one HTTP batch of ``batch_size`` requests and must cover the server's
+    time for it, queueing included.
+    """
+    if server_url:
+        return RemoteRewardRouter(server_url, timeout_s=client_timeout_s, batch_size=batch_size)
+    return RewardRouter(max_workers=workers, timeout_s=timeout_s)

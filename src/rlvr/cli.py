@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 
 
@@ -18,7 +18,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quickstart", help="tiny model: SFT then GRPO on digit sorting, on CPU, in minutes")
     q.add_argument("overrides", nargs="*", help="dotted overrides of the quickstart recipe")
-    _add_recipe(sub.add_parser("train", help="RL training from a recipe"))
+    t = sub.add_parser("train", help="RL training from a recipe")
+    _add_recipe(t)
+    t.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        metavar="RUN_DIR",
+        help="continue a run from its newest complete checkpoint, in its own directory: RUN_DIR, a checkpoint "
+        "directory, or (no value) the newest run of this recipe under trainer.output_dir",
+    )
+    t.add_argument(
+        "--force-resume",
+        action="store_true",
+        help="resume even if the data or a config field that changes the math differs from the checkpoint's",
+    )
     _add_recipe(sub.add_parser("sft", help="supervised fine-tuning from a recipe"))
     e = sub.add_parser("eval", help="evaluate a model on the recipe's data.eval (pass@k, accuracy)")
     _add_recipe(e)
@@ -28,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may also follow options (`rlvr eval r.yaml --model m eval.n=4`).
+    unknown = [a for a in extra if a.startswith("-") or "=" not in a]
+    if unknown or not hasattr(args, "overrides"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    args.overrides = [*args.overrides, *extra]
     from rlvr.config import ConfigError
 
     try:
@@ -50,15 +70,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from rlvr.config import load_config
 
+    if args.command == "train" and args.resume and "=" in args.resume and not os.path.exists(args.resume):
+        args.overrides, args.resume = [args.resume, *args.overrides], "auto"  # `--resume trainer.steps=9`
     cfg = load_config(args.recipe, args.overrides)
     if args.command == "train":
-        from rlvr.training.trainer import RLTrainer
-
-        trainer = RLTrainer(cfg, show_progress=show)
-        print(f"rlvr train: run directory {trainer.run_dir}")
-        final = trainer.fit()
-        trainer.close()
-        _print_metrics(final)
+        return _train(cfg, args, show)
     elif args.command == "sft":
         from rlvr.tracking.run_dir import new_run_dir
         from rlvr.training.sft import run_sft
@@ -71,6 +87,37 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         metrics = run_eval(cfg, model=args.model, output=args.output)
         _print_metrics(metrics)
+    return 0
+
+
+def _train(cfg, args: argparse.Namespace, show: bool) -> int:
+    """Exit codes: 0 done; 1 stopped on NaN/inf updates; 128 + signal number (130 SIGINT, 143 SIGTERM)
+    when a signal stopped the run cleanly after writing a checkpoint."""
+    from rlvr.training.checkpoint import ResumeError
+    from rlvr.training.trainer import NonFiniteError, RLTrainer
+
+    if args.resume or args.force_resume:
+        update = {"resume": args.resume or cfg.trainer.resume, "resume_force": args.force_resume or None}
+        cfg.trainer = cfg.trainer.model_copy(update={k: v for k, v in update.items() if v is not None})
+    try:
+        trainer = RLTrainer(cfg, show_progress=show)
+    except ResumeError as exc:
+        print(f"rlvr train: {exc}", file=sys.stderr)
+        return 2
+    resumed = f", resuming from {trainer.last_checkpoint} at step {trainer.step}" if trainer.step else ""
+    print(f"rlvr train: run directory {trainer.run_dir}{resumed}")
+    try:
+        final = trainer.fit()
+    except NonFiniteError as exc:
+        print(f"rlvr train: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        trainer.close()
+    if trainer.stopped_by is not None:
+        resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
+        print(f"rlvr train: stopped by {trainer.stopped_by.name}; continue with: {resume}")
+        return 128 + int(trainer.stopped_by)
+    _print_metrics(final)
     return 0
 
 

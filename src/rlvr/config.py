@@ -133,9 +133,20 @@ class TrainerConfig(_Strict):
     eval_every: int = Field(0, ge=0)
     """Evaluate on data.eval every N steps (0: only at the end)."""
     save_every: int = Field(0, ge=0)
-    """Save the model every N steps (0: only at the end)."""
+    """Write a checkpoint (run_dir/checkpoints/step-N) every N steps; 0: only at exit. A run also writes one
+    when it ends, is stopped by SIGINT / SIGTERM, or stops on NaN/inf updates."""
+    keep_last: int = Field(3, ge=0)
+    """Keep this many newest checkpoints, deleting older ones after each save; 0 keeps all."""
+    resume: Literal["never", "auto"] | str = "never"
+    """Continue a run from a checkpoint, in the same run directory: 'never'; 'auto' (the newest run under
+    output_dir named after the recipe (or run_name) that has a complete checkpoint; a new run if none); or a
+    path to a run directory (its newest complete checkpoint) or to one checkpoint directory."""
+    resume_force: bool = False
+    """Resume even when the training data or a config field that changes the math differs from the
+    checkpoint's (a warning lists them). See rlvr.training.checkpoint.RESUME_SAFE for fields that may change."""
     max_nonfinite_steps: int = Field(3, ge=1)
-    """Stop the run after this many consecutive steps with a NaN/inf loss or gradient (each is skipped)."""
+    """Stop the run after this many consecutive steps with a NaN/inf loss or gradient (each is skipped),
+    writing a checkpoint of the last good weights."""
 
 
 class SFTConfig(_Strict):

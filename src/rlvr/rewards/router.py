@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import multiprocessing
+import signal
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -140,6 +141,11 @@ def _warm_up() -> None:
     import rlvr.rewards  # noqa: F401  (registers every verifier in the worker)
 
 
+def ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the trainer, which stops cleanly with a checkpoint."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class RewardRouter:
     """Scores batches of ``ScoreRequest``: in-process (``max_workers=0``) or in a process pool.
 
@@ -166,7 +172,7 @@ class RewardRouter:
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.max_workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(self.max_workers, mp_context=ctx, initializer=ignore_sigint)
             warm = [self._pool.submit(_warm_up) for _ in range(self.max_workers)]
             wait(warm, timeout=120)
             failed = [f for f in warm if not f.done() or f.exception() is not None]

@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from rlvr.rewards.router import ScoreRequest, score_one
+from rlvr.rewards.router import ScoreRequest, ignore_sigint, score_one
 from rlvr.rewards.types import RewardResult
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ class _Worker:
     """One worker process behind a one-process executor."""
 
     def __init__(self) -> None:
-        self.executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.executor = ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_sigint
+        )
         try:
             self.pid = self.executor.submit(_warm_up).result(timeout=START_TIMEOUT_S)  # blocking: a thread
         except BaseException:

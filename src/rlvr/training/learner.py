@@ -45,6 +45,13 @@ class Learner:
         self.optimizer, self.scheduler = build_optimizer(model, optim, total_steps)
         self.nonfinite_streak = 0
 
+    def counters(self) -> dict[str, int]:
+        """The learner's state besides the optimizer and schedule, for checkpoints."""
+        return {"nonfinite_streak": self.nonfinite_streak}
+
+    def load_counters(self, counters: dict[str, int]) -> None:
+        self.nonfinite_streak = int(counters.get("nonfinite_streak", 0))
+
     def reset_optimizer(self) -> None:
         """Fresh AdamW moments (ProRL's reference reset); the schedule keeps its position."""
         self.optimizer.state.clear()
@@ -107,6 +114,7 @@ class Learner:
             raise ValueError("old_logprobs are required with several epochs or mini-batches")
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, float] = defaultdict(float)
+        # seeded by the schedule's position (checkpointed), so a resumed run shuffles mini-batches alike
         gen = torch.Generator().manual_seed(self.trainer_cfg.seed + self.scheduler.last_epoch)
         skipped = 0
         for _ in range(self.trainer_cfg.ppo_epochs):
@@ -140,7 +148,9 @@ class Learner:
         the policy loss's own metrics are averaged over micro-batches weighted by their token counts.
         """
         num_tokens = float(mb_all.response_mask.sum())
-        agg = partial(self.aggregation, num_tokens=num_tokens, num_seqs=float(mb_all.size), norm_len=self.norm_len)
+        agg = partial(
+            self.aggregation, num_tokens=num_tokens, num_seqs=float(mb_all.size), norm_len=self.norm_len
+        )
         summed: dict[str, float] = defaultdict(float)
         self.optimizer.zero_grad(set_to_none=True)
         micro = self.trainer_cfg.micro_batch_size

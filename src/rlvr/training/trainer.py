@@ -1,14 +1,23 @@
-"""The RL loop: sample prompts -> generate -> score -> advantages -> update -> log.
+"""The RL loop: sample prompts -> generate -> score -> advantages -> update -> log -> checkpoint.
 
 The trainer looks every piece of math up by name (``ADVANTAGES.get(cfg.algorithm.advantage)``); it
 never branches on which algorithm it runs. Each stage passes plain data to the next.
+
+A run can be killed at any moment and resumed (``trainer.resume``): checkpoints (see
+:mod:`rlvr.training.checkpoint`) hold every piece of state a step reads, so the resumed run continues with
+the same batches, the same random draws and the same weights as if it had never stopped. SIGINT / SIGTERM
+finish the current step and write a checkpoint before the run exits; a second one aborts at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -28,6 +37,19 @@ from rlvr.rollout.types import SamplingParams
 from rlvr.tracking.logger import MetricsLogger
 from rlvr.tracking.run_dir import new_run_dir, write_config
 from rlvr.training.batch import collate, last_token_rewards
+from rlvr.training.checkpoint import (
+    Checkpoint,
+    CheckpointState,
+    check_compatible,
+    dataset_fingerprint,
+    discard_after,
+    find_resume_checkpoint,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    truncate_logs,
+)
 from rlvr.training.learner import Learner
 from rlvr.training.rollout_metrics import rollout_metrics
 from rlvr.training.seeding import seed_everything
@@ -37,6 +59,37 @@ log = logging.getLogger(__name__)
 
 class NonFiniteError(RuntimeError):
     """Too many consecutive updates with a NaN/inf loss or gradient."""
+
+
+class StopSignals:
+    """Within the block, SIGINT and SIGTERM ask the loop to stop (``received``) instead of killing it; a
+    second signal restores the previous handlers and raises KeyboardInterrupt. Outside the main thread,
+    where Python allows no handlers, it does nothing."""
+
+    def __enter__(self) -> StopSignals:
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is not None:
+            self.__exit__()
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: aborting")
+        self.received = signal.Signals(signum)
+        # os.write, not print or logging: the handler may interrupt a write to the same stream
+        os.write(
+            2,
+            f"\nrlvr: {self.received.name}: finishing this step, then writing a checkpoint "
+            "(send it again to abort at once)\n".encode(),
+        )
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def sampling_params(cfg: RunConfig) -> SamplingParams:
@@ -66,7 +119,13 @@ class RLTrainer:
         if not self.train_samples:
             raise ValueError("data.train is empty: an RL run needs prompts")
         self.eval_samples: list[Sample] = load_dataset_specs(cfg.data.eval) if cfg.data.eval else []
-        self.run_dir = Path(run_dir) if run_dir else new_run_dir(cfg.trainer.output_dir, cfg.name, cfg.trainer.run_name)
+        self.fingerprint = dataset_fingerprint(self.train_samples)
+        t = cfg.trainer
+        resume = find_resume_checkpoint(t.resume, t.output_dir, t.run_name or cfg.name)
+        if resume is not None:
+            check_compatible(resume, cfg.model_dump(mode="json"), self.fingerprint, t.resume_force)
+            run_dir = resume.run_dir  # a resumed run continues in its own directory
+        self.run_dir = Path(run_dir) if run_dir else new_run_dir(t.output_dir, cfg.name, t.run_name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_config(self.run_dir, cfg)
 
@@ -85,9 +144,16 @@ class RLTrainer:
             norm_len=cfg.rollout.max_new_tokens,
             reference=self._reference(),
         )
-        self.sampler = PromptSampler(len(self.train_samples), cfg.trainer.prompts_per_step, seed=cfg.trainer.seed)
-        self.logger = MetricsLogger(self.run_dir)
+        self.sampler = PromptSampler(
+            len(self.train_samples), cfg.trainer.prompts_per_step, seed=cfg.trainer.seed
+        )
         self.step = 0
+        self.last_checkpoint: Path | None = None
+        self._checkpoint_step = -1
+        self.stopped_by: signal.Signals | None = None  # set when a signal ended fit() early
+        if resume is not None:
+            self._restore(resume)  # before the logger opens metrics.jsonl, which it truncates
+        self.logger = MetricsLogger(self.run_dir)
 
     def _reference(self):
         """The frozen reference policy, only when a KL term needs it (kl_coef > 0)."""
@@ -99,26 +165,44 @@ class RLTrainer:
 
     # ---- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
+        """Train up to trainer.steps and return the final eval metrics; {} when a signal stopped it early
+        (``stopped_by`` says which, ``last_checkpoint`` where it can be resumed from)."""
         cfg = self.cfg.trainer
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="rl", disable=not self.show_progress, dynamic_ncols=True)
-        try:
-            while self.step < cfg.steps:
-                metrics = self.train_step()
-                self.step += 1
-                if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
-                    metrics.update(self.evaluate())
-                if self.step % cfg.log_every == 0:
-                    self.logger.log(self.step, metrics)
-                if cfg.save_every and self.step % cfg.save_every == 0:
-                    self.save(self.run_dir / f"step-{self.step}")
-                bar.update(1)
-                bar.set_postfix(
-                    reward=f"{metrics['reward/all/reward_mean']:.3f}",
-                    step_s=f"{metrics['perf/step_s']:.2f}",
-                    tok_s=f"{metrics['perf/gen_tokens_per_s']:.0f}",
-                )
-        finally:
-            bar.close()
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, desc="rl", disable=not self.show_progress, dynamic_ncols=True
+        )
+        with StopSignals() as stop:
+            try:
+                while self.step < cfg.steps and stop.received is None:
+                    metrics = self.train_step()
+                    self.step += 1
+                    if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+                        metrics.update(self.evaluate())
+                    if self.step % cfg.log_every == 0:
+                        self.logger.log(self.step, metrics)
+                    if cfg.save_every and self.step % cfg.save_every == 0:
+                        self.save_checkpoint()
+                    if self.learner.nonfinite_streak >= cfg.max_nonfinite_steps:
+                        self._stop_nonfinite()
+                    bar.update(1)
+                    bar.set_postfix(
+                        reward=f"{metrics['reward/all/reward_mean']:.3f}",
+                        step_s=f"{metrics['perf/step_s']:.2f}",
+                        tok_s=f"{metrics['perf/gen_tokens_per_s']:.0f}",
+                    )
+            finally:
+                bar.close()
+            self.save_checkpoint()  # at exit, whether the run ended or a signal stopped it
+        if stop.received is not None:
+            self.stopped_by = stop.received
+            log.warning(
+                "stopped by %s after step %d; checkpoint %s. Continue with `rlvr train <recipe> --resume %s`.",
+                stop.received.name,
+                self.step,
+                self.last_checkpoint,
+                self.run_dir,
+            )
+            return {}
         final = self.evaluate() if self.eval_samples else {}
         if final:
             self.logger.log(self.step, final)
@@ -139,7 +223,9 @@ class RLTrainer:
         batch.response_mask[errored] = 0.0  # a failed verification trains nothing, and is counted
         scores = torch.tensor([0.0 if r.error else r.score for r in results])
         rows = torch.arange(batch.size)
-        group_index = torch.where(errored, batch.size + rows, torch.tensor([c.prompt_index for c in completions]))
+        group_index = torch.where(
+            errored, batch.size + rows, torch.tensor([c.prompt_index for c in completions])
+        )
 
         metrics = self._update(batch, scores, group_index)
         t_update = time.perf_counter()
@@ -156,13 +242,19 @@ class RLTrainer:
                 "perf/gen_tokens_per_s": gen_tokens / max(t_gen - t0, 1e-9),
             }
         )
-        if self.learner.nonfinite_streak >= self.cfg.trainer.max_nonfinite_steps:
-            self.save(self.run_dir / "last-good")
-            raise NonFiniteError(
-                f"{self.learner.nonfinite_streak} consecutive steps had a NaN/inf loss or gradient and were "
-                f"skipped; stopped at step {self.step + 1}. Try a lower optim.lr or a smaller optim.max_grad_norm."
-            )
         return metrics
+
+    def _stop_nonfinite(self) -> None:
+        """Checkpoint the last good state and raise NonFiniteError. A skipped update changes no weight, so the
+        current weights are those of the last good update."""
+        checkpoint = self.save_checkpoint()
+        last_good = self.save(self.run_dir / "last-good")
+        raise NonFiniteError(
+            f"{self.learner.nonfinite_streak} consecutive steps had a NaN/inf loss or gradient and their updates "
+            f"were skipped; stopped after step {self.step}. The weights are those of the last good update: "
+            f"checkpoint {checkpoint}, model {last_good}. Try a lower optim.lr or a smaller optim.max_grad_norm, "
+            f"and continue with `rlvr train <recipe> --resume {self.run_dir} --force-resume optim.lr=...`."
+        )
 
     def _update(self, batch, scores: torch.Tensor, group_index: torch.Tensor) -> dict[str, float]:
         algo, trainer = self.cfg.algorithm, self.cfg.trainer
@@ -187,9 +279,50 @@ class RLTrainer:
 
     # ---- evaluation and saving ------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
+        """Metrics on data.eval. Sampling draws from a generator seeded by the step, then the training
+        stream is put back: evaluating (or not, or more often) never changes what training samples."""
         if not self.eval_samples:
             return {}
-        return evaluate(self.engine, self.eval_samples, self.router, eval_params(self.cfg), self.cfg.eval.k)
+        training_stream = self.engine.generator.get_state()
+        self.engine.generator.manual_seed(self.cfg.trainer.seed + 1_000_003 * (self.step + 1))
+        try:
+            return evaluate(
+                self.engine, self.eval_samples, self.router, eval_params(self.cfg), self.cfg.eval.k
+            )
+        finally:
+            self.engine.generator.set_state(training_stream)
+
+    def save_checkpoint(self) -> Path:
+        """A complete checkpoint of this step in run_dir/checkpoints (written once per step)."""
+        if self._checkpoint_step != self.step:
+            state = CheckpointState(
+                step=self.step,
+                optimizer=self.learner.optimizer.state_dict(),
+                scheduler=self.learner.scheduler.state_dict(),
+                rng=rng_state(self.engine.generator),
+                sampler=self.sampler.state_dict(),
+                counters=self.learner.counters(),
+                fingerprint=self.fingerprint,
+                config=self.cfg.model_dump(mode="json"),
+            )
+            keep = self.cfg.trainer.keep_last
+            self.last_checkpoint = save_checkpoint(self.run_dir, self.model, self.tokenizer, state, keep)
+            self._checkpoint_step = self.step
+        assert self.last_checkpoint is not None
+        return self.last_checkpoint
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        """Put every piece of state back as the checkpoint saw it; drop what the run wrote after it."""
+        load_weights(self.model, ckpt)
+        self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
+        self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
+        self.learner.load_counters(ckpt.state.counters)
+        self.sampler.load_state_dict(ckpt.state.sampler)
+        set_rng_state(ckpt.state.rng, self.engine.generator)
+        self.step = self._checkpoint_step = ckpt.state.step
+        self.last_checkpoint = ckpt.path
+        discard_after(self.run_dir, self.step)
+        truncate_logs(self.run_dir, self.step)
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""

@@ -79,6 +79,19 @@ class RolloutConfig(SamplingParams):
     """Most sequences decoded together; larger requests are split into chunks."""
 
 
+class ParamScheduleConfig(_Strict):
+    """A verifier parameter that follows training progress, piecewise constant (V-Triune's dynamic IoU)."""
+
+    param: str = "iou_threshold"
+    """The verifier keyword argument to set."""
+    verifiers: list[str] = Field(default_factory=lambda: ["iou", "detection"])
+    """Verifiers that receive it (also inside `combined` specs)."""
+    boundaries: list[float] = Field(default_factory=lambda: [0.1, 0.25])
+    """Progress fractions where the value changes (a boundary belongs to the segment before it)."""
+    values: list[float] = Field(default_factory=lambda: [0.85, 0.95, 0.99])
+    """One value per segment: len(boundaries) + 1."""
+
+
 class RewardConfig(_Strict):
     """How rewards are computed."""
 
@@ -86,6 +99,51 @@ class RewardConfig(_Strict):
     """0 scores in this process; N > 0 uses a pool of N worker processes."""
     timeout_s: float = Field(30.0, gt=0)
     """Per-completion limit for a verifier; past it the sample is marked as a timeout."""
+    server_url: str | None = None
+    """Score on a reward server (`rlvr serve-rewards`) at this URL instead of in this machine's processes."""
+    schedules: list[ParamScheduleConfig] = Field(default_factory=list)
+    """Verifier parameters that change over training, e.g. the dynamic IoU threshold."""
+
+
+class FilterConfig(_Strict):
+    """Which rollouts enter the loss (DAPO)."""
+
+    dynamic_sampling: bool = False
+    """Drop groups whose rewards are all equal and generate more prompts until the batch is full."""
+    max_rounds: int = Field(4, ge=1)
+    """Cap on generation rounds per step with dynamic sampling; the batch goes ahead short after it."""
+    oversample: float = Field(1.0, ge=1)
+    """Prompts generated per missing group in each round (DAPO over-samples, e.g. 1.5)."""
+    overlong: bool = False
+    """Overlong filtering: mask truncated completions (finish reason 'length') out of the loss."""
+
+
+class MonitorConfig(_Strict):
+    """What is measured on completions besides rewards."""
+
+    reflection_words: list[str] | None = None
+    """Words whose presence marks a reflective response (V-Triune); None uses the built-in list."""
+    behaviours: dict[str, str] = Field(default_factory=dict)
+    """name -> regex: rate of responses matching it and accuracy with / without (e.g. python: 'python')."""
+    log_samples_every: int = Field(10, ge=0)
+    """Write sample rollouts to samples/rollouts.jsonl every N steps (0: never)."""
+    samples_per_log: int = Field(16, ge=1)
+    """Rollouts written each time."""
+
+
+class ReferenceResetConfig(_Strict):
+    """ProRL: copy the policy into the reference model and reset the optimizer (needs kl_coef > 0)."""
+
+    every: int = Field(0, ge=0)
+    """Reset every N training steps; 0 disables the periodic trigger."""
+    metric: str | None = None
+    """Reset when this logged metric (e.g. 'eval/all/accuracy') plateaus; None disables the trigger."""
+    mode: Literal["max", "min"] = "max"
+    """Whether larger ('max') or smaller ('min') values of `metric` are better."""
+    patience: int = Field(3, ge=1)
+    """Observations of `metric` without improvement before a reset."""
+    min_delta: float = Field(0.0, ge=0)
+    """Smallest change that counts as an improvement."""
 
 
 class OptimConfig(_Strict):
@@ -194,6 +252,12 @@ class RunConfig(_Strict):
     """Reward computation."""
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     """The RL objective."""
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    """Dynamic sampling and overlong filtering."""
+    reference_reset: ReferenceResetConfig = Field(default_factory=ReferenceResetConfig)
+    """ProRL's reference-policy reset."""
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    """Behaviour probes and sample logging."""
     optim: OptimConfig = Field(default_factory=OptimConfig)
     """Optimizer of the RL phase."""
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
@@ -253,7 +317,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         if err["type"] == "extra_forbidden":
             valid = _valid_fields(err["loc"])
             msg = "unknown field" + (f"; valid fields: {', '.join(valid)}" if valid else "")
-        lines.append(f"  {loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"  {loc}: {msg}")
+        lines.append(
+            f"  {loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"  {loc}: {msg}"
+        )
     return "\n".join(lines)
 
 

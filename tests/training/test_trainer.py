@@ -61,7 +61,9 @@ def test_kl_loads_a_reference_only_when_needed(tmp_path):
     trainer = RLTrainer(tiny_recipe(tmp_path), show_progress=False)
     assert trainer.learner.reference is None
     trainer.close()
-    trainer = RLTrainer(tiny_recipe(tmp_path, "algorithm.kl_coef=0.1", "trainer.steps=1"), show_progress=False)
+    trainer = RLTrainer(
+        tiny_recipe(tmp_path, "algorithm.kl_coef=0.1", "trainer.steps=1"), show_progress=False
+    )
     assert trainer.learner.reference is not None
     trainer.fit()
     rows = read_metrics(trainer.run_dir / "metrics.jsonl")
@@ -70,7 +72,9 @@ def test_kl_loads_a_reference_only_when_needed(tmp_path):
 
 
 def test_several_epochs_and_mini_batches(tmp_path):
-    cfg = tiny_recipe(tmp_path, "trainer.ppo_epochs=2", "trainer.mini_batch_size=16", "trainer.micro_batch_size=8")
+    cfg = tiny_recipe(
+        tmp_path, "trainer.ppo_epochs=2", "trainer.mini_batch_size=16", "trainer.micro_batch_size=8"
+    )
     trainer = RLTrainer(cfg, show_progress=False)
     use_verifier(trainer, "digit_fraction")
     trainer.fit()

@@ -8,6 +8,7 @@ sync after an update is free.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 
 import torch
 
@@ -35,25 +36,30 @@ class HFEngine:
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
         """``params.n`` completions for each prompt, grouped: prompt 0's n first, then prompt 1's..."""
-        jobs = [(i, ids) for i, ids in enumerate(prompts) for _ in range(params.n)]
-        out: list[Completion] = []
+        return [c for chunk in self.generate_iter(prompts, params) for c in chunk]
+
+    def generate_iter(self, prompts: list[list[int]], params: SamplingParams) -> Iterator[list[Completion]]:
+        """Like :meth:`generate`, one chunk of at most ``max_batch_size`` completions at a time, so that a
+        consumer can score a chunk while the next one generates."""
+        jobs = [(i, k, ids) for i, ids in enumerate(prompts) for k in range(params.n)]
         was_training = self.model.training
         self.model.eval()
         try:
             for start in range(0, len(jobs), self.max_batch_size):
-                out.extend(self._generate_chunk(jobs[start : start + self.max_batch_size], params))
+                yield self._generate_chunk(jobs[start : start + self.max_batch_size], params)
         finally:
             self.model.train(was_training)
-        return out
 
     @torch.no_grad()
-    def _generate_chunk(self, jobs: list[tuple[int, list[int]]], params: SamplingParams) -> list[Completion]:
+    def _generate_chunk(
+        self, jobs: list[tuple[int, int, list[int]]], params: SamplingParams
+    ) -> list[Completion]:
         device = next(self.model.parameters()).device
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        width = max(len(ids) for _, ids in jobs)
+        width = max(len(ids) for _, _, ids in jobs)
         input_ids = torch.full((len(jobs), width), pad, dtype=torch.long)
         attn = torch.zeros((len(jobs), width), dtype=torch.long)
-        for row, (_, ids) in enumerate(jobs):
+        for row, (_, _, ids) in enumerate(jobs):
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
             attn[row, width - len(ids) :] = 1
         input_ids, attn = input_ids.to(device), attn.to(device)
@@ -94,7 +100,7 @@ class HFEngine:
             position_ids = position_ids[:, -1:] + 1
 
         completions = []
-        for row, (prompt_index, ids) in enumerate(jobs):
+        for row, (prompt_index, sample_index, ids) in enumerate(jobs):
             n = int(lengths[row])
             tok = tokens[row, :n].tolist()
             completions.append(
@@ -105,6 +111,7 @@ class HFEngine:
                     text=self.tokenizer.decode(tok, skip_special_tokens=True),
                     finish_reason=reasons[row],
                     prompt_ids=list(ids),
+                    sample_index=sample_index,
                 )
             )
         return completions

@@ -41,3 +41,4 @@ class Completion:
     text: str
     finish_reason: str  # "stop" (eos or a stop string) | "length"
     prompt_ids: list[int] = field(default_factory=list)
+    sample_index: int = 0  # which of the prompt's n completions this is (0..n-1)

@@ -26,7 +26,7 @@ import logging
 import os
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,8 @@ class CheckpointState:
     counters: dict[str, int]  # the learner's counters (nonfinite_streak)
     fingerprint: str  # of the training samples: dataset_fingerprint()
     config: dict[str, Any]  # the resolved RunConfig, as JSON
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON state of other stateful parts (schedules...)
+    tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # e.g. a reset reference model
 
 
 @dataclass
@@ -162,8 +164,18 @@ def _write_files(tmp: Path, model, tokenizer, state: CheckpointState) -> None:
         "counters": state.counters,
         "sampler": state.sampler,
         "dataset_fingerprint": state.fingerprint,
+        "extra": state.extra,
     }
     (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
+    if state.tensors:
+        from safetensors.torch import save_file
+
+        (tmp / "extra").mkdir()
+        for name, tensors in state.tensors.items():  # clone: tied weights share storage
+            save_file(
+                {k: v.detach().clone().contiguous() for k, v in tensors.items()},
+                tmp / "extra" / f"{name}.safetensors",
+            )
     (tmp / "config.yaml").write_text(yaml.safe_dump(state.config, sort_keys=False))
 
 
@@ -276,6 +288,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
             counters=meta["counters"],
             fingerprint=meta["dataset_fingerprint"],
             config=yaml.safe_load((path / "config.yaml").read_text()),
+            extra=meta.get("extra", {}),
+            tensors=_read_extra_tensors(path),
         )
         weights, adapter = _read_weights(path)
     except Exception as exc:
@@ -284,6 +298,12 @@ def read_checkpoint(path: Path) -> Checkpoint:
             f"checkpoint {path} failed to load: {type(exc).__name__}: {first_line}"
         ) from exc
     return Checkpoint(path, state, weights, adapter)
+
+
+def _read_extra_tensors(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    return {f.stem: load_file(f) for f in sorted((path / "extra").glob("*.safetensors"))}
 
 
 def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
@@ -338,7 +358,8 @@ RESUME_SAFE = (
     *("trainer.steps", "trainer.log_every", "trainer.eval_every", "trainer.save_every", "trainer.keep_last"),
     *("trainer.output_dir", "trainer.run_name", "trainer.resume", "trainer.resume_force"),
     *("trainer.max_nonfinite_steps", "trainer.micro_batch_size", "rollout.max_batch_size"),
-    *("reward.workers", "reward.timeout_s", "model.device", "model.num_threads"),
+    *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
+    *("monitor",),
     "model.gradient_checkpointing",
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every

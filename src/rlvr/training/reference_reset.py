@@ -8,27 +8,11 @@ when a logged metric has not improved by ``min_delta`` for ``patience`` observat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class ReferenceResetConfig(BaseModel):
-    """When to copy the policy into the reference model and reset the optimizer (needs kl_coef > 0)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    every: int = Field(0, ge=0)
-    """Reset every N training steps; 0 disables the periodic trigger."""
-    metric: str | None = None
-    """Reset when this metric (e.g. 'eval/all/accuracy') plateaus; None disables the plateau trigger."""
-    mode: Literal["max", "min"] = "max"
-    """Whether larger ('max') or smaller ('min') values of `metric` are better."""
-    patience: int = Field(3, ge=1)
-    """Observations of `metric` without improvement before a reset."""
-    min_delta: float = Field(0.0, ge=0)
-    """Smallest change that counts as an improvement."""
+from rlvr.config import ReferenceResetConfig
 
 
 class ResetPolicy:

@@ -12,25 +12,27 @@ finish the current step and write a checkpoint before the run exits; a second on
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from rlvr.algorithms import ADVANTAGES, kl_penalty
+from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
 from rlvr.eval.evaluate import evaluate
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
-from rlvr.rewards.completions import score_completions
-from rlvr.rewards.router import RewardRouter
+from rlvr.rewards.async_scoring import submit
+from rlvr.rewards.completions import score_requests
+from rlvr.rewards.factory import build_router
+from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics, reflection_metrics
+from rlvr.rewards.param_schedules import ParamSchedule
+from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
@@ -50,46 +52,19 @@ from rlvr.training.checkpoint import (
     set_rng_state,
     truncate_logs,
 )
+from rlvr.training.collect import RolloutBatch, collect
 from rlvr.training.learner import Learner
+from rlvr.training.reference_reset import ResetPolicy, copy_into_reference
 from rlvr.training.rollout_metrics import rollout_metrics
+from rlvr.training.sample_log import write_samples
 from rlvr.training.seeding import seed_everything
+from rlvr.training.signals import StopSignals
 
 log = logging.getLogger(__name__)
 
 
 class NonFiniteError(RuntimeError):
     """Too many consecutive updates with a NaN/inf loss or gradient."""
-
-
-class StopSignals:
-    """Within the block, SIGINT and SIGTERM ask the loop to stop (``received``) instead of killing it; a
-    second signal restores the previous handlers and raises KeyboardInterrupt. Outside the main thread,
-    where Python allows no handlers, it does nothing."""
-
-    def __enter__(self) -> StopSignals:
-        self.received: signal.Signals | None = None
-        self._previous: dict[signal.Signals, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.received is not None:
-            self.__exit__()
-            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: aborting")
-        self.received = signal.Signals(signum)
-        # os.write, not print or logging: the handler may interrupt a write to the same stream
-        os.write(
-            2,
-            f"\nrlvr: {self.received.name}: finishing this step, then writing a checkpoint "
-            "(send it again to abort at once)\n".encode(),
-        )
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
 
 
 def sampling_params(cfg: RunConfig) -> SamplingParams:
@@ -132,7 +107,17 @@ class RLTrainer:
         self.tokenizer = load_tokenizer(cfg.model)
         self.model = load_model(cfg.model, self.tokenizer)
         self.engine = HFEngine(self.model, self.tokenizer, cfg.rollout.max_batch_size, seed=cfg.trainer.seed)
-        self.router = RewardRouter(max_workers=cfg.reward.workers, timeout_s=cfg.reward.timeout_s)
+        self.router = build_router(cfg.reward.workers, cfg.reward.timeout_s, cfg.reward.server_url)
+        self.param_schedules = [
+            ParamSchedule(p.param, p.verifiers, ThresholdSchedule(p.boundaries, p.values))
+            for p in cfg.reward.schedules
+        ]
+        self.reset_policy = ResetPolicy(cfg.reference_reset)
+        rr = cfg.reference_reset
+        if (rr.every or rr.metric) and cfg.algorithm.kl_coef == 0:
+            raise ValueError(
+                "reference_reset needs a reference model: set algorithm.kl_coef > 0 (ProRL uses 1e-4)"
+            )
         self.advantage_fn = ADVANTAGES.get(cfg.algorithm.advantage)
         self.learner = Learner(
             self.model,
@@ -144,9 +129,7 @@ class RLTrainer:
             norm_len=cfg.rollout.max_new_tokens,
             reference=self._reference(),
         )
-        self.sampler = PromptSampler(
-            len(self.train_samples), cfg.trainer.prompts_per_step, seed=cfg.trainer.seed
-        )
+        self.sampler = PromptSampler(len(self.train_samples), batch_size=1, seed=cfg.trainer.seed)
         self.step = 0
         self.last_checkpoint: Path | None = None
         self._checkpoint_step = -1
@@ -178,6 +161,7 @@ class RLTrainer:
                     self.step += 1
                     if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                         metrics.update(self.evaluate())
+                    metrics.update(self._maybe_reset_reference(metrics))
                     if self.step % cfg.log_every == 0:
                         self.logger.log(self.step, metrics)
                     if cfg.save_every and self.step % cfg.save_every == 0:
@@ -210,39 +194,107 @@ class RLTrainer:
         return final
 
     def train_step(self) -> dict[str, float]:
-        """One step of the loop on the next batch of prompts; returns its metrics."""
+        """One step of the loop: collect a scored batch, update the policy; returns the step's metrics."""
         t0 = time.perf_counter()
-        samples = [self.train_samples[i] for i in self.sampler.next_batch()]
-        completions = self.engine.generate(encode_prompts(self.tokenizer, samples), sampling_params(self.cfg))
-        t_gen = time.perf_counter()
-        requests, results = score_completions(self.router, samples, completions)
-        t_reward = time.perf_counter()
-
-        batch = collate(completions, self.tokenizer.pad_token_id)
-        errored = torch.tensor([r.error is not None for r in results])
-        batch.response_mask[errored] = 0.0  # a failed verification trains nothing, and is counted
-        scores = torch.tensor([0.0 if r.error else r.score for r in results])
-        rows = torch.arange(batch.size)
-        group_index = torch.where(
-            errored, batch.size + rows, torch.tensor([c.prompt_index for c in completions])
+        self._perf = {"perf/gen_s": 0.0, "perf/reward_wait_s": 0.0, "perf/gen_tokens": 0.0}
+        f = self.cfg.filters
+        rollouts = collect(
+            self._next_prompts,
+            self._generate_and_score,
+            target_groups=self.cfg.trainer.prompts_per_step,
+            dynamic=f.dynamic_sampling,
+            max_rounds=f.max_rounds,
+            oversample=f.oversample,
         )
-
-        metrics = self._update(batch, scores, group_index)
-        t_update = time.perf_counter()
-
-        gen_tokens = sum(len(c.token_ids) for c in completions)
-        metrics.update(rollout_metrics(completions, requests, results))
-        metrics.update(
-            {
-                "perf/gen_s": t_gen - t0,
-                "perf/reward_s": t_reward - t_gen,
-                "perf/update_s": t_update - t_reward,
-                "perf/step_s": t_update - t0,
-                "perf/gen_tokens": float(gen_tokens),
-                "perf/gen_tokens_per_s": gen_tokens / max(t_gen - t0, 1e-9),
-            }
-        )
+        metrics = dict(rollouts.stats)
+        if rollouts.completions:
+            batch, scores, group_index = self._to_tensors(rollouts)
+            metrics.update(self._update(batch, scores, group_index))
+            metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
+            metrics.update(self._monitor(rollouts))
+        else:  # dynamic sampling found no informative group within its rounds: nothing to learn from
+            log.warning(
+                "step %d: no informative group after %d rounds; update skipped", self.step + 1, f.max_rounds
+            )
+            metrics["train/skipped_updates"] = 1.0
+        every = self.cfg.monitor.log_samples_every
+        if every and (self.step + 1) % every == 0 and rollouts.completions:
+            write_samples(
+                self.run_dir, self.step + 1, rollouts, self.tokenizer, self.cfg.monitor.samples_per_log
+            )
+        metrics.update(self._perf)
+        metrics["perf/step_s"] = time.perf_counter() - t0
+        metrics["perf/gen_tokens_per_s"] = self._perf["perf/gen_tokens"] / max(self._perf["perf/gen_s"], 1e-9)
         return metrics
+
+    def _next_prompts(self, k: int) -> list[Sample]:
+        """The next k prompts in the sampler's order (epochs reshuffle; nothing is skipped or buffered,
+        so the sampler's position alone says where a resumed run continues)."""
+        return [self.train_samples[self.sampler.next_batch()[0]] for _ in range(k)]
+
+    def _generate_and_score(self, samples: list[Sample]) -> RolloutBatch:
+        """n completions per prompt; each chunk of completions is scored while the next one generates."""
+        progress = self.step / self.cfg.trainer.steps
+        prefix = f"step{self.step + 1}/"
+        completions, requests, pending = [], [], []
+        t0 = time.perf_counter()
+        for chunk in self.engine.generate_iter(
+            encode_prompts(self.tokenizer, samples), sampling_params(self.cfg)
+        ):
+            reqs = score_requests(samples, chunk, key_prefix=prefix)
+            for schedule in self.param_schedules:
+                reqs = schedule.apply(reqs, progress)
+            pending.append(submit(self.router, reqs))
+            completions.extend(chunk)
+            requests.extend(reqs)
+        t_gen = time.perf_counter()
+        results = [r for future in pending for r in future.result()]
+        self._perf["perf/gen_s"] += t_gen - t0
+        self._perf["perf/reward_wait_s"] += time.perf_counter() - t_gen
+        self._perf["perf/gen_tokens"] += sum(len(c.token_ids) for c in completions)
+        return RolloutBatch(list(samples), completions, requests, results)
+
+    def _to_tensors(self, rollouts: RolloutBatch):
+        """The token batch, scores (B,) and group index (B,); errored (and, with overlong filtering,
+        truncated) samples are masked out of the loss and kept out of their group's statistics."""
+        batch = collate(rollouts.completions, self.tokenizer.pad_token_id)
+        errored = torch.tensor([r.error is not None for r in rollouts.results])
+        truncated = torch.tensor([c.finish_reason == "length" for c in rollouts.completions])
+        batch.response_mask[errored] = 0.0  # a failed verification trains nothing, and is counted
+        if self.cfg.filters.overlong:
+            batch.response_mask[~not_truncated(truncated)] = 0.0
+        scores = torch.tensor([0.0 if r.error else r.score for r in rollouts.results])
+        rows = torch.arange(batch.size)
+        prompt = torch.tensor([c.prompt_index for c in rollouts.completions])
+        return batch, scores, torch.where(errored, batch.size + rows, prompt)
+
+    def _monitor(self, rollouts: RolloutBatch) -> dict[str, float]:
+        """Reflection-word and behaviour-pattern rates per data_source, with accuracy split by presence."""
+        texts = [c.text for c in rollouts.completions]
+        sources = [r.data_source for r in rollouts.requests]
+        correct = [r.correct for r in rollouts.results]
+        words = self.cfg.monitor.reflection_words or DEFAULT_REFLECTION_WORDS
+        metrics = reflection_metrics(texts, sources, correct, words=words)
+        for name, pattern in self.cfg.monitor.behaviours.items():
+            metrics.update(behaviour_metrics(texts, sources, correct, pattern, name))
+        return metrics
+
+    def _maybe_reset_reference(self, metrics: dict[str, float]) -> dict[str, float]:
+        """ProRL: pi_ref <- pi_theta and fresh optimizer moments, when the reset policy says so."""
+        reason = self.reset_policy.observe(self.step, metrics)
+        if reason is None:
+            return {}
+        copy_into_reference(self.model, self.learner.reference)
+        self.learner.reset_optimizer()
+        log.info("step %d: reference policy reset (%s)", self.step, reason)
+        return {"train/reference_reset": 1.0}
+
+    def _reference_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The reference model's weights, once a reset has made them differ from the initial model."""
+        ref = self.learner.reference
+        if isinstance(ref, torch.nn.Module) and self.reset_policy.last_reset > 0:
+            return {"reference": ref.state_dict()}
+        return {}
 
     def _stop_nonfinite(self) -> None:
         """Checkpoint the last good state and raise NonFiniteError. A skipped update changes no weight, so the
@@ -302,6 +354,8 @@ class RLTrainer:
                 rng=rng_state(self.engine.generator),
                 sampler=self.sampler.state_dict(),
                 counters=self.learner.counters(),
+                extra={"reference_reset": self.reset_policy.state_dict()},
+                tensors=self._reference_tensors(),
                 fingerprint=self.fingerprint,
                 config=self.cfg.model_dump(mode="json"),
             )
@@ -317,6 +371,10 @@ class RLTrainer:
         self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
         self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
         self.learner.load_counters(ckpt.state.counters)
+        if "reference_reset" in ckpt.state.extra:
+            self.reset_policy.load_state_dict(ckpt.state.extra["reference_reset"])
+        if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
+            self.learner.reference.load_state_dict(ckpt.state.tensors["reference"])
         self.sampler.load_state_dict(ckpt.state.sampler)
         set_rng_state(ckpt.state.rng, self.engine.generator)
         self.step = self._checkpoint_step = ckpt.state.step

@@ -40,12 +40,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recipe(e)
     e.add_argument("--model", help="model directory or hub id (default: the recipe's model)")
     e.add_argument("--output", help="write the metrics as JSON to this file")
+    r = sub.add_parser("report", help="plots and an HTML page (with sample rollouts) for a run directory")
+    r.add_argument("run_dir", help="a run directory, e.g. runs/quickstart-20261125-124037")
+    sub.add_parser(
+        "serve-rewards", add_help=False, help="HTTP reward server (see `rlvr serve-rewards --help`)"
+    ).add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "pseudo-label",
+        help="majority-vote (or wrong-majority) labels from the recipe's model (Spurious Rewards)",
+    )
+    _add_recipe(p)
+    p.add_argument("--k", type=int, default=64, help="samples per question (default 64, as in the paper)")
+    p.add_argument("--mode", choices=["majority", "incorrect"], default="majority")
+    p.add_argument("--output", required=True, help="JSONL file of relabelled samples (use it as data.train)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if args.command == "serve-rewards":
+        from rlvr.rewards.server import serve_main
+
+        return serve_main([*args.args, *extra])
+    if args.command == "report":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        from rlvr.tracking.report import report_main
+
+        return report_main(args.run_dir)
     # Overrides may also follow options (`rlvr eval r.yaml --model m eval.n=4`).
     unknown = [a for a in extra if a.startswith("-") or "=" not in a]
     if unknown or not hasattr(args, "overrides"):
@@ -77,6 +100,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     cfg = load_config(args.recipe, args.overrides)
     if args.command == "train":
         return _train(cfg, args, show)
+    elif args.command == "pseudo-label":
+        from rlvr.eval.pseudo_label import pseudo_label_main
+
+        pseudo_label_main(cfg, k=args.k, mode=args.mode, output=args.output)
     elif args.command == "sft":
         from rlvr.tracking.run_dir import new_run_dir
         from rlvr.training.sft import run_sft

@@ -76,3 +76,27 @@ def relabel(
         meta = {**s.metadata, "gold": s.reward.ground_truth, "pseudo_label": answer, "label_share": share}
         out.append(replace(s, reward=spec, metadata=meta))
     return out
+
+
+def pseudo_label_main(cfg, k: int, mode: Literal["majority", "incorrect"], output: str) -> None:
+    """``rlvr pseudo-label``: label data.train with the recipe's model and write the kept samples."""
+    from rlvr.data import load_dataset_specs, save_jsonl
+    from rlvr.models.load import load_model, load_tokenizer
+    from rlvr.rollout.hf_engine import HFEngine
+
+    samples = load_dataset_specs(cfg.data.train)
+    tokenizer = load_tokenizer(cfg.model)
+    engine = HFEngine(
+        load_model(cfg.model, tokenizer), tokenizer, cfg.rollout.max_batch_size, seed=cfg.trainer.seed
+    )
+    fields = SamplingParams.model_fields
+    params = SamplingParams(**{**{f: v for f, v in cfg.rollout.model_dump().items() if f in fields}, "n": k})
+    with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
+        majority = majority_answers(engine, samples, router, params)
+    kept = relabel(samples, majority, mode)
+    save_jsonl(kept, output)
+    right = sum(c for a, c, _ in majority if a is not None)
+    print(
+        f"rlvr pseudo-label: {len(samples)} questions, majority answer correct for {right}; "
+        f"kept {len(kept)} ({mode}) -> {output}"
+    )

@@ -19,6 +19,7 @@ from rlvr.algorithms.config import AlgorithmConfig
 from rlvr.data.specs import DatasetSpec
 from rlvr.models.tiny import TinyModelConfig
 from rlvr.rollout.types import SamplingParams
+from rlvr.tracking.config import TrackingConfig
 
 
 class _Strict(BaseModel):
@@ -258,6 +259,8 @@ class RunConfig(_Strict):
     """ProRL's reference-policy reset."""
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     """Behaviour probes and sample logging."""
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    """Optional metric trackers (TensorBoard, W&B, MLflow) beside metrics.jsonl, which is always written."""
     optim: OptimConfig = Field(default_factory=OptimConfig)
     """Optimizer of the RL phase."""
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)

@@ -53,7 +53,7 @@ header h1 { margin:0; font-size:22px; font-weight:650; }
 header .sub { color:var(--muted); font-size:13px; margin-top:2px; }
 h2 { font-size:16px; margin:32px 0 12px; font-weight:650; }
 h2 .note { color:var(--muted); font-weight:400; font-size:13px; margin-left:8px; }
-.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(170px,1fr)); gap:12px; margin-top:20px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(150px,1fr)); gap:12px; margin-top:20px; }
 .card, .panel { background:var(--card); border:1px solid var(--line); border-radius:10px; }
 .card { padding:12px 16px; }
 .card .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
@@ -119,10 +119,10 @@ def _cards(data: RunData) -> str:
     cards = [
         ("steps", fmt(steps)),
         ("final reward", fmt(_last(data.metrics, "reward/all/reward_mean"))),
-        ("final train accuracy", fmt(_last(data.metrics, "reward/all/accuracy"))),
-        ("final eval accuracy", fmt(_last(data.metrics, "eval/all/accuracy"))),
+        ("train accuracy", fmt(_last(data.metrics, "reward/all/accuracy"))),
+        ("eval accuracy", fmt(_last(data.metrics, "eval/all/accuracy"))),
         ("mean step time", f"{fmt(sum(step_times) / len(step_times))} s" if step_times else "–"),
-        ("time in logged steps", _duration(sum(step_times)) if step_times else "–"),
+        ("total step time", _duration(sum(step_times)) if step_times else "–"),
     ]
     if data.sft:
         cards.insert(1, ("final SFT loss", fmt(_last(data.sft, "sft/loss"))))
@@ -143,7 +143,8 @@ def _duration(seconds: float) -> str:
 
 
 def _summary(data: RunData) -> str:
-    rows = summary_table(data.metrics) + summary_table(data.sft)
+    sft = [(k if k.startswith("sft/") else f"{k} (SFT)", *v) for k, *v in summary_table(data.sft)]
+    rows = summary_table(data.metrics) + sft
     if not rows:
         return ""
     cells = [

@@ -151,11 +151,25 @@ def _draw(ax, steps: list[int], values: list[float], label: str, color: str) -> 
         ax.plot(steps, values, color=color, linewidth=1.8, marker="o", markersize=3.5, label=label)
 
 
+Line = tuple[str, list[int], list[float]]
+
+
+def merge_identical(lines: Sequence[Line]) -> list[Line]:
+    """Drop empty series; draw equal ones once, labelled 'a = b' (one data_source equals 'all')."""
+    out: list[Line] = []
+    for label, steps, values in lines:
+        same = next((i for i, (_, s, v) in enumerate(out) if s == steps and v == values), None)
+        if same is not None:
+            out[same] = (f"{out[same][0]} = {label}", steps, values)
+        elif values:
+            out.append((label, steps, values))
+    return out
+
+
 def render(spec: PlotSpec, rows: Sequence[dict[str, Any]]) -> bytes | None:
     """The plot as PNG bytes, or None when the run has none of its metrics."""
     keys = sorted({k for row in rows for k in row if k != "step"})
-    lines = [(label, *series(rows, key)) for key, label in matched_series(spec, keys)]
-    lines = [line for line in lines if line[2]]
+    lines = merge_identical([(label, *series(rows, key)) for key, label in matched_series(spec, keys)])
     if not lines:
         return None
     fig = Figure(figsize=(6.4, 3.4), dpi=120, layout="constrained")
@@ -176,7 +190,10 @@ def render(spec: PlotSpec, rows: Sequence[dict[str, Any]]) -> bytes | None:
     for side in ("left", "bottom"):
         ax.spines[side].set_color("#9ca3af")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(lines) > 1:
+    first, last = min(s[0] for _, s, _ in lines), max(s[-1] for _, s, _ in lines)
+    if last - first < 2:  # one or two steps: room for integer ticks
+        ax.set_xlim(first - 1, last + 1)
+    if len(lines) > 1 or len(spec.series) > 1:  # a lone line may stand for several: 'all = gsm8k'
         fig.legend(loc="outside lower center", fontsize=8, frameon=False, ncols=min(len(lines), 4))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -14,7 +14,7 @@ from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
 from rlvr.models.load import load_model, load_tokenizer
 from rlvr.rollout.prompts import render_prompt
-from rlvr.tracking.logger import MetricsLogger
+from rlvr.tracking.sinks import build_sinks
 from rlvr.training.optim import build_optimizer
 from rlvr.training.seeding import seed_everything
 
@@ -64,7 +64,9 @@ def run_sft(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> Path:
     encoded = [encode_sft(tokenizer, s) for s in samples]
     sampler = PromptSampler(len(encoded), min(cfg.sft.batch_size, len(encoded)), seed=cfg.trainer.seed)
     optimizer, scheduler = build_optimizer(model, cfg.sft.optim, cfg.sft.steps)
-    logger = MetricsLogger(run_dir, "sft_metrics.jsonl")
+    logger = build_sinks(
+        cfg.tracking, run_dir, run_dir.name, cfg.model_dump(mode="json"), filename="sft_metrics.jsonl"
+    )
     bar = tqdm(range(cfg.sft.steps), desc="sft", disable=not show_progress, dynamic_ncols=True)
     model.train()
     for step in bar:

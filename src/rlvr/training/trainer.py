@@ -36,8 +36,8 @@ from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
-from rlvr.tracking.logger import MetricsLogger
 from rlvr.tracking.run_dir import new_run_dir, write_config
+from rlvr.tracking.sinks import build_sinks
 from rlvr.training.batch import collate, last_token_rewards
 from rlvr.training.checkpoint import (
     Checkpoint,
@@ -136,7 +136,7 @@ class RLTrainer:
         self.stopped_by: signal.Signals | None = None  # set when a signal ended fit() early
         if resume is not None:
             self._restore(resume)  # before the logger opens metrics.jsonl, which it truncates
-        self.logger = MetricsLogger(self.run_dir)
+        self.logger = build_sinks(cfg.tracking, self.run_dir, self.run_dir.name, cfg.model_dump(mode="json"))
 
     def _reference(self):
         """The frozen reference policy, only when a KL term needs it (kl_coef > 0)."""

@@ -326,20 +326,43 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = (
+            deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out
+
+
+def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file as a dict. ``include: other.yaml`` (relative to the file; a list for several) is read
+    first and this file's keys are merged over it, so a tiny-model variant only states what differs."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"recipe {path} includes itself (through {' -> '.join(map(str, _seen))})")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"recipe {path} not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"recipe {path} must be a mapping of sections, got {type(tree).__name__}")
+    includes = tree.pop("include", [])
+    merged: dict[str, Any] = {}
+    for inc in [includes] if isinstance(includes, str) else includes:
+        merged = deep_merge(merged, read_recipe(path.parent / inc, (*_seen, path.resolve())))
+    return deep_merge(merged, tree)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML recipe (or start from defaults), apply dotted overrides, validate."""
-    tree: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        try:
-            tree = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as exc:
-            raise ConfigError(f"recipe {path} not found") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
-        if not isinstance(tree, dict):
-            raise ConfigError(f"recipe {path} must be a mapping of sections, got {type(tree).__name__}")
+    tree: dict[str, Any] = read_recipe(path) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
     for item in overrides or []:
         apply_override(tree, item)
     if overrides:

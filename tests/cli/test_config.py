@@ -52,3 +52,16 @@ def test_unknown_algorithm_names_list_the_known_ones(tmp_path):
 
     with pytest.raises(UnknownNameError, match="known: dr_grpo, gae, grpo"):
         RLTrainer(tiny_recipe(tmp_path, "algorithm.advantage=grpoo"), show_progress=False)
+
+
+def test_recipes_include_others_and_override_them(tmp_path):
+    (tmp_path / "base.yaml").write_text("trainer: {steps: 100, seed: 3}\nrollout: {stop: ['a', 'b']}\n")
+    sub = tmp_path / "tiny"
+    sub.mkdir()
+    (sub / "r.yaml").write_text("include: ../base.yaml\ntrainer: {steps: 5}\nrollout: {stop: ['c']}\n")
+    cfg = load_config(sub / "r.yaml")
+    assert cfg.trainer.steps == 5 and cfg.trainer.seed == 3  # mappings merge
+    assert cfg.rollout.stop == ["c"]  # lists are replaced
+    (tmp_path / "loop.yaml").write_text("include: loop.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(tmp_path / "loop.yaml")

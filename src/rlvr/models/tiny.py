@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# One character a token. Enough for arithmetic, short words and the tags rlvr's verifiers look for.
+# One character a token: digits, letters, punctuation (backticks for code fences), and the tags verifiers read.
 DEFAULT_ALPHABET = (
-    "0123456789+-*/=()<>[]{}.,:;?!#'\" _\nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\\^|&%$@~"
+    "0123456789+-*/=()<>[]{}.,:;?!#'\" _\nabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\\^|&%$@~`"
 )
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 

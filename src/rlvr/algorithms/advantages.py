@@ -122,11 +122,8 @@ def dr_grpo(
 
     No division by the group std, whatever ``cfg.norm_adv_by_std`` says. A group of one gets 0.
     """
-    mask = _check(token_rewards, response_mask, group_index)
-    scores = outcome_scores(token_rewards, mask)  # (B,)
-    mean, _, n = group_stats(scores, group_index)
-    adv = scores - mean
-    return _broadcast(torch.where(n > 1, adv, torch.zeros_like(adv)), mask)
+    unscaled = cfg.model_copy(update={"norm_adv_by_std": False})
+    return grpo(token_rewards, response_mask, group_index, unscaled, values)
 
 
 @ADVANTAGES.register("rloo")

@@ -68,8 +68,8 @@ class HFEngine:
         tokens = torch.full((B, T), pad, dtype=torch.long)
         logps = torch.zeros((B, T))
         lengths = torch.full((B,), T, dtype=torch.long)
-        reasons = ["length"] * B
         alive = torch.ones(B, dtype=torch.bool)
+        stopped = torch.zeros(B, dtype=torch.bool)
         stop_check = _StopChecker(self.tokenizer, params.stop)
 
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -90,9 +90,13 @@ class HFEngine:
             next_tok, next_logp = next_tok.cpu(), next_logp.cpu()
             next_tok = torch.where(alive, next_tok, torch.full_like(next_tok, pad))
             tokens[:, t], logps[:, t] = next_tok, next_logp
-            for row in alive.nonzero().flatten().tolist():
-                if next_tok[row].item() == eos or stop_check.hit(tokens[row, : t + 1]):
-                    alive[row], lengths[row], reasons[row] = False, t + 1, "stop"
+            finished = alive & (next_tok == eos)  # (B,)
+            if stop_check.stop:
+                for row in (alive & ~finished).nonzero().flatten().tolist():
+                    finished[row] = stop_check.hit(tokens[row, : t + 1])
+            lengths[finished] = t + 1
+            stopped |= finished
+            alive &= ~finished
             if not alive.any():
                 break
             step_ids = next_tok[:, None].to(device)
@@ -109,7 +113,7 @@ class HFEngine:
                     token_ids=tok,
                     logprobs=logps[row, :n].tolist(),
                     text=self.tokenizer.decode(tok, skip_special_tokens=True),
-                    finish_reason=reasons[row],
+                    finish_reason="stop" if stopped[row] else "length",
                     prompt_ids=list(ids),
                     sample_index=sample_index,
                 )

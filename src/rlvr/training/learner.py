@@ -69,7 +69,10 @@ class Learner:
         logits = out.logits[:, :-1, :] / self.temperature  # (b, R, V): predicts response tokens
         labels = mb.input_ids[:, -R:]  # (b, R)
         logprobs = logprobs_from_logits(logits, labels)
-        entropy = entropy_from_logits(logits) if with_entropy else None
+        entropy = None
+        if with_entropy:  # a metric, and a loss term only when entropy_coef > 0
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.algo.entropy_coef > 0):
+                entropy = entropy_from_logits(logits)
         return logprobs, entropy
 
     @torch.no_grad()

@@ -36,6 +36,7 @@ def test_one_step_changes_weights_and_logs_metrics(tmp_path):
         assert key in first, key
     assert (trainer.run_dir / "final" / "config.json").exists()
     assert (trainer.run_dir / "config.yaml").exists()
+    assert (trainer.run_dir / "train.log").exists()
 
 
 def test_a_few_dozen_steps_raise_the_reward(tmp_path):

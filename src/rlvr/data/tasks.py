@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from typing import Any
 
-from rlvr.data.generators import GENERATORS
+from rlvr.data.generators import GENERATORS, generate
 from rlvr.data.sample import RewardSpec, Sample
 
 
@@ -71,6 +73,137 @@ def python_io(size: int, seed: int, split: str = "train") -> list[Sample]:
                 data_source="code",
                 reward=RewardSpec(verifier="code", ground_truth={"tests": tests}, params={"timeout_s": 2.0}),
                 response=f"```python\nprint(int(input())*{k})\n```",
+            )
+        )
+    return samples
+
+
+@GENERATORS.register("variant")
+def variant(
+    size: int,
+    seed: int,
+    task: str,
+    task_kwargs: dict[str, Any] | None = None,
+    data_source: str | None = None,
+    verifier: str | None = None,
+    params: dict[str, Any] | None = None,
+    weight: float = 1.0,
+    truth_weight: float = 0.0,
+    prompt_suffix: str = "",
+    as_messages: bool = False,
+) -> list[Sample]:
+    """Another generator's samples (``task`` with ``task_kwargs``) under a new data source, reward or
+    prompt form.
+
+    ``data_source`` renames the source (and prefixes ids with it), so that one task can appear as
+    several sources of a mix with per-source metrics. ``verifier`` (with ``params``) changes the reward
+    into a ``combined`` spec: the task's own verifier at ``truth_weight`` plus ``verifier`` at ``weight``.
+    With ``truth_weight`` 0 (the default) the truth pays nothing but still supplies ``correct``, so
+    accuracy is logged honestly: the Spurious Rewards controls (``random``, ``contains``, ...) on a
+    synthetic task. With ``truth_weight`` 1 the new verifier adds a term, e.g. DAPO's ``length`` penalty.
+    ``prompt_suffix`` is appended to a text prompt; ``as_messages`` sends it as one user message (for
+    chat models).
+    """
+    out = []
+    for s in generate(task, size, seed, **(task_kwargs or {})):
+        reward = s.reward
+        if verifier is not None:
+            components = [
+                {"verifier": s.reward.verifier, "weight": truth_weight, "params": s.reward.params},
+                {"verifier": verifier, "weight": weight, "params": dict(params or {})},
+            ]
+            reward = RewardSpec(
+                "combined", s.reward.ground_truth, {"components": components}, s.reward.weight
+            )
+        prompt, messages = s.prompt, s.messages
+        if prompt is not None:
+            prompt += prompt_suffix
+            if as_messages:
+                prompt, messages = None, [{"role": "user", "content": prompt}]
+        out.append(
+            replace(
+                s,
+                id=f"{data_source}/{s.id}" if data_source else s.id,
+                prompt=prompt,
+                messages=messages,
+                data_source=data_source or s.data_source,
+                reward=reward,
+            )
+        )
+    return out
+
+
+_IF_TOPICS = ("the sea", "a quiet city", "autumn rain", "a small robot", "morning coffee", "old trains")
+_IF_FORMS = ("a short poem", "a product description", "a tiny story", "a piece of advice", "a diary entry")
+_IF_WORDS = ("light", "river", "stone", "window", "garden", "signal", "paper", "music")
+_IF_PHRASES = ("that is all", "thank you for reading", "the end")
+
+
+def _instruction_case(rng: random.Random) -> tuple[str | None, str, str]:
+    """(case constraint type or None, instruction, how to transform the text)."""
+    return rng.choice(
+        [
+            (None, "", "keep"),
+            ("lowercase", "Use only lowercase letters.", "lower"),
+            ("uppercase", "Write everything in capital letters.", "upper"),
+        ]
+    )
+
+
+@GENERATORS.register("instruction_following")
+def instruction_following(size: int, seed: int, split: str = "train") -> list[Sample]:
+    """``Write a short poem about the sea. Use the word 'river' at least 2 times. End your response with
+    'the end'.``: 2-4 checkable constraints per prompt, scored by the ``constraints`` verifier (fraction
+    met; ``correct`` = all met). Each sample's ``response`` is a reference that meets every constraint."""
+    rng = random.Random(seed)
+    samples = []
+    for i in range(size):
+        topic, form = rng.choice(_IF_TOPICS), rng.choice(_IF_FORMS)
+        case, case_text, transform = _instruction_case(rng)
+        word, banned = rng.sample(_IF_WORDS, 2)
+        count = rng.randint(1, 3)
+        lines = [f"here is {form} about {topic}", *[f"the {word} stays" for _ in range(count)]]
+        constraints: list[dict[str, Any]] = [{"type": "include_word", "word": word, "count": count}]
+        text = [f"Use the word '{word}' at least {count} time{'s' if count > 1 else ''}."]
+        if rng.random() < 0.5:
+            constraints.append({"type": "exclude_word", "word": banned})
+            text.append(f"Do not use the word '{banned}'.")
+        shape = rng.choice(["bullets", "ends_with", "starts_with", "quoted", "no_commas"])
+        if shape == "bullets":
+            n = len(lines)
+            constraints.append({"type": "bullets", "n": n})
+            text.append(f"Format it as exactly {n} bullet points, each line starting with '* '.")
+            body = "\n".join(f"* {line}" for line in lines)
+        else:
+            body = " and ".join(lines) + "."
+        body = {"lower": body.lower(), "upper": body.upper()}.get(transform, body)
+        if shape in ("ends_with", "starts_with"):
+            phrase = rng.choice(_IF_PHRASES)
+            phrase = {"lower": phrase.lower(), "upper": phrase.upper()}.get(transform, phrase)
+            constraints.append({"type": shape, "text": phrase})
+            where = "End" if shape == "ends_with" else "Start"
+            text.append(f"{where} your response with the exact phrase '{phrase}'.")
+            body = f"{body} {phrase}" if shape == "ends_with" else f"{phrase} {body}"
+        elif shape == "quoted":
+            constraints.append({"type": "quoted"})
+            text.append("Wrap your entire response in double quotation marks.")
+            body = f'"{body}"'
+        elif shape == "no_commas":
+            constraints.append({"type": "no_commas"})
+            text.append("Do not use any commas.")
+        if case is not None:
+            constraints.append({"type": case})
+            text.append(case_text)
+        limit = len(body.split()) + rng.randint(5, 30)
+        constraints.append({"type": "max_words", "n": limit})
+        text.append(f"Use at most {limit} words.")
+        samples.append(
+            Sample(
+                id=f"instruction_following-{split}-{seed}-{i}",
+                prompt=f"Write {form} about {topic}. " + " ".join(text) + "\n",
+                data_source="instruction_following",
+                reward=RewardSpec(verifier="constraints", ground_truth=constraints),
+                response=body,
             )
         )
     return samples

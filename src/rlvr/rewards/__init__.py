@@ -16,7 +16,10 @@ from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics,
 from rlvr.rewards.router import RewardRouter, ScoreRequest, aggregate_metrics
 from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rewards.types import VERIFIERS, RewardResult
-from rlvr.rewards.verifiers import judge  # noqa: F401  (registers llm_judge)
+from rlvr.rewards.verifiers import (
+    instructions,  # noqa: F401  (registers ``constraints``)
+    judge,  # noqa: F401  (registers llm_judge)
+)
 
 __all__ = [
     "DEFAULT_REFLECTION_WORDS",

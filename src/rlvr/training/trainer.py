@@ -36,7 +36,7 @@ from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
-from rlvr.tracking.run_dir import new_run_dir, write_config
+from rlvr.tracking.run_dir import attach_run_log, detach_run_log, new_run_dir, write_config
 from rlvr.tracking.sinks import build_sinks
 from rlvr.training.batch import collate, last_token_rewards
 from rlvr.training.checkpoint import (
@@ -103,6 +103,7 @@ class RLTrainer:
         self.run_dir = Path(run_dir) if run_dir else new_run_dir(t.output_dir, cfg.name, t.run_name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_config(self.run_dir, cfg)
+        self._log_handler = attach_run_log(self.run_dir)
 
         self.tokenizer = load_tokenizer(cfg.model)
         self.model = load_model(cfg.model, self.tokenizer)
@@ -170,7 +171,7 @@ class RLTrainer:
                         self._stop_nonfinite()
                     bar.update(1)
                     bar.set_postfix(
-                        reward=f"{metrics['reward/all/reward_mean']:.3f}",
+                        reward=f"{metrics.get('reward/all/reward_mean', float('nan')):.3f}",
                         step_s=f"{metrics['perf/step_s']:.2f}",
                         tok_s=f"{metrics['perf/gen_tokens_per_s']:.0f}",
                     )
@@ -354,7 +355,10 @@ class RLTrainer:
                 rng=rng_state(self.engine.generator),
                 sampler=self.sampler.state_dict(),
                 counters=self.learner.counters(),
-                extra={"reference_reset": self.reset_policy.state_dict()},
+                extra={
+                    "reference_reset": self.reset_policy.state_dict(),
+                    "param_schedules": [p.schedule.state_dict() for p in self.param_schedules],
+                },
                 tensors=self._reference_tensors(),
                 fingerprint=self.fingerprint,
                 config=self.cfg.model_dump(mode="json"),
@@ -373,6 +377,10 @@ class RLTrainer:
         self.learner.load_counters(ckpt.state.counters)
         if "reference_reset" in ckpt.state.extra:
             self.reset_policy.load_state_dict(ckpt.state.extra["reference_reset"])
+        for schedule, state in zip(
+            self.param_schedules, ckpt.state.extra.get("param_schedules", []), strict=False
+        ):
+            schedule.schedule.load_state_dict(state)
         if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
             self.learner.reference.load_state_dict(ckpt.state.tensors["reference"])
         self.sampler.load_state_dict(ckpt.state.sampler)
@@ -389,5 +397,6 @@ class RLTrainer:
         return path
 
     def close(self) -> None:
+        detach_run_log(self._log_handler)
         self.logger.close()
         self.router.close()

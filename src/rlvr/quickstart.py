@@ -44,7 +44,7 @@ def run_quickstart(overrides: list[str] | None = None, show_progress: bool = Tru
     trainer.close()
     acc_rl = final["eval/all/accuracy"]
     minutes = (time.perf_counter() - t_start) / 60
-    print(f"  held-out accuracy after RL:   {acc_rl:6.1%}  ({acc_rl - acc_sft:+.1%} over SFT)")
+    print(f"  held-out accuracy after RL:   {acc_rl:6.1%}  ({100 * (acc_rl - acc_sft):+.1f} points over SFT)")
     print(
         f"  total time: {minutes:.1f} min; metrics: {run_dir / 'metrics.jsonl'}; model: {run_dir / 'final'}"
     )

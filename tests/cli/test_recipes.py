@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rlvr.algorithms import ADVANTAGES, KL_ESTIMATORS, LOSS_AGGREGATIONS, POLICY_LOSSES
 from rlvr.cli import main
@@ -87,6 +88,12 @@ def test_every_recipe_validates_and_names_existing_pieces(path):
         assert cfg.algorithm.kl_coef > 0, "a reference reset needs a reference model"
 
 
+def read_recipe_includes(path: Path) -> list[Path]:
+    """The files a recipe's ``include:`` names, resolved."""
+    inc = yaml.safe_load(path.read_text()).get("include", [])
+    return [(path.parent / p).resolve() for p in ([inc] if isinstance(inc, str) else inc)]
+
+
 @pytest.mark.parametrize("twin", TWINS, ids=rel)
 def test_a_tiny_twin_keeps_its_hub_recipe_objective(twin):
     includes = read_recipe_includes(twin)
@@ -97,13 +104,6 @@ def test_a_tiny_twin_keeps_its_hub_recipe_objective(twin):
     assert cfg.filters == hub_cfg.filters
     assert cfg.rollout.temperature == hub_cfg.rollout.temperature
     assert cfg.monitor == hub_cfg.monitor
-
-
-def read_recipe_includes(path: Path) -> list[Path]:
-    import yaml
-
-    inc = yaml.safe_load(path.read_text()).get("include", [])
-    return [(path.parent / p).resolve() for p in ([inc] if isinstance(inc, str) else inc)]
 
 
 def test_the_spurious_variants_differ_only_in_their_training_data():
@@ -134,7 +134,7 @@ def test_variant_keeps_the_truth_at_weight_zero():
 @pytest.fixture(scope="module")
 def sft_model(tmp_path_factory):
     """A short SFT warm start of the quickstart's tiny model (all twins share its shape). From scratch the
-    model scores 0 on digit_sort, and dynamic sampling would then find no informative group at all."""
+    model scores 0 on digit_sort: dynamic sampling would find no informative group and skip every update."""
     out = tmp_path_factory.mktemp("sft")
     args = [
         "sft",
@@ -206,10 +206,7 @@ def test_a_hub_recipe_runs_with_local_stand_ins(name, tmp_path, monkeypatch):
     cfg = load_config(recipe)
     tiny = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "max_positions": 256}
     model_dir = save_tiny(TinyModelConfig(**tiny), tmp_path / "model")
-    rows = tmp_path / "math.jsonl"
-    rows.write_text(
-        "\n".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) for i in range(8))
-    )
+    lines = [json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) for i in range(8)]
     overrides = [
         f"model.path={model_dir}",
         "model.dtype=float32",
@@ -224,16 +221,17 @@ def test_a_hub_recipe_runs_with_local_stand_ins(name, tmp_path, monkeypatch):
         "trainer.micro_batch_size=16",
         "trainer.eval_every=0",
         "trainer.save_every=0",
-        # A tiny random model scores 0 everywhere; with dynamic sampling every group would be dropped and the
-        # trainer's progress bar then fails on a missing reward metric (reported); this test is about the
-        # data and reward wiring, so it samples without the filter.
+        # A tiny random model scores 0 everywhere, so dynamic sampling would drop every group and skip the
+        # update; this test is about the data and reward wiring, so it samples without the filter.
         "filters.dynamic_sampling=false",
         "reward.workers=0",
         f"trainer.output_dir={tmp_path / 'runs'}",
     ]
     for part in ("train", "eval"):
         for i, spec in enumerate(getattr(cfg.data, part)):
-            if spec.type == "hf":
+            if spec.type == "hf":  # one file per spec: ids derive from the file name and must not collide
+                rows = tmp_path / f"{part}{i}.jsonl"
+                rows.write_text("\n".join(lines))
                 overrides += [f"data.{part}.{i}.name={rows}", f"data.{part}.{i}.split=train"]
             elif getattr(spec, "size", None) is not None:
                 overrides.append(f"data.{part}.{i}.size=8")

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recipe(e)
     e.add_argument("--model", help="model directory or hub id (default: the recipe's model)")
     e.add_argument("--output", help="write the metrics as JSON to this file")
+    e.add_argument(
+        "--run-dir", help="also add the metrics to this run's metrics.jsonl (shown by `rlvr report`)"
+    )
     r = sub.add_parser("report", help="plots and an HTML page (with sample rollouts) for a run directory")
     r.add_argument("run_dir", help="a run directory, e.g. runs/quickstart-20261125-124037")
     sub.add_parser(
@@ -114,7 +117,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "eval":
         from rlvr.eval.run import run_eval
 
-        metrics = run_eval(cfg, model=args.model, output=args.output)
+        metrics = run_eval(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
         _print_metrics(metrics)
     return 0
 

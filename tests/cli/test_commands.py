@@ -95,6 +95,22 @@ def test_train_sft_eval_round_trip(recipe, tmp_path, capsys):
         == 0
     )
     metrics = json.loads(result.read_text())
+    assert (
+        main(
+            [
+                "--quiet",
+                "eval",
+                str(recipe),
+                "--model",
+                f"{run_dir}/final",
+                "--run-dir",
+                run_dir,
+                "eval.k=[1]",
+            ]
+        )
+        == 0
+    )
+    assert "eval/digit_sort/pass@1" in read_metrics(f"{run_dir}/metrics.jsonl")[-1]
     assert 0 <= metrics["eval/digit_sort/pass@1"] <= metrics["eval/digit_sort/pass@4"] <= 1
     assert "eval/digit_sort/maj@4" in metrics
 

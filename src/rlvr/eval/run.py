@@ -8,7 +8,9 @@ from pathlib import Path
 from rlvr.config import RunConfig
 
 
-def run_eval(cfg: RunConfig, model: str | None = None, output: str | None = None) -> dict[str, float]:
+def run_eval(
+    cfg: RunConfig, model: str | None = None, output: str | None = None, run_dir: str | None = None
+) -> dict[str, float]:
     from rlvr.data.specs import load_dataset_specs
     from rlvr.eval.evaluate import evaluate
     from rlvr.models.load import load_model, load_tokenizer
@@ -26,4 +28,19 @@ def run_eval(cfg: RunConfig, model: str | None = None, output: str | None = None
         metrics = evaluate(engine, load_dataset_specs(cfg.data.eval), router, eval_params(cfg), cfg.eval.k)
     if output:
         Path(output).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    if run_dir:
+        append_to_run(Path(run_dir), metrics)
     return metrics
+
+
+def append_to_run(run_dir: Path, metrics: dict[str, float]) -> None:
+    """Add the metrics to a run's metrics.jsonl at its last step, where `rlvr report` shows them."""
+    from rlvr.tracking.logger import MetricsLogger, read_metrics
+
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no metrics.jsonl: give --run-dir a run directory")
+    step = max((row["step"] for row in read_metrics(path)), default=0)
+    logger = MetricsLogger(run_dir)
+    logger.log(step, metrics)
+    logger.close()

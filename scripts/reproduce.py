@@ -1,6 +1,6 @@
 """Tiny-scale reproductions of DAPO, ProRL and Spurious Rewards claims (written up in docs/reproductions.md).
 
-    python scripts/reproduce.py --out /tmp/rlvr-repro                # everything: ~20 min on 2 cores
+    python scripts/reproduce.py --out /tmp/rlvr-repro                # everything: ~25 min on 2 cores
     python scripts/reproduce.py --out /tmp/rlvr-repro --table        # only print the tables again
 
 Every run starts from one SFT checkpoint of the quickstart (``rlvr sft recipes/quickstart.yaml``) and trains

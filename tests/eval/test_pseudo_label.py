@@ -41,3 +41,14 @@ def test_majority_and_incorrect_labels(monkeypatch):
         # rewarded for the wrong majority answer, while accuracy still follows the truth
         result = router.score([ScoreRequest("\\boxed{5}", wrong[0].reward)])[0]
         assert result.score == 1.0 and result.correct is False
+
+
+def test_combined_rewards_carry_the_extracted_answer(monkeypatch):
+    """Relabelled samples score with `combined`; labelling them again must still see their answers."""
+    monkeypatch.setattr("rlvr.eval.pseudo_label.encode_prompts", lambda tok, samples: [[1]] * len(samples))
+    samples = [Sample(id="a", prompt="1+1?", reward=RewardSpec("math", "2"))]
+    engine = ScriptedEngine([["\\boxed{3}", "\\boxed{3}", "\\boxed{2}"]])
+    with RewardRouter() as router:
+        once = relabel(samples, majority_answers(engine, samples, router, SamplingParams(n=3)), "majority")
+        again = majority_answers(engine, once, router, SamplingParams(n=3))
+    assert again == [("3", False, 2 / 3)]

@@ -106,7 +106,12 @@ def combined(
             {"verifier": name, "weight": weight, "score": res.score, "correct": res.correct, "info": res.info}
         )
         metrics.update({k: v for k, v in res.info.get("metrics", {}).items() if k not in metrics})
-    return RewardResult(total, correct=correct, info={"components": parts, "metrics": metrics})
+    info: dict[str, Any] = {"components": parts, "metrics": metrics}
+    # The answer the components read (majority votes and pseudo-labels need it): the first one extracted.
+    extracted = next((p["info"]["extracted"] for p in parts if p["info"].get("extracted") is not None), None)
+    if extracted is not None:
+        info["extracted"] = extracted
+    return RewardResult(total, correct=correct, info=info)
 
 
 def score_one(item: ScoreRequest) -> RewardResult:

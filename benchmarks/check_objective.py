@@ -28,7 +28,6 @@ from rlvr.data.specs import load_dataset_specs
 from rlvr.rewards.completions import score_completions
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.training.batch import TokenBatch, collate, last_token_rewards
-from rlvr.training.trainer import sampling_params
 
 
 def rlvr_grad(trainer, batch: TokenBatch, scores: torch.Tensor, groups: torch.Tensor):
@@ -80,7 +79,9 @@ def main() -> None:
         trl.model.load_state_dict(rl.model.state_dict())
 
         samples = [rl.train_samples[i] for i in order]
-        completions = rl.engine.generate(encode_prompts(rl.tokenizer, samples), sampling_params(rl.cfg))
+        completions = rl.engine.generate(
+            encode_prompts(rl.tokenizer, samples), rl.cfg.rollout.sampling_params()
+        )
         _, results = score_completions(rl.router, samples, completions)
         scores = torch.tensor([r.score for r in results])
         groups = torch.tensor([c.prompt_index for c in completions])

@@ -79,6 +79,11 @@ class RolloutConfig(SamplingParams):
     max_batch_size: int = Field(256, ge=1)
     """Most sequences decoded together; larger requests are split into chunks."""
 
+    def sampling_params(self, **updates: Any) -> SamplingParams:
+        """The engine-independent sampling settings of this section (with ``updates`` applied)."""
+        fields = SamplingParams.model_fields
+        return SamplingParams(**{**{k: v for k, v in self.model_dump().items() if k in fields}, **updates})
+
 
 class ParamScheduleConfig(_Strict):
     """A verifier parameter that follows training progress, piecewise constant (V-Triune's dynamic IoU)."""

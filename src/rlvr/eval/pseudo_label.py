@@ -89,8 +89,7 @@ def pseudo_label_main(cfg, k: int, mode: Literal["majority", "incorrect"], outpu
     engine = HFEngine(
         load_model(cfg.model, tokenizer), tokenizer, cfg.rollout.max_batch_size, seed=cfg.trainer.seed
     )
-    fields = SamplingParams.model_fields
-    params = SamplingParams(**{**{f: v for f, v in cfg.rollout.model_dump().items() if f in fields}, "n": k})
+    params = cfg.rollout.sampling_params(n=k)
     with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
         majority = majority_answers(engine, samples, router, params)
     kept = relabel(samples, majority, mode)

@@ -67,11 +67,6 @@ class NonFiniteError(RuntimeError):
     """Too many consecutive updates with a NaN/inf loss or gradient."""
 
 
-def sampling_params(cfg: RunConfig) -> SamplingParams:
-    fields = SamplingParams.model_fields
-    return SamplingParams(**{k: v for k, v in cfg.rollout.model_dump().items() if k in fields})
-
-
 def eval_params(cfg: RunConfig) -> SamplingParams:
     e = cfg.eval
     return SamplingParams(
@@ -240,7 +235,7 @@ class RLTrainer:
         completions, requests, pending = [], [], []
         t0 = time.perf_counter()
         for chunk in self.engine.generate_iter(
-            encode_prompts(self.tokenizer, samples), sampling_params(self.cfg)
+            encode_prompts(self.tokenizer, samples), self.cfg.rollout.sampling_params()
         ):
             reqs = score_requests(samples, chunk, key_prefix=prefix)
             for schedule in self.param_schedules:

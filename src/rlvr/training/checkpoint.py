@@ -5,7 +5,7 @@ run_dir/checkpoints/step-0004/
     model.safetensors, config.json, ...   save_pretrained: the policy (a peft model: only its adapter)
     tokenizer.json, ...                   the tokenizer
     optimizer.pt, scheduler.pt            optimizer moments and learning-rate schedule position
-    rng.pt                                python, numpy, torch (CPU, CUDA) and the rollout engine's generator
+    rng.pt                                python, numpy, torch (CPU, CUDA) and each rollout worker's generator
     trainer_state.json                    step, learner counters, sampler position, dataset fingerprint
     config.yaml                           the resolved run config
     manifest.json                         written last: every other file with its size and sha256
@@ -60,13 +60,14 @@ class CheckpointState:
     """What a checkpoint restores besides the model's weights."""
 
     step: int
-    optimizer: dict[str, Any]
-    scheduler: dict[str, Any]
     rng: dict[str, Any]
     sampler: dict[str, Any]
-    counters: dict[str, int]  # the learner's counters (nonfinite_streak)
     fingerprint: str  # of the training samples: dataset_fingerprint()
     config: dict[str, Any]  # the resolved RunConfig, as JSON
+    # the learner's part, filled in by the learner (which may live in another process)
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # the learner's counters (nonfinite_streak)
     extra: dict[str, Any] = field(default_factory=dict)  # JSON state of other stateful parts (schedules...)
     tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # e.g. a reset reference model
 
@@ -88,29 +89,30 @@ class Checkpoint:
 # ---- random number generators and the dataset fingerprint -------------------------------------------
 
 
-def rng_state(engine_generator: torch.Generator) -> dict[str, Any]:
-    """Every random stream a step draws from."""
+def rng_state(engine_states: list[torch.Tensor]) -> dict[str, Any]:
+    """Every random stream a step draws from: this process's, and each rollout worker's generator."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
         "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
-        "engine": engine_generator.get_state(),
+        "engines": list(engine_states),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def set_rng_state(state: dict[str, Any], engine_generator: torch.Generator) -> None:
+def set_rng_state(state: dict[str, Any]) -> list[torch.Tensor]:
+    """Restore this process's streams; returns the rollout workers' generator states to hand back to them."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    engine_generator.set_state(state["engine"])
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+    return list(state["engines"]) if "engines" in state else [state["engine"]]
 
 
 def _json_default(value: Any) -> Any:
@@ -359,14 +361,15 @@ RESUME_SAFE = (
     *("trainer.output_dir", "trainer.run_name", "trainer.resume", "trainer.resume_force"),
     *("trainer.max_nonfinite_steps", "trainer.micro_batch_size", "rollout.max_batch_size"),
     *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
-    *("monitor",),
+    *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
     "model.gradient_checkpointing",
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every
 other field (model, algorithm, optimizer, sampling, batch shapes, seed...) must match the checkpoint's,
 unless resume is forced. Notes: trainer.steps only with optim.schedule=constant (a decaying learning rate
 is laid out over trainer.steps); data.train because the dataset fingerprint compares its content instead;
-evaluation (eval_every, eval.*, data.eval) draws from its own generator, never the training streams.
+backend and ray.* move roles between
+processes without changing the math; evaluation (eval_every, eval.*, data.eval) draws from its own generator, never the training streams.
 micro_batch_size, rollout.max_batch_size and model.num_threads keep the math but not the bits (summation
 order, which random draw goes to which sequence): a run resumed with other values is no longer
 bit-identical to an uninterrupted one."""

@@ -1,0 +1,50 @@
+"""Handles: how the trainer calls a role without knowing where it lives.
+
+``handle.call("method", *args)`` runs a role's method and returns its result; ``handle.submit(...)``
+returns a :class:`~concurrent.futures.Future`. A :class:`LocalHandle` holds the role object itself;
+:class:`rlvr.distributed.ray_backend.RayHandle` holds a Ray actor and adds restart-and-retry.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+
+class RoleFailed(RuntimeError):
+    """A role's process died and could not be restarted (or its restarts are used up)."""
+
+
+class Handle(Protocol):
+    name: str
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def submit(self, method: str, *args: Any, **kwargs: Any) -> Future: ...
+
+    def close(self) -> None: ...
+
+
+class LocalHandle:
+    """A role in this process. ``submit`` runs on the handle's own thread, one call at a time in
+    submission order, so a background call never races another call to the same role."""
+
+    def __init__(self, role: Any, name: str) -> None:
+        self.role, self.name = role, name
+        self._thread: ThreadPoolExecutor | None = None
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.role, method)(*args, **kwargs)
+
+    def submit(self, method: str, *args: Any, **kwargs: Any) -> Future:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+        return self._thread.submit(self.call, method, *args, **kwargs)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+            self._thread = None
+        close = getattr(self.role, "close", None)
+        if callable(close):
+            close()

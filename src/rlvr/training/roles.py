@@ -1,0 +1,246 @@
+"""The three roles of the loop as plain objects: the learner, a rollout worker and a reward worker.
+
+Each role is built from the RunConfig alone (so a Ray actor can build it in its own process) and talks
+in plain data: token batches and tensors in, metrics, completions and state dicts out. The trainer
+reaches them through a handle (:mod:`rlvr.distributed.handles`) and never knows whether a role lives
+in its own process or in a Ray actor on another machine.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from rlvr.algorithms import ADVANTAGES, kl_penalty
+from rlvr.config import RunConfig
+from rlvr.models.load import frozen_copy, load_model, load_tokenizer
+from rlvr.rewards.factory import build_router
+from rlvr.rewards.router import ScoreRequest
+from rlvr.rewards.types import RewardResult
+from rlvr.rollout.types import Completion, SamplingParams
+from rlvr.training.batch import TokenBatch, last_token_rewards
+from rlvr.training.checkpoint import Checkpoint, CheckpointState, load_weights, save_checkpoint
+from rlvr.training.learner import Learner
+from rlvr.training.reference_reset import copy_into_reference
+from rlvr.training.seeding import seed_everything
+
+
+def policy_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the policy's weights, safe to ship while the learner goes on updating."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+class LearnerRole:
+    """The policy being trained: its model, optimizer, reference and the update math.
+
+    ``model`` / ``tokenizer`` may be passed in (the local backend shares them with an in-process rollout
+    engine); otherwise they are built from the config with the run's seed, so every process that builds
+    a learner starts from the same weights.
+    """
+
+    def __init__(self, cfg: RunConfig, model=None, tokenizer=None) -> None:
+        self.cfg = cfg
+        if model is None:
+            seed_everything(cfg.trainer.seed)
+            tokenizer = load_tokenizer(cfg.model)
+            model = load_model(cfg.model, tokenizer)
+        self.model, self.tokenizer = model, tokenizer
+        self.advantage_fn = ADVANTAGES.get(cfg.algorithm.advantage)
+        self.learner = Learner(
+            model,
+            cfg.algorithm,
+            cfg.optim,
+            cfg.trainer,
+            total_steps=cfg.trainer.steps,
+            temperature=cfg.rollout.temperature,
+            norm_len=cfg.rollout.max_new_tokens,
+            reference=self._reference(),
+        )
+
+    def _reference(self):
+        """The frozen reference policy, only when a KL term needs it (kl_coef > 0)."""
+        if self.cfg.algorithm.kl_coef == 0:
+            return None
+        if self.cfg.model.lora is not None:
+            return "adapter"  # the base model with the adapter disabled
+        return frozen_copy(self.model)
+
+    def ping(self) -> bool:
+        return True
+
+    # ---- one update -----------------------------------------------------------------------------
+    def train_on(
+        self, batch: TokenBatch, scores: torch.Tensor, group_index: torch.Tensor
+    ) -> dict[str, float]:
+        """Old / reference log-probs, advantages and the policy update on one scored batch."""
+        algo, trainer = self.cfg.algorithm, self.cfg.trainer
+        t0 = time.perf_counter()
+        several_passes = trainer.ppo_epochs > 1 or (trainer.mini_batch_size or batch.size) < batch.size
+        need_old = several_passes or (algo.kl_coef > 0 and algo.kl_in_reward)
+        old = self.learner.logprobs(batch) if need_old else None
+        ref = self.learner.logprobs(batch, reference=True) if algo.kl_coef > 0 else None
+        t1 = time.perf_counter()
+        metrics = {"perf/logprob_s": t1 - t0}
+
+        token_rewards = last_token_rewards(scores, batch.response_mask)
+        if ref is not None and algo.kl_in_reward:
+            kl = kl_penalty(old, ref, algo.kl_estimator) * batch.response_mask  # (B, R)
+            token_rewards = token_rewards - algo.kl_coef * kl
+            metrics["train/kl_in_reward"] = float(kl.sum() / batch.response_mask.sum().clamp_min(1))
+        advantages, _ = self.advantage_fn(token_rewards, batch.response_mask, group_index, algo)
+        metrics["train/advantage_abs_mean"] = float(
+            (advantages.abs() * batch.response_mask).sum() / batch.response_mask.sum().clamp_min(1)
+        )
+        use_tis = algo.tis_cap is not None
+        metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
+        metrics["perf/update_s"] = time.perf_counter() - t1
+        return metrics
+
+    def nonfinite_streak(self) -> int:
+        return self.learner.nonfinite_streak
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The policy's weights for a rollout worker (a snapshot: later updates don't change it)."""
+        return policy_weights(self.model)
+
+    # ---- reference reset, checkpoints, saving ------------------------------------------------------
+    def reset_reference(self) -> None:
+        """ProRL: pi_ref <- pi_theta and fresh optimizer moments."""
+        copy_into_reference(self.model, self.learner.reference)
+        self.learner.reset_optimizer()
+
+    def save_checkpoint(
+        self, run_dir: Path, state: CheckpointState, keep_last: int, with_reference: bool
+    ) -> Path:
+        """Fill in the learner's part of ``state`` (optimizer, schedule, counters, reference weights) and
+        write the checkpoint atomically."""
+        state.optimizer = self.learner.optimizer.state_dict()
+        state.scheduler = self.learner.scheduler.state_dict()
+        state.counters = self.learner.counters()
+        ref = self.learner.reference
+        if with_reference and isinstance(ref, torch.nn.Module):
+            state.tensors = {**state.tensors, "reference": ref.state_dict()}
+        return save_checkpoint(run_dir, self.model, self.tokenizer, state, keep_last)
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        load_weights(self.model, ckpt)
+        self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
+        self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
+        self.learner.load_counters(ckpt.state.counters)
+        if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
+            self.learner.reference.load_state_dict(ckpt.state.tensors["reference"])
+
+    def save(self, path: Path) -> Path:
+        """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        return path
+
+
+class RolloutRole:
+    """A rollout worker: an engine (hf or vllm) and the version of the weights it samples with.
+
+    With ``model`` given (local, synchronous) the hf engine samples with the learner's own model object
+    and weight sync is free. Otherwise the worker holds its own copy, refreshed by :meth:`set_weights`.
+    ``model_path`` is where a vLLM engine loads its architecture and first weights from.
+    """
+
+    def __init__(
+        self, cfg: RunConfig, model=None, tokenizer=None, model_path: str | None = None, rank: int = 0
+    ):
+        self.cfg, self.rank = cfg, rank
+        seed = cfg.trainer.seed + 7919 * rank  # workers draw distinct streams; rank 0 matches the local run
+        self.version = 0
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model)
+        self.shares_learner_model = model is not None
+        if cfg.rollout.engine == "vllm":
+            from rlvr.rollout.vllm_engine import VLLMEngine
+
+            if cfg.model.lora is not None:
+                raise ValueError(
+                    "rollout.engine=vllm with model.lora is not supported yet: merge the adapter, or use engine=hf"
+                )
+            path = model_path or cfg.model.path
+            if path is None:
+                raise ValueError(
+                    "rollout.engine=vllm needs a model directory (model.path, or the run's saved policy)"
+                )
+            self.model = None
+            self.engine = VLLMEngine(
+                path,
+                self.tokenizer,
+                seed=seed,
+                max_batch_size=cfg.rollout.max_batch_size,
+                dtype=cfg.model.dtype,
+                gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+            )
+        else:
+            from rlvr.rollout.hf_engine import HFEngine
+
+            if model is None:
+                seed_everything(cfg.trainer.seed)  # the weights are replaced at the first sync anyway
+                model = load_model(cfg.model, self.tokenizer)
+                model.requires_grad_(False)
+            self.model = model
+            self.engine = HFEngine(model, self.tokenizer, cfg.rollout.max_batch_size, seed=seed)
+
+    def ping(self) -> bool:
+        return True
+
+    def generate(
+        self, prompts: list[list[int]], params: SamplingParams
+    ) -> tuple[list[Completion], dict[str, float]]:
+        """Completions of ``prompts`` and this call's figures: seconds, tokens, the weight version used."""
+        t0 = time.perf_counter()
+        completions = self.engine.generate(prompts, params)
+        info = {
+            "gen_s": time.perf_counter() - t0,
+            "tokens": float(sum(len(c.token_ids) for c in completions)),
+            "version": float(self.version),
+        }
+        return completions, info
+
+    def set_weights(self, weights: dict[str, torch.Tensor], version: int) -> float:
+        """Load the learner's weights (version = its number of updates); returns the seconds it took."""
+        t0 = time.perf_counter()
+        if not self.shares_learner_model:
+            if self.model is None:
+                self.engine.load_weights(weights.items())
+            else:
+                self.model.load_state_dict(weights)
+        self.version = version
+        return time.perf_counter() - t0
+
+    # the sampling stream: checkpointed, and re-seeded around evaluation so eval never shifts training
+    def generator_state(self) -> torch.Tensor:
+        return self.engine.generator.get_state()
+
+    def set_generator_state(self, state: torch.Tensor) -> None:
+        self.engine.generator.set_state(state)
+
+    def seed_generator(self, seed: int) -> None:
+        self.engine.generator.manual_seed(seed)
+
+    def close(self) -> None:
+        close = getattr(self.engine, "close", None)
+        if callable(close):
+            close()
+
+
+class RewardRole:
+    """A reward worker: the verifier router (in-process, process pool or reward server) behind a call."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        r = cfg.reward
+        self.router = build_router(r.workers, r.timeout_s, r.server_url)
+
+    def ping(self) -> bool:
+        return True
+
+    def score(self, requests: list[ScoreRequest]) -> list[RewardResult]:
+        return self.router.score(requests)
+
+    def close(self) -> None:
+        self.router.close()

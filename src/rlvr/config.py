@@ -69,6 +69,10 @@ class DataConfig(_Strict):
     """Held-out datasets for evaluation during and after training."""
     sft: list[DatasetSpec] = Field(default_factory=list)
     """Demonstrations for `rlvr sft` (rows with a response); empty uses data.train."""
+    logged: str | None = None
+    """Offline RL: a JSONL / Parquet file of logged rollouts (prompt, completion, behaviour log-probs, reward;
+    format in rlvr.data.logged) to train on instead of generating; data.train may then be empty. Set
+    algorithm.tis_cap to correct for the policy that sampled them."""
 
 
 class RolloutConfig(SamplingParams):
@@ -138,6 +142,9 @@ class MonitorConfig(_Strict):
     """Write sample rollouts to samples/rollouts.jsonl every N steps (0: never)."""
     samples_per_log: int = Field(16, ge=1)
     """Rollouts written each time."""
+    log_rollouts: bool = False
+    """Append every step's scored rollouts, with token ids and behaviour log-probs, to run_dir/rollouts.jsonl
+    in the format data.logged reads (for offline RL and analysis)."""
 
 
 class ReferenceResetConfig(_Strict):

@@ -89,22 +89,23 @@ class Checkpoint:
 # ---- random number generators and the dataset fingerprint -------------------------------------------
 
 
-def rng_state(engine_states: list[torch.Tensor]) -> dict[str, Any]:
+def rng_state(engine_states: list[torch.Tensor] | None) -> dict[str, Any]:
     """Every random stream a step draws from: this process's, and each rollout worker's generator."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
         "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
-        "engines": list(engine_states),
+        "engines": None if engine_states is None else list(engine_states),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> list[torch.Tensor]:
-    """Restore this process's streams; returns the rollout workers' generator states to hand back to them."""
+def set_rng_state(state: dict[str, Any]) -> list[torch.Tensor] | None:
+    """Restore this process's streams; returns the rollout workers' generator states to hand back to them
+    (None when a dead worker's stream could not be saved)."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
@@ -112,7 +113,9 @@ def set_rng_state(state: dict[str, Any]) -> list[torch.Tensor]:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
-    return list(state["engines"]) if "engines" in state else [state["engine"]]
+    if "engines" not in state:  # written before rollout workers had their own streams
+        return [state["engine"]]
+    return None if state["engines"] is None else list(state["engines"])
 
 
 def _json_default(value: Any) -> Any:

@@ -50,7 +50,7 @@ class RolloutPipeline:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="rollout") if depth else None
         self._inflight: deque[_Launch] = deque()
         self._next_index: int | None = None
-        self._held_resume_point: Any = None  # the resume point of the batches dropped by stop()
+        self._held_resume_point: Any = None  # the resume point of batches dropped by stop() or a failure
         self._lock = threading.Lock()
         self.busy_s = 0.0  # seconds the rollout side has worked (collections, syncs, evaluation)
         self.last_sync_s = 0.0  # the latest finished weight sync
@@ -67,7 +67,10 @@ class RolloutPipeline:
     def next_batch(self, step: int, total_steps: int) -> Collected:
         """The batch step ``step`` trains on; with a pipeline, also queues those of the next ``depth`` steps."""
         if not self.depth:
-            return self._timed(self.collect, step)
+            self._held_resume_point = copy.deepcopy(self.snapshot())  # kept only if this collection fails
+            batch = self._timed(self.collect, step)
+            self._held_resume_point = None
+            return batch
         if self._next_index is None:
             self._next_index = step
         while len(self._inflight) < self.depth + 1 and self._next_index < total_steps:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
+from rlvr.data.logged import LoggedDataset, load_logged
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
@@ -55,6 +56,7 @@ from rlvr.training.checkpoint import (
 from rlvr.training.collect import RolloutBatch, collect
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.reference_reset import ResetPolicy
+from rlvr.training.rollout_log import truncate_logged, write_logged
 from rlvr.training.rollout_metrics import rollout_metrics
 from rlvr.training.sample_log import write_samples
 from rlvr.training.seeding import seed_everything
@@ -92,17 +94,25 @@ class RLTrainer:
         self.cfg = cfg
         self.show_progress = show_progress
         seed_everything(cfg.trainer.seed)
-        self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
-        if not self.train_samples:
-            raise ValueError("data.train is empty: an RL run needs prompts")
-        self.eval_samples: list[Sample] = load_dataset_specs(cfg.data.eval) if cfg.data.eval else []
-        self.fingerprint = dataset_fingerprint(self.train_samples)
         t = cfg.trainer
-        if t.max_staleness > 0 and cfg.algorithm.tis_cap is None:
+        self.tokenizer = load_tokenizer(cfg.model)
+        self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
+        self.logged: LoggedDataset | None = None  # offline RL: logged rollouts instead of generation
+        if cfg.data.logged:
+            if t.max_staleness:
+                raise ValueError("data.logged trains without generating: set trainer.max_staleness=0")
+            self.logged = load_logged(cfg.data.logged, self.tokenizer, seed=t.seed)
+            self.fingerprint = self.logged.fingerprint()
+        elif not self.train_samples:
+            raise ValueError("data.train is empty: an RL run needs prompts (or data.logged rollouts)")
+        else:
+            self.fingerprint = dataset_fingerprint(self.train_samples)
+        self.eval_samples: list[Sample] = load_dataset_specs(cfg.data.eval) if cfg.data.eval else []
+        if (t.max_staleness or self.logged) and cfg.algorithm.tis_cap is None:
             log.warning(
-                "trainer.max_staleness=%d without algorithm.tis_cap: stale batches are not importance-corrected "
+                "%s without algorithm.tis_cap: off-policy batches are not importance-corrected "
                 "(set algorithm.tis_cap, e.g. 2.0)",
-                t.max_staleness,
+                "data.logged" if self.logged else f"trainer.max_staleness={t.max_staleness}",
             )
         resume = find_resume_checkpoint(t.resume, t.output_dir, t.run_name or cfg.name)
         if resume is not None:
@@ -119,13 +129,12 @@ class RLTrainer:
                 "reference_reset needs a reference model: set algorithm.kl_coef > 0 (ProRL uses 1e-4)"
             )
         self.roles = build_roles(cfg, self.run_dir)
-        self.tokenizer = load_tokenizer(cfg.model)
         self.param_schedules = [
             ParamSchedule(p.param, p.verifiers, ThresholdSchedule(p.boundaries, p.values))
             for p in cfg.reward.schedules
         ]
         self.reset_policy = ResetPolicy(rr)
-        self.sampler = PromptSampler(len(self.train_samples), batch_size=1, seed=cfg.trainer.seed)
+        self.sampler = PromptSampler(max(len(self.train_samples), 1), batch_size=1, seed=cfg.trainer.seed)
         self.step = 0
         self.last_checkpoint: Path | None = None
         self._checkpoint_step = -1
@@ -225,8 +234,12 @@ class RLTrainer:
         waited = time.perf_counter() - t0
         f = self.cfg.filters
         metrics = dict(rollouts.stats)
+        if self.cfg.monitor.log_rollouts and self.logged is None and rollouts.completions:
+            version = int(perf.get("async/policy_version", self.step))
+            write_logged(self.run_dir / "rollouts.jsonl", rollouts, self.tokenizer, self.step + 1, version)
         if rollouts.completions:
-            metrics.update(self._staleness(perf))
+            if self.logged is None:
+                metrics.update(self._staleness(perf))
             batch, scores, group_index = self._to_tensors(rollouts)
             metrics.update(self.roles.learner.call("train_on", batch, scores, group_index))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
@@ -251,9 +264,15 @@ class RLTrainer:
         metrics["perf/gen_tokens_per_s"] = perf["perf/gen_tokens"] / max(perf["perf/gen_s"], 1e-9)
         return metrics
 
-    def _resume_snapshot(self) -> tuple[dict, list]:
-        """The sampler position and the rollout workers' sampling streams: where collecting a batch starts."""
-        return self.sampler.state_dict(), self.roles.rollout.generator_states()
+    def _resume_snapshot(self) -> tuple[dict, list | None]:
+        """The sampler position and the rollout workers' sampling streams: where collecting a batch starts.
+        A dead rollout worker's stream is lost (None): a resumed run then re-seeds the workers."""
+        try:
+            engines = self.roles.rollout.generator_states()
+        except RoleFailed as e:
+            log.warning("the rollout workers' sampling streams are not in this checkpoint: %s", e)
+            engines = None
+        return (self.logged or self.sampler).state_dict(), engines
 
     def _staleness(self, perf: dict[str, float]) -> dict[str, float]:
         """How many updates behind the learner the batch's behaviour policy is (0 when on-policy)."""
@@ -265,6 +284,9 @@ class RLTrainer:
         perf = {"perf/gen_s": 0.0, "perf/reward_wait_s": 0.0, "perf/gen_tokens": 0.0}
         f = self.cfg.filters
         t0 = time.perf_counter()
+        if self.logged is not None:
+            perf["perf/rollout_s"] = time.perf_counter() - t0
+            return self.logged.next_batch(self.cfg.trainer.prompts_per_step), perf
         rollouts = collect(
             self._next_prompts,
             partial(self._generate_and_score, step_index=step_index, perf=perf),
@@ -410,12 +432,23 @@ class RLTrainer:
             self.param_schedules, ckpt.state.extra.get("param_schedules", []), strict=False
         ):
             schedule.schedule.load_state_dict(state)
-        self.sampler.load_state_dict(ckpt.state.sampler)
-        self.roles.rollout.set_generator_states(set_rng_state(ckpt.state.rng))
+        if self.logged is not None:
+            self.logged.load_state_dict(
+                ckpt.state.sampler, check_fingerprint=not self.cfg.trainer.resume_force
+            )
+        else:
+            self.sampler.load_state_dict(ckpt.state.sampler)
+        engines = set_rng_state(ckpt.state.rng)
+        if engines is None:  # the run stopped on a dead rollout worker, whose stream was lost with it
+            log.warning("checkpoint %s has no sampling streams; re-seeding the rollout workers", ckpt.path)
+            self.roles.rollout.seed_generators(self.cfg.trainer.seed + 1_000_033 * ckpt.state.step)
+        else:
+            self.roles.rollout.set_generator_states(engines)
         self.step = self._checkpoint_step = ckpt.state.step
         self.last_checkpoint = ckpt.path
         discard_after(self.run_dir, self.step)
         truncate_logs(self.run_dir, self.step)
+        truncate_logged(self.run_dir / "rollouts.jsonl", self.step)
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""

@@ -123,7 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _train(cfg, args: argparse.Namespace, show: bool) -> int:
-    """Exit codes: 0 done; 1 stopped on NaN/inf updates; 128 + signal number (130 SIGINT, 143 SIGTERM)
+    """Exit codes: 0 done; 1 stopped on NaN/inf updates; 3 a Ray actor died beyond its restarts (after a
+    checkpoint); 128 + signal number (130 SIGINT, 143 SIGTERM)
     when a signal stopped the run cleanly after writing a checkpoint."""
     from rlvr.training.checkpoint import ResumeError
     from rlvr.training.trainer import NonFiniteError, RLTrainer
@@ -145,6 +146,13 @@ def _train(cfg, args: argparse.Namespace, show: bool) -> int:
         return 1
     finally:
         trainer.close()
+    if trainer.failed is not None:
+        resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
+        print(
+            f"rlvr train: {trainer.failed}\nrlvr train: checkpoint {trainer.last_checkpoint}; continue with: {resume}",
+            file=sys.stderr,
+        )
+        return 3
     if trainer.stopped_by is not None:
         resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
         print(f"rlvr train: stopped by {trainer.stopped_by.name}; continue with: {resume}")

@@ -59,8 +59,9 @@ def named_pieces(cfg) -> tuple[list[str], list[str], list[str]]:
 def test_the_recipes_are_found():
     names = {rel(p) for p in RECIPES}
     assert {"recipes/dapo.yaml", "recipes/prorl.yaml", "recipes/spurious/random.yaml"} <= names
+    assert "recipes/scale/gsm8k-ray-vllm.yaml" in names
     assert {p.stem for p in SPURIOUS} == {"ground_truth", "majority", "incorrect", "format", "random"}
-    assert {p.stem for p in TWINS} == {"dapo", "prorl", *(f"spurious_{p.stem}" for p in SPURIOUS)}
+    assert {p.stem for p in TWINS} == {"dapo", "prorl", "scale", *(f"spurious_{p.stem}" for p in SPURIOUS)}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=rel)

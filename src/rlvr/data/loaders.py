@@ -91,8 +91,10 @@ def _require_file(path: Path) -> None:
 # JSONL
 
 
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed value)`` for each non-blank line; a bad line raises naming its number."""
+def iter_jsonl(path: str | os.PathLike[str], strict: bool = True) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` for each non-blank line. A bad line raises naming its number; with
+    ``strict=False`` it is yielded as ``(line number, DataFormatError)`` and reading goes on, so that a
+    caller can report every bad line at once."""
     p = Path(path)
     _require_file(p)
     with p.open(encoding="utf-8") as f:
@@ -102,9 +104,12 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
             try:
                 yield line_num, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataFormatError(
+                error = DataFormatError(
                     f"{path} line {line_num}: invalid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
+                )
+                if strict:
+                    raise error from None
+                yield line_num, error
 
 
 def load_jsonl(path: str | os.PathLike[str], mapping: Mapping = None) -> list[Sample]:

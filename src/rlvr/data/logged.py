@@ -68,7 +68,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rlvr.data.errors import DataFormatError, row_error
-from rlvr.data.loaders import _require_file, iter_parquet
+from rlvr.data.loaders import iter_jsonl, iter_parquet
 from rlvr.data.rows import _check_messages
 from rlvr.data.sample import RewardSpec, Sample
 from rlvr.data.sampler import PromptSampler
@@ -222,31 +222,12 @@ class _Report:
         )
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """Like :func:`rlvr.data.loaders.iter_jsonl`, but a bad line yields its error and reading goes on,
-    so that every bad line is reported."""
-    _require_file(path)
-    with path.open(encoding="utf-8") as f:
-        for line_num, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield line_num, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield (
-                    line_num,
-                    DataFormatError(
-                        f"{path} line {line_num}: invalid JSON ({exc.msg} at column {exc.colno})"
-                    ),
-                )
-
-
 def _read(path: Path) -> tuple[Iterator[tuple[int, Any]], bool]:
     """``(row number, value or DataFormatError)`` pairs, and whether they come from Arrow."""
     if path.suffix == ".parquet":
         return iter_parquet(path), True
     if path.suffix in (".jsonl", ".json"):
-        return _iter_jsonl(path), False
+        return iter_jsonl(path, strict=False), False
     raise DataFormatError(f"{path}: expected a .jsonl or .parquet file of logged rollouts")
 
 

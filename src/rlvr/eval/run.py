@@ -13,19 +13,21 @@ def run_eval(
 ) -> dict[str, float]:
     from rlvr.data.specs import load_dataset_specs
     from rlvr.eval.evaluate import evaluate
-    from rlvr.models.load import load_model, load_tokenizer
     from rlvr.rewards.router import RewardRouter
-    from rlvr.rollout.hf_engine import HFEngine
+    from rlvr.training.roles import RolloutRole
     from rlvr.training.trainer import eval_params
 
     if not cfg.data.eval:
         raise ValueError("data.eval is empty: give the recipe held-out datasets to evaluate on")
-    model_cfg = cfg.model.model_copy(update={"path": model, "tiny": None}) if model else cfg.model
-    tokenizer = load_tokenizer(model_cfg)
-    policy = load_model(model_cfg, tokenizer)
-    engine = HFEngine(policy, tokenizer, cfg.rollout.max_batch_size, seed=cfg.trainer.seed)
-    with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
-        metrics = evaluate(engine, load_dataset_specs(cfg.data.eval), router, eval_params(cfg), cfg.eval.k)
+    if model:
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": model, "tiny": None})})
+    worker = RolloutRole(cfg)  # the recipe's rollout.engine (hf or vllm) samples the answers
+    try:
+        with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
+            samples = load_dataset_specs(cfg.data.eval)
+            metrics = evaluate(worker.engine, samples, router, eval_params(cfg), cfg.eval.k)
+    finally:
+        worker.close()
     if output:
         Path(output).write_text(json.dumps(metrics, indent=2, sort_keys=True))
     if run_dir:

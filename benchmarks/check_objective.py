@@ -82,7 +82,7 @@ def main() -> None:
         completions = rl.engine.generate(
             encode_prompts(rl.tokenizer, samples), rl.cfg.rollout.sampling_params()
         )
-        _, results = score_completions(rl.router, samples, completions)
+        _, results = score_completions(rl.roles.scorer, samples, completions)
         scores = torch.tensor([r.score for r in results])
         groups = torch.tensor([c.prompt_index for c in completions])
         batch = collate(completions, rl.tokenizer.pad_token_id)

@@ -59,10 +59,23 @@ Settings that are not matched exactly, and why:
       so the advantages differ by under 0.03%. Neither has a setting for the other's epsilon.
     * Log-prob kernels: rlvr materialises the (B, R, V) logits and takes log_softmax; TRL 1.x patches
       the model with its fused LM head (chunked log-probs and entropies). Same math, different kernels.
+      Attention too: rlvr's learner runs passes of at most 64 positions on CPU with transformers' eager
+      attention (``rlvr.models.attention``), TRL and both generators with SDPA.
     * Position ids: rlvr passes position ids derived from the attention mask; TRL passes only the
       mask. All digit_sort prompts have the same length (no left padding), so positions coincide.
     * Generation: rlvr's ``HFEngine`` is its own KV-cached sampling loop; TRL calls ``model.generate``
       (with ``disable_compile=True``). Both stop a sequence at EOS and a batch when all have stopped.
+      rlvr prefills each distinct prompt once and gathers its KV cache to the group's n rows, and drops
+      finished rows from the decode batch; TRL prefills all n copies. The sampled distribution is the
+      same (rlvr draws by inverse CDF, TRL with torch.multinomial).
+    * Shared prompts in the update: rlvr's learner runs each distinct prompt once (its KV cache, with
+      gradients, gathered to the n completions) and the responses in at most two passes trimmed to
+      their own longest response; TRL runs all B x (prompt + completion) positions. Same log-probs and
+      gradients up to float rounding (tests/training/test_shared_prefix.py); fewer FLOPs.
+    * Nothing is compiled on either side. rlvr has no torch.compile path: on this 2-core CPU compiling
+      the learner's model took ~2 minutes for ~20% off the update, and compiling generation ~2 minutes
+      for ~20% off it, against ~5 s for all 30 steps. ``train_wall_s`` (all steps, step 1 included)
+      is reported next to the steady-state medians all the same.
     * Entropy: both compute per-token entropy as a metric during the update (not in the loss).
     * rlvr's train_step also computes its monitoring metrics (reflection words, lengths per source)
       and writes 16 sample rollouts every 10 steps (monitor.log_samples_every, its default); TRL
@@ -71,9 +84,13 @@ Settings that are not matched exactly, and why:
       gathering); that is part of what is being measured, since it is what a TRL user runs.
     * Evaluation: both final models are saved and reloaded and evaluated by rlvr's code, so the
       held-out numbers are comparable; TRL's own evaluation loop is not used.
-    * Machine noise: on a shared 2-core machine other processes change timings. Steps are
-      interleaved and medians reported; compare ratios from one run of this script, not absolute
-      seconds across runs.
+    * Machine noise: on a shared 2-core machine other processes change timings (two OpenMP threads
+      that lose a core to another process can run several times slower). Steps are interleaved and
+      medians reported; each step also records the share of the machine's CPU that other processes
+      used meanwhile (Linux), and ``paired_ratio_quiet_median`` is the median ratio over the steps
+      where both sides saw under 20% of it (coarse: clock ticks are 10 ms; rlvr's reward workers, if
+      any, count as other processes). Compare ratios from one run of this script, not absolute seconds
+      across runs.
 """
 
 from __future__ import annotations
@@ -81,6 +98,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -200,6 +218,37 @@ def prompt_order(sampler: PromptSampler, count: int) -> list[int]:
     return order[:count]
 
 
+class ForeignLoad:
+    """Share of the machine's CPU time used by other processes between ``start`` and ``stop`` (from
+    /proc/stat less this process's own time); None where /proc is missing."""
+
+    def __init__(self) -> None:
+        self.hz, self.cpus = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
+        self._busy0 = self._own0 = 0
+
+    @staticmethod
+    def _busy() -> int:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait, in clock ticks
+
+    @staticmethod
+    def _own() -> int:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+    def start(self) -> None:
+        try:
+            self._busy0, self._own0 = self._busy(), self._own()
+        except OSError:
+            self._busy0 = -1
+
+    def stop(self, wall_s: float) -> float | None:
+        if self._busy0 < 0:
+            return None
+        foreign = (self._busy() - self._busy0) - (self._own() - self._own0)
+        return max(foreign, 0) / self.hz / max(wall_s * self.cpus, 1e-9)
+
+
 # ---- rlvr ---------------------------------------------------------------------------------------
 # rlvr's own timers of the parts of a step before the update (the names of older and newer rlvr)
 RLVR_PARTS = ("perf/gen_s", "perf/reward_s", "perf/reward_wait_s", "perf/logprob_s")
@@ -215,14 +264,18 @@ class RlvrRun:
         self.trainer = RLTrainer(rl_cfg, run_dir=workdir / "rlvr", show_progress=False)
         self.step_s: list[float] = []
         self.cpu_s: list[float] = []  # process CPU time (all threads): less sensitive to other load
+        self.foreign: list[float | None] = []  # CPU share other processes used during each step
         self.reward: list[float] = []
         self.parts: list[dict[str, float]] = []
+        self._load = ForeignLoad()
 
     def step(self) -> None:
+        self._load.start()
         t0, c0 = time.perf_counter(), time.process_time()
         metrics = self.trainer.train_step()
         self.step_s.append(time.perf_counter() - t0)
         self.cpu_s.append(time.process_time() - c0)
+        self.foreign.append(self._load.stop(self.step_s[-1]))
         self.trainer.step += 1
         self.trainer.logger.log(self.trainer.step, metrics)
         self.reward.append(metrics[REWARD_KEY])
@@ -322,6 +375,7 @@ class TrlRun:
         self.router = RewardRouter()
         self.step_s: list[float] = []
         self.cpu_s: list[float] = []
+        self.foreign: list[float | None] = []
         self.prepare_s: list[float] = []  # generation + scoring + advantages (TRL's _prepare_inputs)
         self.after_step: Callable[[], None] | None = None
         self.trainer = GRPOTrainer(
@@ -339,16 +393,19 @@ class TrlRun:
         from transformers import TrainerCallback
 
         run = self
+        load = ForeignLoad()
 
         class StepTimer(TrainerCallback):
             t0 = c0 = 0.0
 
             def on_step_begin(self, args, state, control, **kwargs):
+                load.start()
                 self.t0, self.c0 = time.perf_counter(), time.process_time()
 
             def on_step_end(self, args, state, control, **kwargs):
                 run.step_s.append(time.perf_counter() - self.t0)
                 run.cpu_s.append(time.process_time() - self.c0)
+                run.foreign.append(load.stop(run.step_s[-1]))
                 if run.after_step is not None:
                     run.after_step()
 
@@ -413,9 +470,12 @@ def summarize(run: RlvrRun | TrlRun, acc: float, breakdown: dict[str, float]) ->
         "sec_per_step_mean": statistics.fmean(timed),
         "sec_per_step_min": min(timed),
         "cpu_sec_per_step_median": _median_after_warmup(run.cpu_s),
+        "first_step_s": run.step_s[0],
+        "train_wall_s": sum(run.step_s),  # every step, the warm-up included
         "breakdown_median_s": breakdown,
         "step_s": run.step_s,
         "cpu_s": run.cpu_s,
+        "foreign_cpu_share": run.foreign,
         "reward_per_step": reward,
         "reward_first5": statistics.fmean(reward[:k]),
         "reward_last5": statistics.fmean(reward[-k:]),
@@ -457,6 +517,29 @@ def print_report(res: dict[str, Any]) -> None:
         f"of min step times {res['min_ratio_trl_over_rlvr']:.2f}x, of median CPU times "
         f"{res['cpu_ratio_trl_over_rlvr']:.2f}x"
     )
+    quiet = res["paired_ratio_quiet_median"]
+    print(
+        f"median per-step ratio over the {res['quiet_steps']} steps where other processes used under 20% "
+        f"of the CPU: " + (f"{quiet:.2f}x" if quiet is not None else "n/a")
+    )
+    print(
+        f"total training wall time, all {len(r['step_s'])} steps (step 1 included; nothing is compiled): "
+        f"rlvr {r['train_wall_s']:.1f} s (step 1 {r['first_step_s']:.2f} s), "
+        f"trl {t['train_wall_s']:.1f} s (step 1 {t['first_step_s']:.2f} s)"
+    )
+
+
+def quiet_ratio(rl: RlvrRun, tr: TrlRun, max_foreign: float = 0.2) -> dict[str, Any]:
+    """The median per-step ratio over steps 2..N where other processes used under ``max_foreign`` of the
+    machine's CPU during both sides' step (None when no step qualifies or /proc is missing)."""
+    pairs = zip(tr.step_s[1:], rl.step_s[1:], tr.foreign[1:], rl.foreign[1:], strict=True)
+    quiet = [
+        t / r for t, r, ft, fr in pairs if ft is not None and fr is not None and max(ft, fr) < max_foreign
+    ]
+    return {
+        "quiet_steps": len(quiet),
+        "paired_ratio_quiet_median": statistics.median(quiet) if quiet else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -509,6 +592,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res["paired_ratio_median"] = _median_after_warmup(
         [t / r for t, r in zip(tr.step_s, rl.step_s, strict=True)]
     )
+    res.update(quiet_ratio(rl, tr))
     res["total_minutes"] = (time.perf_counter() - t_start) / 60
     print_report(res)
     out = Path(args.output)

@@ -101,3 +101,57 @@ def test_sample_next_logprob_is_the_temperature_scaled_one():
     tokens, logp = sample_next(logits, temperature=0.5, generator=torch.Generator().manual_seed(0))
     expected = (logits / 0.5).log_softmax(-1)[0, tokens[0]]
     assert torch.allclose(logp[0], expected)
+
+
+def test_sample_categorical_follows_the_weights_and_never_draws_a_zero_weight():
+    from rlvr.rollout.sampling import sample_categorical
+
+    weights = torch.tensor([[0.2, 0.0, 0.5, 0.3]]).repeat(40_000, 1)  # unnormalised rows work alike
+    draws = sample_categorical(3 * weights, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=4).float() / draws.numel()
+    assert freq[1] == 0
+    assert torch.allclose(freq, weights[0], atol=0.01)
+
+
+@pytest.mark.parametrize("texts", [["sort 31=", "x", "sort 98765="], ["sort 12=", "sort 34="]])
+def test_decode_batch_compaction_and_shared_prefill_keep_exact_logprobs(engine, monkeypatch, texts):
+    """Dropping finished rows from the decode batch (here after every finish) and prefilling each prompt
+    once leave the behaviour log-probs equal to a full forward pass; padded prompts and unpadded ones
+    (decoded without an attention mask)."""
+    import rlvr.rollout.hf_engine as hf_engine
+
+    monkeypatch.setattr(hf_engine, "COMPACT_BELOW", 1.0)
+    engine = HFEngine(engine.model, engine.tokenizer, max_batch_size=16, seed=3)  # chunks split a group
+    params = SamplingParams(n=6, max_new_tokens=8, temperature=1.5, stop=list("0123456789"))
+    out = engine.generate(_prompts(engine, texts), params)
+    lengths = {len(c.token_ids) for c in out}
+    assert len(lengths) > 1, "some completions must finish before others"
+    batch = collate(out, engine.tokenizer.pad_token_id)
+    R = batch.response_width
+    with torch.no_grad():
+        logits = engine.model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+        ).logits[:, -R - 1 : -1]
+    recomputed = (logits / params.temperature).log_softmax(-1)
+    recomputed = recomputed.gather(-1, batch.input_ids[:, -R:, None]).squeeze(-1)
+    assert ((recomputed - batch.behaviour_logprobs) * batch.response_mask).abs().max() < 1e-4
+
+
+def test_preallocated_cache_matches_concatenation():
+    from transformers.cache_utils import DynamicLayer
+
+    from rlvr.models.kv_cache import PreallocatedLayer
+
+    torch.manual_seed(0)
+    ref = DynamicLayer()
+    ref.update(torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 6))
+    layer = PreallocatedLayer.from_layer(ref, capacity=7, rows=torch.tensor([1, 0, 1]))
+    ref.batch_select_indices(torch.tensor([1, 0, 1]))
+    for _ in range(3):
+        k, v = torch.randn(3, 3, 1, 5), torch.randn(3, 3, 1, 6)
+        assert all(torch.equal(a, b) for a, b in zip(layer.update(k, v), ref.update(k, v), strict=True))
+    assert layer.get_seq_length() == ref.get_seq_length() == 7
+    layer.batch_select_indices(torch.tensor([2]))
+    assert torch.equal(layer.keys, ref.keys[2:3])
+    with pytest.raises(ValueError, match="KV cache full"):
+        layer.update(torch.randn(1, 3, 1, 5), torch.randn(1, 3, 1, 6))

@@ -1,19 +1,27 @@
 """The default rollout engine: batched sampling with a Hugging Face model in this process.
 
-Prompts are left-padded into one batch, the prompt is run once to fill the KV cache, then one token a
-step is sampled for every live sequence. The engine holds the learner's own model object, so weight
-sync after an update is free.
+Each distinct prompt of a chunk is run once to fill the KV cache (the n completions of a GRPO group
+share their prompt), the cache is gathered to one row per completion, then one token a step is sampled
+for every live sequence. The KV cache and the attention mask are allocated once for the whole decode
+(no mask at all when no prompt is padded), and rows that finish are dropped from the decode batch once
+they are a large enough share of it. The engine holds the learner's own model object, so weight sync
+after an update is free.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 
 import torch
+from torch import Tensor
 
+from rlvr.models.kv_cache import is_layered, preallocate
+from rlvr.models.prefix import cache_kwarg
 from rlvr.rollout.sampling import sample_next
 from rlvr.rollout.types import Completion, SamplingParams
+
+# Drop finished rows from the decode batch once at most this share of its rows is still alive.
+COMPACT_BELOW = 0.5
 
 
 class HFEngine:
@@ -30,9 +38,7 @@ class HFEngine:
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.generator = torch.Generator().manual_seed(seed)
-        # transformers 5.x renamed `past_key_values` to `cache`; accept either.
-        params = inspect.signature(model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._cache_kw = cache_kwarg(model)
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
         """``params.n`` completions for each prompt, grouped: prompt 0's n first, then prompt 1's..."""
@@ -54,71 +60,122 @@ class HFEngine:
     def _generate_chunk(
         self, jobs: list[tuple[int, int, list[int]]], params: SamplingParams
     ) -> list[Completion]:
-        device = next(self.model.parameters()).device
-        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        width = max(len(ids) for _, _, ids in jobs)
-        input_ids = torch.full((len(jobs), width), pad, dtype=torch.long)
-        attn = torch.zeros((len(jobs), width), dtype=torch.long)
-        for row, (_, _, ids) in enumerate(jobs):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attn[row, width - len(ids) :] = 1
-        input_ids, attn = input_ids.to(device), attn.to(device)
-
         B, T = len(jobs), params.max_new_tokens
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        logits, cache, attn, next_pos = self._prefill(jobs, T)
+
         tokens = torch.full((B, T), pad, dtype=torch.long)
         logps = torch.zeros((B, T))
         lengths = torch.full((B,), T, dtype=torch.long)
-        alive = torch.ones(B, dtype=torch.bool)
         stopped = torch.zeros(B, dtype=torch.bool)
         stop_check = _StopChecker(self.tokenizer, params.stop)
-
-        position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-        step_ids, cache = input_ids, None
+        live = torch.arange(B)  # rows of the chunk in the decode batch
+        alive = torch.ones(B, dtype=torch.bool)  # (b,) which rows of the decode batch are unfinished
         for t in range(T):
+            next_tok, next_logp = sample_next(
+                logits, params.temperature, params.top_k, params.top_p, self.generator
+            )
+            next_tok, next_logp = next_tok.cpu(), next_logp.cpu()
+            rows = live[alive]
+            tokens[rows, t], logps[rows, t] = next_tok[alive], next_logp[alive]
+            finished = alive & (next_tok == eos)  # (b,)
+            if stop_check.stop:
+                for i in (alive & ~finished).nonzero().flatten().tolist():
+                    finished[i] = stop_check.hit(tokens[live[i], : t + 1])
+            lengths[live[finished]] = t + 1
+            stopped[live[finished]] = True
+            alive &= ~finished
+            n_alive = int(alive.sum())
+            if n_alive == 0 or t == T - 1:
+                break
+            if n_alive <= COMPACT_BELOW * alive.numel():  # drop finished rows from the decode batch
+                keep = alive.nonzero().flatten()
+                live, alive, next_tok = live[keep], alive[keep], next_tok[keep]
+                keep = keep.to(next_pos.device)
+                cache.batch_select_indices(keep)
+                attn = None if attn is None else attn[keep]
+                next_pos = next_pos[keep]
             out = self.model(
-                input_ids=step_ids,
-                attention_mask=attn,
-                position_ids=position_ids,
+                input_ids=next_tok[:, None].to(next_pos.device),
+                attention_mask=None if attn is None else attn[:, : attn.size(1) - T + t + 1],
+                position_ids=(next_pos + t)[:, None],
                 use_cache=True,
                 logits_to_keep=1,
                 **{self._cache_kw: cache},
             )
-            cache = getattr(out, self._cache_kw)
-            next_tok, next_logp = sample_next(
-                out.logits[:, -1, :], params.temperature, params.top_k, params.top_p, self.generator
-            )
-            next_tok, next_logp = next_tok.cpu(), next_logp.cpu()
-            next_tok = torch.where(alive, next_tok, torch.full_like(next_tok, pad))
-            tokens[:, t], logps[:, t] = next_tok, next_logp
-            finished = alive & (next_tok == eos)  # (B,)
-            if stop_check.stop:
-                for row in (alive & ~finished).nonzero().flatten().tolist():
-                    finished[row] = stop_check.hit(tokens[row, : t + 1])
-            lengths[finished] = t + 1
-            stopped |= finished
-            alive &= ~finished
-            if not alive.any():
-                break
-            step_ids = next_tok[:, None].to(device)
-            attn = torch.cat([attn, alive[:, None].long().to(device)], dim=-1)
-            position_ids = position_ids[:, -1:] + 1
+            logits = out.logits[:, -1, :]
+        return self._completions(jobs, tokens, logps, lengths, stopped)
 
-        completions = []
-        for row, (prompt_index, sample_index, ids) in enumerate(jobs):
-            n = int(lengths[row])
-            tok = tokens[row, :n].tolist()
-            completions.append(
-                Completion(
-                    prompt_index=prompt_index,
-                    token_ids=tok,
-                    logprobs=logps[row, :n].tolist(),
-                    text=self.tokenizer.decode(tok, skip_special_tokens=True),
-                    finish_reason="stop" if stopped[row] else "length",
-                    prompt_ids=list(ids),
-                    sample_index=sample_index,
-                )
+    def _prefill(self, jobs: list[tuple[int, int, list[int]]], T: int):
+        """Run each distinct prompt of the chunk once and gather its logits and KV cache to its rows.
+
+        Returns the next-token logits (B, V), the cache (room for ``T`` more tokens), the decode's
+        attention mask (B, P + T), allocated once (None when no prompt is padded: nothing to mask), and
+        each row's next position (B,).
+        """
+        device = next(self.model.parameters()).device
+        group: dict[int, int] = {}  # prompt index -> row of the prefill batch
+        owner = torch.tensor([group.setdefault(i, len(group)) for i, _, _ in jobs])  # (B,)
+        distinct = {i: ids for i, _, ids in jobs}
+        input_ids, prompt_attn = _left_pad([distinct[i] for i in group], self.tokenizer.pad_token_id)
+        input_ids, prompt_attn, owner = input_ids.to(device), prompt_attn.to(device), owner.to(device)
+        B, P = len(jobs), input_ids.size(1)
+        padded = not bool(prompt_attn.all())
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=prompt_attn if padded else None,
+            position_ids=(prompt_attn.cumsum(-1) - 1).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache = getattr(out, self._cache_kw)
+        if is_layered(cache):
+            cache = preallocate(cache, P + T, owner)  # one row per completion, room for T more tokens
+        elif len(group) < B:
+            cache.batch_select_indices(owner)
+        attn = None
+        if padded:
+            attn = torch.ones((B, P + T), dtype=torch.long, device=device)
+            attn[:, :P] = prompt_attn[owner]
+        return out.logits[:, -1, :][owner], cache, attn, prompt_attn.sum(-1)[owner]
+
+    def _completions(
+        self,
+        jobs: list[tuple[int, int, list[int]]],
+        tokens: Tensor,
+        logps: Tensor,
+        lengths: Tensor,
+        stopped: Tensor,
+    ) -> list[Completion]:
+        token_lists = [row[:n] for row, n in zip(tokens.tolist(), lengths.tolist(), strict=True)]
+        logp_lists = [row[:n] for row, n in zip(logps.tolist(), lengths.tolist(), strict=True)]
+        # one decode call a row: batch_decode converts the nested lists twice, which costs more
+        texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in token_lists]
+        return [
+            Completion(
+                prompt_index=prompt_index,
+                token_ids=tok,
+                logprobs=logp,
+                text=text,
+                finish_reason="stop" if stop else "length",
+                prompt_ids=list(ids),
+                sample_index=sample_index,
             )
-        return completions
+            for (prompt_index, sample_index, ids), tok, logp, text, stop in zip(
+                jobs, token_lists, logp_lists, texts, stopped.tolist(), strict=True
+            )
+        ]
+
+
+def _left_pad(prompts: list[list[int]], pad: int) -> tuple[Tensor, Tensor]:
+    """Prompts left-padded to a common width: input ids and attention mask, both (U, P)."""
+    width = max(len(ids) for ids in prompts)
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    attn = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attn[row, width - len(ids) :] = 1
+    return input_ids, attn
 
 
 class _StopChecker:

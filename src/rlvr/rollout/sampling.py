@@ -21,6 +21,20 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
+def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One draw per row from non-negative, not necessarily normalised weights, by inverse CDF:
+    the first index whose cumulative weight exceeds u ~ U[0, total). (B, V) -> (B,)
+
+    One uniform a row and a cumulative sum (in float64), several times cheaper than torch.multinomial
+    on CPU; a zero-weight token is never drawn.
+    """
+    assert probs.dim() == 2, probs.shape
+    cdf = probs.double().cumsum(-1)  # (B, V)
+    u = torch.rand((probs.size(0), 1), generator=generator, dtype=torch.float64).to(probs.device)
+    tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)  # (B,)
+    return tokens.clamp_max(probs.size(-1) - 1)
+
+
 def sample_next(
     logits: torch.Tensor,
     temperature: float,
@@ -37,7 +51,9 @@ def sample_next(
     if temperature == 0:
         tokens = logits.argmax(-1)
         return tokens, logits.log_softmax(-1).gather(-1, tokens[:, None]).squeeze(-1)
-    scaled = logits / temperature
-    probs = filter_logits(scaled, top_k, top_p).softmax(-1)
-    tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
-    return tokens, scaled.log_softmax(-1).gather(-1, tokens[:, None]).squeeze(-1)
+    scaled = logits / temperature if temperature != 1.0 else logits
+    logp = scaled.log_softmax(-1)  # (B, V)
+    truncated = (0 < top_k < logits.size(-1)) or top_p < 1.0
+    probs = filter_logits(scaled, top_k, top_p).softmax(-1) if truncated else logp.exp()
+    tokens = sample_categorical(probs, generator)  # (B,)
+    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)

@@ -40,6 +40,24 @@ class TokenBatch:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         return TokenBatch(**{k: v[index] if isinstance(v, Tensor) else v for k, v in kw.items()})
 
+    def response_lengths(self) -> Tensor:
+        """Tokens of each response (B,), from the attention mask: a row whose loss is masked keeps its length."""
+        return self.attention_mask[:, self.prompt_width :].sum(-1)
+
+    def trim(self, width: int) -> TokenBatch:
+        """The batch with responses cut to ``width`` columns (exact when no response is longer: causal
+        attention never lets a position see the padding after it)."""
+        assert 1 <= width <= self.response_width, (width, self.response_width)
+        cols = self.prompt_width + width
+        return TokenBatch(
+            self.input_ids[:, :cols],
+            self.attention_mask[:, :cols],
+            self.position_ids[:, :cols],
+            self.response_mask[:, :width],
+            self.behaviour_logprobs[:, :width],
+            self.prompt_width,
+        )
+
     def to(self, device: torch.device) -> TokenBatch:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
         return TokenBatch(**{k: v.to(device) if isinstance(v, Tensor) else v for k, v in kw.items()})
@@ -50,21 +68,45 @@ def collate(completions: list[Completion], pad_id: int) -> TokenBatch:
     if not completions:
         raise ValueError("cannot collate an empty list of completions")
     B = len(completions)
-    P = max(len(c.prompt_ids) for c in completions)
-    R = max(max(len(c.token_ids) for c in completions), 1)
+    p = torch.tensor([len(c.prompt_ids) for c in completions])  # (B,)
+    r = torch.tensor([len(c.token_ids) for c in completions])  # (B,)
+    P, R = int(p.max()), max(int(r.max()), 1)
+    cols = torch.arange(P + R)  # (P+R,)
+    in_prompt = (cols < P) & (cols >= P - p[:, None])  # (B, P+R)
+    in_response = (cols >= P) & (cols < P + r[:, None])  # (B, P+R)
+    # boolean-mask assignment fills cells row by row, left to right: the order of the flat lists
     input_ids = torch.full((B, P + R), pad_id, dtype=torch.long)
-    attn = torch.zeros((B, P + R), dtype=torch.long)
-    resp_mask = torch.zeros((B, R))
+    input_ids[in_prompt] = torch.tensor([t for c in completions for t in c.prompt_ids], dtype=torch.long)
+    input_ids[in_response] = torch.tensor([t for c in completions for t in c.token_ids], dtype=torch.long)
+    attn = (in_prompt | in_response).long()
+    resp_mask = in_response[:, P:].float()  # (B, R)
     behaviour = torch.zeros((B, R))
-    for row, c in enumerate(completions):
-        p, r = len(c.prompt_ids), len(c.token_ids)
-        input_ids[row, P - p : P] = torch.tensor(c.prompt_ids, dtype=torch.long)
-        input_ids[row, P : P + r] = torch.tensor(c.token_ids, dtype=torch.long)
-        attn[row, P - p : P + r] = 1
-        resp_mask[row, :r] = 1
-        behaviour[row, :r] = torch.tensor(c.logprobs)
+    behaviour[in_response[:, P:]] = torch.tensor(
+        [x for c in completions for x in c.logprobs], dtype=torch.float32
+    )
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
     return TokenBatch(input_ids, attn, position_ids, resp_mask, behaviour, P)
+
+
+def length_buckets(lengths: Tensor, min_saving: float = 0.15) -> list[Tensor]:
+    """Row indices of one or two groups to run as separate passes, each trimmed to its longest response.
+
+    A pass over B rows costs about B * (longest + 1) token positions (the +1 is the prompt's last
+    token); splitting the rows, sorted by length, at the point that costs least is worth a second pass
+    when it saves at least ``min_saving`` of the positions (a long tail of lengths, the common case in
+    RL). lengths: (B,) -> [rows (b1,), rows (b2,)] or [all rows].
+    """
+    assert lengths.dim() == 1 and lengths.numel() > 0, lengths.shape
+    B = lengths.numel()
+    order = lengths.argsort(stable=True)
+    width = lengths[order].clamp_min(1) + 1  # (B,) ascending
+    k = torch.arange(1, B, device=lengths.device)  # rows in the first group
+    split_cost = k * width[:-1] + (B - k) * width[-1]  # (B-1,)
+    whole = B * int(width[-1])
+    if B < 2 or float(split_cost.min()) > (1 - min_saving) * whole:
+        return [torch.arange(B, device=lengths.device)]
+    cut = int(k[split_cost.argmin()])
+    return [order[:cut], order[cut:]]
 
 
 def last_token_rewards(scores: Tensor, response_mask: Tensor) -> Tensor:

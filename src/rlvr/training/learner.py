@@ -10,12 +10,15 @@ from collections import defaultdict
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rlvr.algorithms import LOSS_AGGREGATIONS, POLICY_LOSSES, AlgorithmConfig, kl_penalty
 from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
 from rlvr.config import OptimConfig, TrainerConfig
-from rlvr.training.batch import TokenBatch
+from rlvr.models.attention import short_sequence_attention
+from rlvr.models.prefix import SharedPrefix
+from rlvr.training.batch import TokenBatch, length_buckets
 from rlvr.training.optim import build_optimizer
 
 
@@ -58,21 +61,61 @@ class Learner:
 
     # ---- forward passes -------------------------------------------------------------------------
     def _forward(self, model, mb: TokenBatch, with_entropy: bool) -> tuple[Tensor, Tensor | None]:
-        R = mb.response_width
-        out = model(
+        """Log-probs (b, R) of the response tokens and, with ``with_entropy``, per-token entropies (b, R).
+
+        The prompt, but for its last token (whose logits predict the first response token), runs once
+        per distinct prompt (a group's n completions share it; see ``SharedPrefix``). The responses run
+        in at most two passes, each trimmed to its own longest response (see ``length_buckets``). Only
+        response positions are meaningful: the columns past the longest response of a row's pass hold 0.
+        Short sequences on CPU run with eager attention (see ``short_sequence_attention``).
+        """
+        P, R = mb.prompt_width, mb.response_width
+        lengths = mb.response_lengths().cpu()
+        buckets = length_buckets(lengths)
+        device = mb.input_ids.device
+        parts = []
+        with short_sequence_attention(model, P + R):
+            prefix = SharedPrefix.build(model, mb.input_ids, mb.attention_mask, mb.position_ids, P - 1)
+            for rows in buckets:
+                r = max(int(lengths[rows].max()), 1)  # this pass's response width
+                rows = rows.to(device)
+                sub = (mb if len(buckets) == 1 else mb.select(rows)).trim(r)
+                logits = self._logits(model, prefix, rows, sub, keep=r + 1)[:, :-1, :]  # (b, r, V)
+                parts.append(self._token_stats(logits, sub.input_ids[:, -r:], with_entropy, pad_to=R))
+        if len(parts) == 1:
+            return parts[0]
+        order = torch.cat(buckets).argsort().to(device)  # back to the rows' order
+        logprobs = torch.cat([p[0] for p in parts]).index_select(0, order)
+        entropy = torch.cat([p[1] for p in parts]).index_select(0, order) if with_entropy else None
+        return logprobs, entropy
+
+    @staticmethod
+    def _logits(model, prefix: SharedPrefix | None, rows: Tensor, mb: TokenBatch, keep: int) -> Tensor:
+        """Logits (b, keep, V) of the last ``keep`` positions of ``mb``, rows ``rows`` of the batch that
+        ``prefix`` (when there is one) was built from."""
+        if prefix is not None:
+            return prefix.logits(rows, mb.input_ids, mb.attention_mask, mb.position_ids, logits_to_keep=keep)
+        return model(
             input_ids=mb.input_ids,
             attention_mask=mb.attention_mask,
             position_ids=mb.position_ids,
             use_cache=False,
-            logits_to_keep=R + 1,
-        )
-        logits = out.logits[:, :-1, :] / self.temperature  # (b, R, V): predicts response tokens
-        labels = mb.input_ids[:, -R:]  # (b, R)
-        logprobs = logprobs_from_logits(logits, labels)
+            logits_to_keep=keep,
+        ).logits
+
+    def _token_stats(
+        self, logits: Tensor, labels: Tensor, with_entropy: bool, pad_to: int
+    ) -> tuple[Tensor, Tensor | None]:
+        """Log-probs of ``labels`` (b, r) under logits (b, r, V) / temperature, and entropies, both padded
+        with zeros to ``pad_to`` columns."""
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        pad = (0, pad_to - labels.size(1))
+        logprobs = F.pad(logprobs_from_logits(logits, labels), pad)
         entropy = None
         if with_entropy:  # a metric, and a loss term only when entropy_coef > 0
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.algo.entropy_coef > 0):
-                entropy = entropy_from_logits(logits)
+                entropy = F.pad(entropy_from_logits(logits), pad)
         return logprobs, entropy
 
     @torch.no_grad()

@@ -55,7 +55,9 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
 
 def test_round_trip_restores_every_piece_of_state(tmp_path):
     a = _run(tmp_path, "trainer.steps=2")
-    rng = rng_state([a.engine.generator.get_state()])  # fit ends with the checkpoint of step 2; nothing draws after it
+    rng = rng_state(
+        [a.engine.generator.get_state()]
+    )  # fit ends with the checkpoint of step 2; nothing draws after it
     random.random(), np.random.rand(), torch.rand(1)  # move the streams on: restoring must put them back
     b = _trainer(tmp_path, "trainer.steps=2", f"trainer.resume={a.run_dir}")
     assert (b.step, b.run_dir, b.last_checkpoint) == (2, a.run_dir, a.run_dir / "checkpoints" / "step-0002")

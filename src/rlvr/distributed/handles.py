@@ -25,26 +25,38 @@ class Handle(Protocol):
     def close(self) -> None: ...
 
 
-class LocalHandle:
-    """A role in this process. ``submit`` runs on the handle's own thread, one call at a time in
+class SubmitThread:
+    """``submit(method, ...)`` for a handle: its ``call`` on the handle's own thread, one call at a time in
     submission order, so a background call never races another call to the same role."""
 
-    def __init__(self, role: Any, name: str) -> None:
-        self.role, self.name = role, name
-        self._thread: ThreadPoolExecutor | None = None
+    name: str
+    _thread: ThreadPoolExecutor | None = None
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.role, method)(*args, **kwargs)
+        raise NotImplementedError
 
     def submit(self, method: str, *args: Any, **kwargs: Any) -> Future:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix=self.name)
         return self._thread.submit(self.call, method, *args, **kwargs)
 
-    def close(self) -> None:
+    def _stop_thread(self, wait: bool) -> None:
         if self._thread is not None:
-            self._thread.shutdown(wait=True, cancel_futures=True)
+            self._thread.shutdown(wait=wait, cancel_futures=True)
             self._thread = None
+
+
+class LocalHandle(SubmitThread):
+    """A role in this process."""
+
+    def __init__(self, role: Any, name: str) -> None:
+        self.role, self.name = role, name
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.role, method)(*args, **kwargs)
+
+    def close(self) -> None:
+        self._stop_thread(wait=True)
         close = getattr(self.role, "close", None)
         if callable(close):
             close()

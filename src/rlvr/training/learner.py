@@ -63,9 +63,10 @@ class Learner:
     def _forward(self, model, mb: TokenBatch, with_entropy: bool) -> tuple[Tensor, Tensor | None]:
         """Log-probs (b, R) of the response tokens and, with ``with_entropy``, per-token entropies (b, R).
 
-        The prompt, but for its last token (whose logits predict the first response token), runs once
-        per distinct prompt (a group's n completions share it; see ``SharedPrefix``). The responses run
-        in at most two passes, each trimmed to its own longest response (see ``length_buckets``). Only
+        The prompt runs once per distinct prompt (a group's n completions share it; see ``SharedPrefix``),
+        and its last logits predict every row's first response token. The responses run in at most two
+        passes, each trimmed to its own longest response r (see ``length_buckets``), over r - 1 columns:
+        a response's last token is never an input, since its logits would predict past the end. Only
         response positions are meaningful: the columns past the longest response of a row's pass hold 0.
         Short sequences on CPU run with eager attention (see ``short_sequence_attention``).
         """
@@ -75,13 +76,17 @@ class Learner:
         device = mb.input_ids.device
         parts = []
         with short_sequence_attention(model, P + R):
-            prefix = SharedPrefix.build(model, mb.input_ids, mb.attention_mask, mb.position_ids, P - 1)
+            prefix = SharedPrefix.build(model, mb.input_ids, mb.attention_mask, mb.position_ids, P)
             for rows in buckets:
                 r = max(int(lengths[rows].max()), 1)  # this pass's response width
                 rows = rows.to(device)
                 sub = (mb if len(buckets) == 1 else mb.select(rows)).trim(r)
-                logits = self._logits(model, prefix, rows, sub, keep=r + 1)[:, :-1, :]  # (b, r, V)
-                parts.append(self._token_stats(logits, sub.input_ids[:, -r:], with_entropy, pad_to=R))
+                labels = sub.input_ids[:, -r:]
+                stats = [
+                    self._token_stats(logits, labels[:, start : start + logits.size(1)], with_entropy)
+                    for start, logits in self._response_logits(model, prefix, rows, sub, r)
+                ]
+                parts.append(self._join(stats, pad_to=R))
         if len(parts) == 1:
             return parts[0]
         order = torch.cat(buckets).argsort().to(device)  # back to the rows' order
@@ -90,33 +95,43 @@ class Learner:
         return logprobs, entropy
 
     @staticmethod
-    def _logits(model, prefix: SharedPrefix | None, rows: Tensor, mb: TokenBatch, keep: int) -> Tensor:
-        """Logits (b, keep, V) of the last ``keep`` positions of ``mb``, rows ``rows`` of the batch that
-        ``prefix`` (when there is one) was built from."""
-        if prefix is not None:
-            return prefix.logits(rows, mb.input_ids, mb.attention_mask, mb.position_ids, logits_to_keep=keep)
-        return model(
-            input_ids=mb.input_ids,
-            attention_mask=mb.attention_mask,
-            position_ids=mb.position_ids,
-            use_cache=False,
-            logits_to_keep=keep,
-        ).logits
+    def _response_logits(
+        model, prefix: SharedPrefix | None, rows: Tensor, mb: TokenBatch, r: int
+    ) -> list[tuple[int, Tensor]]:
+        """Logits predicting the r response tokens of ``mb`` (rows ``rows`` of the batch that ``prefix``,
+        when there is one, was built from), as (first response column, logits (b, k, V)) pieces."""
+        inputs = {  # every column but the last: the last response token is never an input
+            "input_ids": mb.input_ids[:, :-1],
+            "attention_mask": mb.attention_mask[:, :-1],
+            "position_ids": mb.position_ids[:, :-1],
+        }
+        if prefix is None:
+            return [(0, model(**inputs, use_cache=False, logits_to_keep=r).logits)]
+        pieces = [(0, prefix.last_logits(rows)[:, None, :])]
+        if r > 1:
+            pieces.append((1, prefix.logits(rows, **inputs, logits_to_keep=r - 1)))
+        return pieces
 
     def _token_stats(
-        self, logits: Tensor, labels: Tensor, with_entropy: bool, pad_to: int
+        self, logits: Tensor, labels: Tensor, with_entropy: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """Log-probs of ``labels`` (b, r) under logits (b, r, V) / temperature, and entropies, both padded
-        with zeros to ``pad_to`` columns."""
+        """Log-probs of ``labels`` (b, k) under logits (b, k, V) / temperature, and entropies (b, k)."""
         if self.temperature != 1.0:
             logits = logits / self.temperature
-        pad = (0, pad_to - labels.size(1))
-        logprobs = F.pad(logprobs_from_logits(logits, labels), pad)
+        logprobs = logprobs_from_logits(logits, labels)
         entropy = None
         if with_entropy:  # a metric, and a loss term only when entropy_coef > 0
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.algo.entropy_coef > 0):
-                entropy = F.pad(entropy_from_logits(logits), pad)
+                entropy = entropy_from_logits(logits)
         return logprobs, entropy
+
+    @staticmethod
+    def _join(stats: list[tuple[Tensor, Tensor | None]], pad_to: int) -> tuple[Tensor, Tensor | None]:
+        """Pieces of (log-probs, entropies) side by side, padded with zeros to ``pad_to`` columns."""
+        logprobs = torch.cat([s[0] for s in stats], dim=1)
+        pad = (0, pad_to - logprobs.size(1))
+        entropy = None if stats[0][1] is None else F.pad(torch.cat([s[1] for s in stats], dim=1), pad)
+        return F.pad(logprobs, pad), entropy
 
     @torch.no_grad()
     def logprobs(self, batch: TokenBatch, reference: bool = False) -> Tensor:
@@ -192,12 +207,22 @@ class Learner:
 
         Loss terms are aggregated with the mini-batch's global counts, so micro-batch values add up;
         the policy loss's own metrics are averaged over micro-batches weighted by their token counts.
+        Rows that cannot contribute a gradient are left out first (``_rows_to_train``); the counts stay
+        those of the whole mini-batch, so the loss and its gradient are unchanged.
         """
         num_tokens = float(mb_all.response_mask.sum())
         agg = partial(
             self.aggregation, num_tokens=num_tokens, num_seqs=float(mb_all.size), norm_len=self.norm_len
         )
+        rows = self._rows_to_train(adv, mb_all.response_mask, ref)
+        skipped = 0.0 if rows is None else 1.0 - rows.numel() / mb_all.size
+        if rows is not None:
+            mb_all, adv = mb_all.select(rows), adv[rows]
+            old = None if old is None else old[rows]
+            ref = None if ref is None else ref[rows]
+        trained_tokens = max(float(mb_all.response_mask.sum()), 1.0)
         summed: dict[str, float] = defaultdict(float)
+        summed["train/pg_loss"] = 0.0  # also when every row was left out: the loss is then exactly 0
         self.optimizer.zero_grad(set_to_none=True)
         micro = self.trainer_cfg.micro_batch_size
         for start in range(0, mb_all.size, micro):
@@ -221,17 +246,37 @@ class Learner:
                 self.optimizer.zero_grad(set_to_none=True)
                 return None
             loss.backward()
-            token_share = float(mask.sum()) / max(num_tokens, 1.0)
-            summed["train/entropy"] += float((entropy.detach() * mask).sum()) / max(num_tokens, 1.0)
+            token_share = float(mask.sum()) / trained_tokens
+            summed["train/entropy"] += float((entropy.detach() * mask).sum()) / trained_tokens
             for k, v in loss_metrics.items():
                 summed[f"train/{k}"] += float(v) * token_share
+        if mb_all.size == 0:  # every row left out: the gradient is 0, and AdamW still takes its step
+            for p in self.model.parameters():
+                if p.requires_grad:
+                    p.grad = torch.zeros_like(p)
         grad_norm = self._clip_gradients()
         if not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.optimizer.step()
         summed["train/grad_norm"] = float(grad_norm)
+        summed["train/skipped_rows_frac"] = skipped
         return dict(summed)
+
+    def _rows_to_train(self, adv: Tensor, response_mask: Tensor, ref: Tensor | None) -> Tensor | None:
+        """Rows (b,) of a mini-batch that can have a gradient, or None to train every row.
+
+        A row whose advantage is 0 on all its tokens has a policy loss of exactly 0 and no gradient
+        (both policy losses are -A times a function of the ratio), unless a KL loss term or an entropy
+        bonus gives it one; with ``trainer.skip_zero_advantage`` such rows are left out.
+        """
+        kl_loss = ref is not None and self.algo.kl_coef > 0 and not self.algo.kl_in_reward
+        if not self.trainer_cfg.skip_zero_advantage or kl_loss or self.algo.entropy_coef > 0:
+            return None
+        informative = ((adv != 0) & (response_mask > 0)).any(dim=-1)  # (b,)
+        if bool(informative.all()):
+            return None
+        return informative.nonzero().flatten()
 
     def _clip_gradients(self) -> Tensor:
         params = [p for p in self.model.parameters() if p.grad is not None]

@@ -87,7 +87,11 @@ def pseudo_label_main(cfg, k: int, mode: Literal["majority", "incorrect"], outpu
     samples = load_dataset_specs(cfg.data.train)
     tokenizer = load_tokenizer(cfg.model)
     engine = HFEngine(
-        load_model(cfg.model, tokenizer), tokenizer, cfg.rollout.max_batch_size, seed=cfg.trainer.seed
+        load_model(cfg.model, tokenizer),
+        tokenizer,
+        cfg.rollout.max_batch_size,
+        seed=cfg.trainer.seed,
+        fast_decoder=cfg.rollout.fast_decoder,
     )
     params = cfg.rollout.sampling_params(n=k)
     with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:

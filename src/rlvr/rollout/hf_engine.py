@@ -4,21 +4,25 @@ Each distinct prompt of a chunk is run once to fill the KV cache (the n completi
 share their prompt), the cache is gathered to one row per completion, then one token a step is sampled
 for every live sequence. The KV cache and the attention mask are allocated once for the whole decode
 (no mask at all when no prompt is padded), and rows that finish are dropped from the decode batch once
-they are a large enough share of it. The engine holds the learner's own model object, so weight sync
-after an update is free.
+they are a large enough share of it. Llama-family models run through rlvr's fast decoder
+(``rlvr.models.fast_decoder``), others through their own forward (``rlvr.rollout.decode_steps``). The
+engine holds the learner's own model object, so weight sync after an update is free.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-from rlvr.models.kv_cache import is_layered, preallocate
-from rlvr.models.prefix import cache_kwarg
+from rlvr.models.fast_decoder import unsupported
+from rlvr.rollout.decode_steps import FastSteps, TransformersSteps
 from rlvr.rollout.sampling import sample_next
 from rlvr.rollout.types import Completion, SamplingParams
+
+log = logging.getLogger(__name__)
 
 # Drop finished rows from the decode batch once at most this share of its rows is still alive.
 COMPACT_BELOW = 0.5
@@ -28,17 +32,21 @@ class HFEngine:
     """Generates completions with a transformers causal LM.
 
     ``max_batch_size`` bounds the number of sequences decoded together (memory); a larger request is
-    split into chunks.
+    split into chunks. ``fast_decoder`` runs Llama-family models through ``rlvr.models.fast_decoder``
+    (same math, less overhead a step); other models, and all with it off, use the model's own forward.
     """
 
-    def __init__(self, model, tokenizer, max_batch_size: int = 256, seed: int = 0) -> None:
+    def __init__(
+        self, model, tokenizer, max_batch_size: int = 256, seed: int = 0, fast_decoder: bool = True
+    ) -> None:
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos)")
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.generator = torch.Generator().manual_seed(seed)
-        self._cache_kw = cache_kwarg(model)
+        self.fast_decoder = fast_decoder
+        self._fallback_logged: str | None = None
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
         """``params.n`` completions for each prompt, grouped: prompt 0's n first, then prompt 1's..."""
@@ -56,13 +64,26 @@ class HFEngine:
         finally:
             self.model.train(was_training)
 
+    def _steps(self, seq_len: int) -> TransformersSteps | FastSteps:
+        """The fast decoder where the model allows it (see ``rlvr.models.fast_decoder``), else the model's
+        own forward; a fallback is logged once with its reason."""
+        if not self.fast_decoder:
+            return TransformersSteps(self.model)
+        reason = unsupported(self.model, seq_len)
+        if reason is None:
+            return FastSteps(self.model)
+        if reason != self._fallback_logged:
+            log.info("hf engine: transformers' forward, not the fast decoder: %s", reason)
+            self._fallback_logged = reason
+        return TransformersSteps(self.model)
+
     @torch.no_grad()
     def _generate_chunk(
         self, jobs: list[tuple[int, int, list[int]]], params: SamplingParams
     ) -> list[Completion]:
         B, T = len(jobs), params.max_new_tokens
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        logits, cache, attn, next_pos = self._prefill(jobs, T)
+        logits, steps, attn, next_pos = self._prefill(jobs, T)
 
         tokens = torch.full((B, T), pad, dtype=torch.long)
         logps = torch.zeros((B, T))
@@ -92,26 +113,19 @@ class HFEngine:
                 keep = alive.nonzero().flatten()
                 live, alive, next_tok = live[keep], alive[keep], next_tok[keep]
                 keep = keep.to(next_pos.device)
-                cache.batch_select_indices(keep)
+                steps.keep(keep)
                 attn = None if attn is None else attn[keep]
                 next_pos = next_pos[keep]
-            out = self.model(
-                input_ids=next_tok[:, None].to(next_pos.device),
-                attention_mask=None if attn is None else attn[:, : attn.size(1) - T + t + 1],
-                position_ids=(next_pos + t)[:, None],
-                use_cache=True,
-                logits_to_keep=1,
-                **{self._cache_kw: cache},
-            )
-            logits = out.logits[:, -1, :]
+            key_mask = None if attn is None else attn[:, : attn.size(1) - T + t + 1]
+            logits = steps.decode(next_tok.to(next_pos.device), next_pos + t, key_mask)
         return self._completions(jobs, tokens, logps, lengths, stopped)
 
     def _prefill(self, jobs: list[tuple[int, int, list[int]]], T: int):
         """Run each distinct prompt of the chunk once and gather its logits and KV cache to its rows.
 
-        Returns the next-token logits (B, V), the cache (room for ``T`` more tokens), the decode's
-        attention mask (B, P + T), allocated once (None when no prompt is padded: nothing to mask), and
-        each row's next position (B,).
+        Returns the next-token logits (B, V), the steps object holding the cache (room for ``T`` more
+        tokens), the decode's attention mask (B, P + T), allocated once (None when no prompt is padded:
+        nothing to mask), and each row's next position (B,).
         """
         device = next(self.model.parameters()).device
         group: dict[int, int] = {}  # prompt index -> row of the prefill batch
@@ -121,23 +135,13 @@ class HFEngine:
         input_ids, prompt_attn, owner = input_ids.to(device), prompt_attn.to(device), owner.to(device)
         B, P = len(jobs), input_ids.size(1)
         padded = not bool(prompt_attn.all())
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=prompt_attn if padded else None,
-            position_ids=(prompt_attn.cumsum(-1) - 1).clamp(min=0),
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache = getattr(out, self._cache_kw)
-        if is_layered(cache):
-            cache = preallocate(cache, P + T, owner)  # one row per completion, room for T more tokens
-        elif len(group) < B:
-            cache.batch_select_indices(owner)
+        steps = self._steps(P + T)
+        logits = steps.prefill(input_ids, prompt_attn if padded else None, owner, P + T)
         attn = None
         if padded:
             attn = torch.ones((B, P + T), dtype=torch.long, device=device)
             attn[:, :P] = prompt_attn[owner]
-        return out.logits[:, -1, :][owner], cache, attn, prompt_attn.sum(-1)[owner]
+        return logits, steps, attn, prompt_attn.sum(-1)[owner]
 
     def _completions(
         self,

@@ -184,7 +184,13 @@ class RolloutRole:
                 model = load_model(cfg.model, self.tokenizer)
                 model.requires_grad_(False)
             self.model = model
-            self.engine = HFEngine(model, self.tokenizer, cfg.rollout.max_batch_size, seed=seed)
+            self.engine = HFEngine(
+                model,
+                self.tokenizer,
+                cfg.rollout.max_batch_size,
+                seed=seed,
+                fast_decoder=cfg.rollout.fast_decoder,
+            )
 
     def ping(self) -> bool:
         return True

@@ -1,0 +1,130 @@
+"""rlvr.models.fast_decoder against the models' own forward, for each family it runs, and the hf engine
+with and without it."""
+
+import logging
+
+import pytest
+import torch
+
+from rlvr.models.fast_decoder import FastDecoder, unsupported
+from rlvr.models.tiny import build_tokenizer
+from rlvr.rollout.decode_steps import prompt_positions
+from rlvr.rollout.hf_engine import HFEngine
+from rlvr.rollout.types import SamplingParams
+
+SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, max_position_embeddings=64)
+
+
+def _model(family: str, vocab: int = 100, **extra):
+    """A random tiny model of ``family`` (GQA, biases, q/k norms and RoPE scaling where the family has them)."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    if family == "llama":  # GQA and llama3 RoPE scaling
+        rope = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 16}  # fmt: skip
+        config = tf.LlamaConfig(num_attention_heads=4, num_key_value_heads=2, rope_parameters=rope, **SMALL)
+        model = tf.LlamaForCausalLM(config)
+    elif family == "mistral":
+        config = tf.MistralConfig(num_attention_heads=4, num_key_value_heads=1, sliding_window=None, **SMALL)
+        model = tf.MistralForCausalLM(config)
+    elif family == "qwen2":  # q/k/v biases
+        config = tf.Qwen2Config(num_attention_heads=4, num_key_value_heads=2, **SMALL)
+        model = tf.Qwen2ForCausalLM(config)
+    else:  # qwen3: per-head q/k norms, head_dim not hidden / heads
+        config = tf.Qwen3Config(num_attention_heads=4, num_key_value_heads=2, head_dim=16, **SMALL)
+        model = tf.Qwen3ForCausalLM(config)
+    model.resize_token_embeddings(vocab)
+    for name, p in model.named_parameters():  # biases and norms away from their 0 / 1 initialisation
+        if "bias" in name or "norm" in name:
+            torch.nn.init.normal_(p, mean=float("norm" in name), std=0.1)
+    return model.eval()
+
+
+def _left_padded(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, rows))
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :], mask[i, width - len(r) :] = torch.tensor(r), 1
+    return ids, mask
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3"])
+def test_prefill_and_decode_logits_equal_the_models_own_forward(family):
+    model = _model(family)
+    ids, mask = _left_padded([[5, 6, 7, 8, 9], [11, 12], [13, 14, 15, 16, 17, 18, 19]])
+    steps = torch.randint(3, 100, (3, 4), generator=torch.Generator().manual_seed(1))
+    decoder = FastDecoder(model)
+    cache = decoder.new_cache(3, ids.size(1) + steps.size(1))
+    fast = [decoder(ids, prompt_positions(mask), cache, mask)]
+    full_ids, full_mask = ids, mask
+    for t in range(steps.size(1)):
+        full_ids = torch.cat([full_ids, steps[:, t : t + 1]], 1)
+        full_mask = torch.cat([full_mask, torch.ones_like(mask[:, :1])], 1)
+        fast.append(decoder(steps[:, t : t + 1], prompt_positions(full_mask)[:, -1:], cache, full_mask))
+    with torch.no_grad():
+        out = model(
+            input_ids=full_ids, attention_mask=full_mask, position_ids=prompt_positions(full_mask)
+        ).logits
+    for t, logits in enumerate(fast):  # position of the prompt's last token, then one per decoded token
+        expected = out[:, ids.size(1) - 1 + t, :]
+        torch.testing.assert_close(logits, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_lora_adapters_are_part_of_the_fast_forward():
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(_model("qwen2"), LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.5)  # peft starts B at 0: make the adapters matter
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
+    decoder = FastDecoder(model)
+    logits = decoder(ids, prompt_positions(torch.ones_like(ids)), decoder.new_cache(2, 4))
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits[:, -1, :]
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits[:, -1, :]
+    torch.testing.assert_close(logits, expected, atol=2e-5, rtol=1e-4)
+    assert not torch.allclose(logits, base, atol=1e-3)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3"])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_the_engine_samples_the_same_with_and_without_the_fast_decoder(family, temperature):
+    """Same seeds, same tokens and log-probs: left-padded prompts, stop strings, rows dropped mid-decode."""
+    tok = build_tokenizer()
+    model = _model(family, vocab=len(tok))
+    prompts = [tok.encode(t, add_special_tokens=False) for t in ["sort 31=", "a", "sort 98765=", "xy"]]
+    params = SamplingParams(n=3, temperature=temperature, max_new_tokens=12, stop=["5"])
+    fast = HFEngine(model, tok, max_batch_size=7, seed=3, fast_decoder=True).generate(prompts, params)
+    slow = HFEngine(model, tok, max_batch_size=7, seed=3, fast_decoder=False).generate(prompts, params)
+    assert [c.token_ids for c in fast] == [c.token_ids for c in slow]
+    assert {c.finish_reason for c in fast} == {"stop", "length"} or temperature == 0.0
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=0)
+
+
+def test_unsupported_models_and_windows_are_named_and_fall_back(caplog):
+    import transformers as tf
+
+    gpt2 = tf.GPT2LMHeadModel(
+        tf.GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=100, bos_token_id=0, eos_token_id=0)
+    )
+    assert "model_type 'gpt2'" in unsupported(gpt2, 10)
+    with pytest.raises(ValueError, match="model_type 'gpt2'"):
+        FastDecoder(gpt2)
+    windowed = _model("mistral")
+    windowed.config.sliding_window = 8
+    assert unsupported(windowed, 8) is None
+    assert "sliding window 8 is shorter than the sequence (20 positions)" in unsupported(windowed, 20)
+
+    tok = build_tokenizer()
+    engine = HFEngine(windowed, tok, seed=0)
+    windowed.resize_token_embeddings(len(tok))
+    prompt = tok.encode("sort 31=", add_special_tokens=False)
+    with caplog.at_level(logging.INFO, logger="rlvr.rollout.hf_engine"):
+        out = engine.generate([prompt], SamplingParams(n=1, max_new_tokens=16))
+    assert "not the fast decoder: sliding window 8" in caplog.text
+    assert len(out) == 1 and 1 <= len(out[0].token_ids) <= 16

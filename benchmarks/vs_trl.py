@@ -63,15 +63,24 @@ Settings that are not matched exactly, and why:
       attention (``rlvr.models.attention``), TRL and both generators with SDPA.
     * Position ids: rlvr passes position ids derived from the attention mask; TRL passes only the
       mask. All digit_sort prompts have the same length (no left padding), so positions coincide.
-    * Generation: rlvr's ``HFEngine`` is its own KV-cached sampling loop; TRL calls ``model.generate``
+    * Generation: rlvr's ``HFEngine`` is its own KV-cached sampling loop, running this Llama model through
+      rlvr's lean decoder (the model's own modules without transformers' per-call machinery; same
+      log-probs, tests/models/test_fast_decoder.py); TRL calls ``model.generate``
       (with ``disable_compile=True``). Both stop a sequence at EOS and a batch when all have stopped.
       rlvr prefills each distinct prompt once and gathers its KV cache to the group's n rows, and drops
       finished rows from the decode batch; TRL prefills all n copies. The sampled distribution is the
       same (rlvr draws by inverse CDF, TRL with torch.multinomial).
-    * Shared prompts in the update: rlvr's learner runs each distinct prompt once (its KV cache, with
-      gradients, gathered to the n completions) and the responses in at most two passes trimmed to
-      their own longest response; TRL runs all B x (prompt + completion) positions. Same log-probs and
-      gradients up to float rounding (tests/training/test_shared_prefix.py); fewer FLOPs.
+    * Less work in the update, same gradient (docs/performance.md): rlvr's learner runs each distinct
+      prompt once (its KV cache and last logits, with gradients, gathered to the n completions), then
+      the responses but their last token (never an input) in at most two passes trimmed to their own
+      longest response, and leaves out rows whose advantage is 0 everywhere (a group with equal
+      rewards: its loss terms and gradients are exactly 0; the loss still divides by every row's tokens;
+      trainer.skip_zero_advantage). TRL runs all B x (prompt + completion) positions. Same log-probs,
+      loss and gradients up to float rounding (tests/training/test_shared_prefix.py,
+      tests/training/test_skip_zero_advantage.py). With skipped rows, rlvr's update metrics (entropy,
+      ratios, clip fractions) are over the rows it trained on.
+    * Optimizer kernels: rlvr's AdamW is PyTorch's fused one, TRL's adamw_torch the default loop; the
+      same update to float rounding.
     * Nothing is compiled on either side. rlvr has no torch.compile path: on this 2-core CPU compiling
       the learner's model took ~2 minutes for ~20% off the update, and compiling generation ~2 minutes
       for ~20% off it, against ~5 s for all 30 steps. ``train_wall_s`` (all steps, step 1 included)

@@ -23,6 +23,8 @@ families, dynamic RoPE variants and sliding windows shorter than the sequence ke
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -104,6 +106,30 @@ class KVBuffers:
         self.values = [v.index_select(0, rows) for v in self.values]
 
 
+@dataclass(frozen=True)
+class _Layer:
+    """One decoder layer's modules, looked up once (``nn.Module`` attribute access is slow in a loop)."""
+
+    input_norm: torch.nn.Module
+    q: torch.nn.Module
+    k: torch.nn.Module
+    v: torch.nn.Module
+    o: torch.nn.Module
+    q_norm: torch.nn.Module | None
+    k_norm: torch.nn.Module | None
+    post_norm: torch.nn.Module
+    mlp: torch.nn.Module
+
+    @classmethod
+    def of(cls, layer: torch.nn.Module, qk_norm: bool) -> _Layer:
+        attn = layer.self_attn
+        norms = (attn.q_norm, attn.k_norm) if qk_norm else (None, None)
+        return cls(
+            layer.input_layernorm, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, *norms,
+            layer.post_attention_layernorm, layer.mlp,
+        )  # fmt: skip
+
+
 def _rotate_half(x: Tensor) -> Tensor:
     half = x.size(-1) // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -120,14 +146,14 @@ class FastDecoder:
         self.causal_lm = _base_model(model)
         self.inner = self.causal_lm.model
         config = self.causal_lm.config
-        self.layers = list(self.inner.layers[: config.num_hidden_layers])
-        attn = self.layers[0].self_attn
+        layers = list(self.inner.layers[: config.num_hidden_layers])
+        attn = layers[0].self_attn
         self.head_dim = attn.head_dim
         self.heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
         self.groups = self.heads // self.kv_heads
         self.scaling = attn.scaling
-        self.qk_norm = FAMILIES[config.model_type]
+        self.layers = [_Layer.of(layer, FAMILIES[config.model_type]) for layer in layers]
 
     def new_cache(self, rows: int, capacity: int) -> KVBuffers:
         like = self.inner.embed_tokens.weight
@@ -146,20 +172,19 @@ class FastDecoder:
         cos, sin = self._rope(position_ids, h.dtype)
         mask = self._mask(key_mask, past, t, B, h)
         for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            x = layer.input_layernorm(h)
-            q = attn.q_proj(x).view(B, t, self.heads, self.head_dim)
-            k = attn.k_proj(x).view(B, t, self.kv_heads, self.head_dim)
-            v = attn.v_proj(x).view(B, t, self.kv_heads, self.head_dim)
-            if self.qk_norm:
-                q, k = attn.q_norm(q), attn.k_norm(k)
+            x = layer.input_norm(h)
+            q = layer.q(x).view(B, t, self.heads, self.head_dim)
+            k = layer.k(x).view(B, t, self.kv_heads, self.head_dim)
+            v = layer.v(x).view(B, t, self.kv_heads, self.head_dim)
+            if layer.q_norm is not None:
+                q, k = layer.q_norm(q), layer.k_norm(k)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
             keys, values = cache.append(i, k, v)
             out = self._attention(q, keys, values, mask).transpose(1, 2).reshape(B, t, -1)
-            h = h + attn.o_proj(out)
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
+            h = h + layer.o(out)
+            h = h + layer.mlp(layer.post_norm(h))
         cache.advance(t)
         h = self.inner.norm(h[:, -1:, :])
         return self.causal_lm.lm_head(h)[:, -1, :]

@@ -604,11 +604,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res.update(quiet_ratio(rl, tr))
     res["total_minutes"] = (time.perf_counter() - t_start) / 60
     print_report(res)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out = save_results(res, args.output)
     print(f"\ntotal {res['total_minutes']:.1f} min; results in {out}")
     return res
+
+
+def save_results(res: dict[str, Any], output: str) -> Path:
+    """Write ``res`` as indented JSON to ``output`` (its folder created as needed)."""
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ step times, and the held-out accuracy of both trainers per seed and on average. 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -88,10 +87,7 @@ def main() -> dict[str, Any]:
         f"mean held-out accuracy: rlvr {mean(summary['rlvr_heldout']):.1%}, "
         f"trl {mean(summary['trl_heldout']):.1%} (SFT start {mean(summary['sft_heldout']):.1%})"
     )
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"results in {out}")
+    print(f"results in {vs_trl.save_results(summary, args.output)}")
     return summary
 
 

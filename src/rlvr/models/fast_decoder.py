@@ -2,10 +2,10 @@
 
 A decode step of a small model is mostly Python: transformers' forward builds masks, dispatches the
 attention kernel, runs output-capturing hooks and updates a cache object around a few small matmuls.
-For the quickstart's model on a 2-core CPU that is ~3 ms of a ~5 ms step. ``FastDecoder`` runs the same
-decoder layers with none of that: it calls the model's own modules (embedding, norms, projections, MLP,
-LM head, so LoRA adapters and weight updates are seen as they are) and does only the wiring itself, the
-rotary embedding, the KV cache (``KVBuffers``, allocated once) and the attention:
+``FastDecoder`` runs the same decoder layers with none of that: it calls the model's own modules
+(embedding, norms, projections, MLP, LM head, so LoRA adapters and weight updates are seen as they are)
+and does only the wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated once) and
+the attention:
 
     h = embed(ids)
     per layer:  x = input_norm(h);  q, k, v = q_proj(x), k_proj(x), v_proj(x)     (qwen3: q_norm, k_norm)
@@ -14,11 +14,12 @@ rotary embedding, the KV cache (``KVBuffers``, allocated once) and the attention
                 h = h + mlp(post_attention_norm(h))
     logits = lm_head(norm(h)[:, -1])
 
-The order of operations and dtypes follow transformers' (the attention mask is additive, the dtype's
-minimum where masked; attention is PyTorch's fused kernel), so logits agree with the model's own
-forward to float rounding (``tests/models/test_fast_decoder.py``). It is for sampling only (no gradients). Models of other
+For the quickstart's model on a 2-core CPU that takes a training step's generation from ~67 to ~56 ms.
+The order of operations and dtypes follow transformers' (an additive mask, the dtype's minimum where
+masked; PyTorch's fused attention), so logits agree with the model's own forward to float rounding
+(``tests/models/test_fast_decoder.py``). It is for sampling only (no gradients). Models of other
 families, dynamic RoPE variants and sliding windows shorter than the sequence keep transformers' forward
-(``unsupported``).
+(``unsupported`` says why).
 """
 
 from __future__ import annotations

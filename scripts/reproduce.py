@@ -155,6 +155,7 @@ def train(out: Path, sft_model: Path, arm: str, seed: int, steps: int) -> None:
         "trainer.mini_batch_size=64",
         "trainer.micro_batch_size=512",
         "trainer.eval_every=10",
+        "trainer.skip_zero_advantage=false",  # entropy and clip fractions over every row, as the papers count
         "monitor.log_samples_every=0",
         *(e.format(out=out) for e in extra),
     ]

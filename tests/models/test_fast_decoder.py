@@ -8,7 +8,7 @@ import torch
 
 from rlvr.models.fast_decoder import FastDecoder, unsupported
 from rlvr.models.tiny import build_tokenizer
-from rlvr.rollout.decode_steps import prompt_positions
+from rlvr.rollout.decode_steps import positions_from_mask
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.types import SamplingParams
 
@@ -57,15 +57,15 @@ def test_prefill_and_decode_logits_equal_the_models_own_forward(family):
     steps = torch.randint(3, 100, (3, 4), generator=torch.Generator().manual_seed(1))
     decoder = FastDecoder(model)
     cache = decoder.new_cache(3, ids.size(1) + steps.size(1))
-    fast = [decoder(ids, prompt_positions(mask), cache, mask)]
+    fast = [decoder(ids, positions_from_mask(mask), cache, mask)]
     full_ids, full_mask = ids, mask
     for t in range(steps.size(1)):
         full_ids = torch.cat([full_ids, steps[:, t : t + 1]], 1)
         full_mask = torch.cat([full_mask, torch.ones_like(mask[:, :1])], 1)
-        fast.append(decoder(steps[:, t : t + 1], prompt_positions(full_mask)[:, -1:], cache, full_mask))
+        fast.append(decoder(steps[:, t : t + 1], positions_from_mask(full_mask)[:, -1:], cache, full_mask))
     with torch.no_grad():
         out = model(
-            input_ids=full_ids, attention_mask=full_mask, position_ids=prompt_positions(full_mask)
+            input_ids=full_ids, attention_mask=full_mask, position_ids=positions_from_mask(full_mask)
         ).logits
     for t, logits in enumerate(fast):  # position of the prompt's last token, then one per decoded token
         expected = out[:, ids.size(1) - 1 + t, :]
@@ -81,7 +81,7 @@ def test_lora_adapters_are_part_of_the_fast_forward():
             torch.nn.init.normal_(p, std=0.5)  # peft starts B at 0: make the adapters matter
     ids = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
     decoder = FastDecoder(model)
-    logits = decoder(ids, prompt_positions(torch.ones_like(ids)), decoder.new_cache(2, 4))
+    logits = decoder(ids, positions_from_mask(torch.ones_like(ids)), decoder.new_cache(2, 4))
     with torch.no_grad():
         expected = model(input_ids=ids).logits[:, -1, :]
         with model.disable_adapter():

@@ -5,7 +5,8 @@
 per-call overhead). Both take and return the same tensors, so the engine's loop does not know which
 one runs:
 
-    prefill(input_ids (U, P), prompt_mask (U, P) | None, owner (B,), capacity)  -> logits (B, V)
+    prefill(input_ids (U, P), positions (U, P), prompt_mask (U, P) | None, owner (B,), capacity)
+                                                                                -> logits (B, V)
     decode(tokens (b,), positions (b,), key_mask (b, S) | None)                 -> logits (b, V)
     keep(rows (b',))                                  drop finished rows from the cache
 """
@@ -20,9 +21,10 @@ from rlvr.models.kv_cache import is_layered, preallocate
 from rlvr.models.prefix import cache_kwarg
 
 
-def prompt_positions(prompt_mask: Tensor) -> Tensor:
-    """Position ids of left-padded prompts (U, P): 0 at each prompt's first real token."""
-    return (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+def positions_from_mask(attention_mask: Tensor) -> Tensor:
+    """Position ids of left-padded rows (B, T): 0 at each row's first attended token, counting only
+    attended tokens (the learner's batches and the engine's prompts both number positions so)."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
 class TransformersSteps:
@@ -33,12 +35,13 @@ class TransformersSteps:
         self.cache_kw = cache_kwarg(model)
         self.cache = None
 
-    def prefill(self, input_ids: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int) -> Tensor:
-        mask = torch.ones_like(input_ids) if prompt_mask is None else prompt_mask
+    def prefill(
+        self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
+    ) -> Tensor:
         out = self.model(
             input_ids=input_ids,
             attention_mask=prompt_mask,
-            position_ids=prompt_positions(mask),
+            position_ids=positions,
             use_cache=True,
             logits_to_keep=1,
         )
@@ -72,10 +75,11 @@ class FastSteps:
         self.decoder = FastDecoder(model)
         self.cache: KVBuffers | None = None
 
-    def prefill(self, input_ids: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int) -> Tensor:
-        mask = torch.ones_like(input_ids) if prompt_mask is None else prompt_mask
+    def prefill(
+        self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
+    ) -> Tensor:
         self.cache = self.decoder.new_cache(input_ids.size(0), capacity)
-        logits = self.decoder(input_ids, prompt_positions(mask), self.cache, prompt_mask)
+        logits = self.decoder(input_ids, positions, self.cache, prompt_mask)
         self.cache.select(owner)
         return logits[owner]
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from rlvr.models.fast_decoder import unsupported
-from rlvr.rollout.decode_steps import FastSteps, TransformersSteps
+from rlvr.rollout.decode_steps import FastSteps, TransformersSteps, positions_from_mask
 from rlvr.rollout.sampling import sample_next
 from rlvr.rollout.types import Completion, SamplingParams
 
@@ -136,7 +136,8 @@ class HFEngine:
         B, P = len(jobs), input_ids.size(1)
         padded = not bool(prompt_attn.all())
         steps = self._steps(P + T)
-        logits = steps.prefill(input_ids, prompt_attn if padded else None, owner, P + T)
+        positions = positions_from_mask(prompt_attn)
+        logits = steps.prefill(input_ids, positions, prompt_attn if padded else None, owner, P + T)
         attn = None
         if padded:
             attn = torch.ones((B, P + T), dtype=torch.long, device=device)

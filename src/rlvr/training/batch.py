@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from rlvr.rollout.decode_steps import positions_from_mask
 from rlvr.rollout.types import Completion
 
 
@@ -84,7 +85,7 @@ def collate(completions: list[Completion], pad_id: int) -> TokenBatch:
     behaviour[in_response[:, P:]] = torch.tensor(
         [x for c in completions for x in c.logprobs], dtype=torch.float32
     )
-    position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+    position_ids = positions_from_mask(attn)
     return TokenBatch(input_ids, attn, position_ids, resp_mask, behaviour, P)
 
 

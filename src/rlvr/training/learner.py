@@ -236,7 +236,7 @@ class Learner:
                 logp, old_mb, adv[sl].to(self.device), mask, self.algo, agg, behaviour_logprobs=behaviour
             )
             summed["train/pg_loss"] += loss.item()
-            if ref is not None and self.algo.kl_coef > 0 and not self.algo.kl_in_reward:
+            if self._kl_loss_term(ref):
                 kl = agg(kl_penalty(logp, ref[sl].to(self.device), self.algo.kl_estimator), mask)
                 loss = loss + self.algo.kl_coef * kl
                 summed["train/kl_loss"] += kl.item()
@@ -263,6 +263,10 @@ class Learner:
         summed["train/skipped_rows_frac"] = skipped
         return dict(summed)
 
+    def _kl_loss_term(self, ref: Tensor | None) -> bool:
+        """Whether the loss has a KL term (reference log-probs given, kl_coef > 0, not in the reward)."""
+        return ref is not None and self.algo.kl_coef > 0 and not self.algo.kl_in_reward
+
     def _rows_to_train(self, adv: Tensor, response_mask: Tensor, ref: Tensor | None) -> Tensor | None:
         """Rows (b,) of a mini-batch that can have a gradient, or None to train every row.
 
@@ -270,8 +274,7 @@ class Learner:
         (both policy losses are -A times a function of the ratio), unless a KL loss term or an entropy
         bonus gives it one; with ``trainer.skip_zero_advantage`` such rows are left out.
         """
-        kl_loss = ref is not None and self.algo.kl_coef > 0 and not self.algo.kl_in_reward
-        if not self.trainer_cfg.skip_zero_advantage or kl_loss or self.algo.entropy_coef > 0:
+        if not self.trainer_cfg.skip_zero_advantage or self._kl_loss_term(ref) or self.algo.entropy_coef > 0:
             return None
         informative = ((adv != 0) & (response_mask > 0)).any(dim=-1)  # (b,)
         if bool(informative.all()):

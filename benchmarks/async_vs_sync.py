@@ -27,18 +27,10 @@ from pathlib import Path
 
 from rlvr.config import load_config
 from rlvr.tracking.logger import read_metrics
-from rlvr.training.trainer import RLTrainer
+from rlvr.training.trainer import ROLE_TIMINGS, RLTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
-BREAKDOWN = [
-    "gen_s",
-    "reward_wait_s",
-    "logprob_s",
-    "update_s",
-    "weight_sync_s",
-    "learner_idle_s",
-    "rollout_idle_s",
-]
+BREAKDOWN = ROLE_TIMINGS
 
 
 def run(args: argparse.Namespace, staleness: int, out: Path) -> list[dict]:

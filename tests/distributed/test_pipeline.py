@@ -8,7 +8,7 @@ import torch
 from rlvr.tracking.logger import read_metrics
 from rlvr.training.collect import RolloutBatch
 from rlvr.training.pipeline import RolloutPipeline
-from rlvr.training.trainer import RLTrainer
+from rlvr.training.trainer import ROLE_TIMINGS, RLTrainer
 from tests.training.helpers import tiny_recipe, use_verifier
 
 
@@ -82,15 +82,7 @@ def test_one_step_off_trains_with_importance_weights_and_per_role_timings(tmp_pa
     stale = rows[1:]
     assert all(r["train/tis_ratio_max"] > 1.0 for r in stale), "a stale batch has ratios away from 1"
     assert all(0.5 < r["train/tis_ratio_mean"] < 1.5 for r in stale)
-    for key in [
-        "gen_s",
-        "reward_wait_s",
-        "logprob_s",
-        "update_s",
-        "weight_sync_s",
-        "learner_idle_s",
-        "rollout_idle_s",
-    ]:
+    for key in ROLE_TIMINGS:
         assert all(f"perf/{key}" in r for r in rows), key
     # the rollout worker has its own copy of the weights, refreshed to the learner's after each update
     rollout_model = trainer.engine.model

@@ -64,6 +64,12 @@ from rlvr.training.signals import StopSignals
 
 log = logging.getLogger(__name__)
 
+ROLE_TIMINGS = (
+    *("gen_s", "reward_wait_s", "logprob_s", "update_s"),
+    *("weight_sync_s", "learner_idle_s", "rollout_idle_s"),
+)
+"""The per-role timings every training step logs, as ``perf/<name>`` (see docs/distributed.md)."""
+
 
 class NonFiniteError(RuntimeError):
     """Too many consecutive updates with a NaN/inf loss or gradient."""

@@ -6,11 +6,12 @@ import random
 
 import pytest
 import torch
+from torch import Tensor
 
 from rlvr.algorithms import AlgorithmConfig
 from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
 from rlvr.config import OptimConfig, TrainerConfig
-from rlvr.models.prefix import distinct_rows, forward_shared_prefix, shares_prefixes
+from rlvr.models.prefix import SharedPrefix, distinct_rows, shares_prefixes
 from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
 from rlvr.rollout.types import Completion
 from rlvr.training.batch import TokenBatch, collate, length_buckets
@@ -50,6 +51,31 @@ def _plain_forward(self, model, mb: TokenBatch, with_entropy: bool):
     logits = logits[:, :-1, :] / self.temperature
     entropy = entropy_from_logits(logits) if with_entropy else None
     return logprobs_from_logits(logits, mb.input_ids[:, -R:]), entropy
+
+
+def _forward_shared_prefix(
+    model: torch.nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    position_ids: Tensor,
+    prefix_width: int,
+    logits_to_keep: int,
+) -> Tensor:
+    """``SharedPrefix`` over a whole batch: logits of the last ``logits_to_keep`` positions, the first ``prefix_width``
+    columns run once per distinct prefix (one plain pass when that gains nothing). (B, T) -> (B, k, V)."""
+    B, T = input_ids.shape
+    prefix = None
+    if logits_to_keep <= T - prefix_width:
+        prefix = SharedPrefix.build(model, input_ids, attention_mask, position_ids, prefix_width)
+    if prefix is None:
+        return model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+            logits_to_keep=logits_to_keep,
+        ).logits
+    return prefix.logits(torch.arange(B), input_ids, attention_mask, position_ids, logits_to_keep)
 
 
 def _learner(model, micro_batch_size: int = 64) -> Learner:
@@ -95,7 +121,7 @@ def test_shared_prefix_forward_equals_one_plain_pass_with_gradients(tiny):
     P, R = b.prompt_width, b.response_width
     inputs = (b.input_ids, b.attention_mask, b.position_ids)
     plain = model(*inputs[:1], attention_mask=inputs[1], position_ids=inputs[2], logits_to_keep=R + 1).logits
-    shared = forward_shared_prefix(model, *inputs, prefix_width=P - 1, logits_to_keep=R + 1)
+    shared = _forward_shared_prefix(model, *inputs, prefix_width=P - 1, logits_to_keep=R + 1)
     mask = b.attention_mask[:, -R - 1 :, None].bool()  # padding positions differ (they see other keys)
     assert torch.allclose(plain * mask, shared * mask, atol=1e-5)
     params = list(model.parameters())

@@ -125,28 +125,3 @@ class SharedPrefix:
             **{self.cache_kw: cache},
         )
         return out.logits
-
-
-def forward_shared_prefix(
-    model: torch.nn.Module,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    position_ids: Tensor,
-    prefix_width: int,
-    logits_to_keep: int,
-) -> Tensor:
-    """Logits of the last ``logits_to_keep`` positions of ``input_ids``, running the first ``prefix_width``
-    columns once per distinct prefix (one plain pass when that gains nothing). (B, T) -> (B, k, V)."""
-    B, T = input_ids.shape
-    prefix = None
-    if logits_to_keep <= T - prefix_width:
-        prefix = SharedPrefix.build(model, input_ids, attention_mask, position_ids, prefix_width)
-    if prefix is None:
-        return model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=False,
-            logits_to_keep=logits_to_keep,
-        ).logits
-    return prefix.logits(torch.arange(B), input_ids, attention_mask, position_ids, logits_to_keep)

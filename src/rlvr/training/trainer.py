@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 
 from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
-from rlvr.data.logged import LoggedDataset, load_logged
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
@@ -52,6 +51,7 @@ from rlvr.training.checkpoint import (
     truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.protocols import RoleFailed, Roles
 from rlvr.training.reference_reset import ResetPolicy

@@ -22,6 +22,7 @@ from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion, SamplingParams
 from rlvr.training.batch import TokenBatch, last_token_rewards
 from rlvr.training.checkpoint import Checkpoint, CheckpointState, load_weights, save_checkpoint
+from rlvr.training.filtering import update_filter_names
 from rlvr.training.learner import Learner
 from rlvr.training.reference_reset import copy_into_reference
 from rlvr.training.seeding import seed_everything
@@ -57,6 +58,7 @@ class LearnerRole:
             temperature=cfg.rollout.temperature,
             norm_len=cfg.rollout.max_new_tokens,
             reference=self._reference(),
+            update_filters=update_filter_names(cfg),
         )
 
     def _reference(self):
@@ -93,6 +95,7 @@ class LearnerRole:
         metrics["train/advantage_abs_mean"] = float(
             (advantages.abs() * batch.response_mask).sum() / batch.response_mask.sum().clamp_min(1)
         )
+        metrics.update(self.learner.filter_metrics(advantages, batch.response_mask, ref))
         use_tis = algo.tis_cap is not None
         metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
         metrics["perf/update_s"] = time.perf_counter() - t1

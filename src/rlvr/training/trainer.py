@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
@@ -51,6 +50,7 @@ from rlvr.training.checkpoint import (
     truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.filtering import FilterStage, filter_names
 from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.protocols import RoleFailed, Roles
@@ -149,6 +149,7 @@ class RLTrainer:
             for p in cfg.reward.schedules
         ]
         self.reset_policy = ResetPolicy(rr)
+        self.filters = FilterStage(filter_names(cfg))
         self.sampler = PromptSampler(max(len(self.train_samples), 1), batch_size=1, seed=cfg.trainer.seed)
         self.step = 0
         self.last_checkpoint: Path | None = None
@@ -236,7 +237,8 @@ class RLTrainer:
         if rollouts.completions:
             if self.logged is None:
                 metrics.update(self._staleness(perf))
-            batch, scores, group_index = self._to_tensors(rollouts)
+            batch, scores, group_index, removed = self._to_tensors(rollouts)
+            metrics.update(removed)
             metrics.update(self.roles.learner.train_on(batch, scores, group_index))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
             metrics.update(self._monitor(rollouts))
@@ -287,7 +289,7 @@ class RLTrainer:
                 self._next_prompts,
                 partial(self._generate_and_score, step_index=step_index, perf=perf),
                 target_groups=self.cfg.trainer.prompts_per_step,
-                dynamic=f.dynamic_sampling,
+                keep_groups=self.filters.kept_groups if self.filters.collects else None,
                 max_rounds=f.max_rounds,
                 oversample=f.oversample,
             )
@@ -326,18 +328,16 @@ class RLTrainer:
         return RolloutBatch(list(samples), completions, requests, results)
 
     def _to_tensors(self, rollouts: RolloutBatch):
-        """The token batch, scores (B,) and group index (B,); errored (and, with overlong filtering,
-        truncated) samples are masked out of the loss and kept out of their group's statistics."""
+        """The token batch, scores (B,), group index (B,) and what each loss filter removed: rows the loss
+        filters drop (errored; truncated, with overlong filtering) are masked out of the loss, and those
+        with unknown scores (errored) are kept out of their group's statistics (a group of their own)."""
         batch = collate(rollouts.completions, self.tokenizer.pad_token_id)
-        errored = torch.tensor([r.error is not None for r in rollouts.results])
-        truncated = torch.tensor([c.finish_reason == "length" for c in rollouts.completions])
-        batch.response_mask[errored] = 0.0  # a failed verification trains nothing, and is counted
-        if self.cfg.filters.overlong:
-            batch.response_mask[~not_truncated(truncated)] = 0.0
+        keep, in_groups, removed = self.filters.loss_masks(rollouts)
+        batch.response_mask[~keep] = 0.0
         scores = torch.tensor([0.0 if r.error else r.score for r in rollouts.results])
         rows = torch.arange(batch.size)
         prompt = torch.tensor([c.prompt_index for c in rollouts.completions])
-        return batch, scores, torch.where(errored, batch.size + rows, prompt)
+        return batch, scores, torch.where(in_groups, prompt, batch.size + rows), removed
 
     def _monitor(self, rollouts: RolloutBatch) -> dict[str, float]:
         """Reflection-word and behaviour-pattern rates per data_source, with accuracy split by presence."""

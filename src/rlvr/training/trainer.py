@@ -30,7 +30,6 @@ from rlvr.eval.evaluate import evaluate
 from rlvr.models.load import load_tokenizer
 from rlvr.rewards.async_scoring import submit
 from rlvr.rewards.completions import score_requests
-from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics, reflection_metrics
 from rlvr.rewards.param_schedules import ParamSchedule
 from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.prompts import encode_prompts
@@ -56,7 +55,7 @@ from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.protocols import RoleFailed, Roles
 from rlvr.training.reference_reset import ResetPolicy
 from rlvr.training.rollout_log import truncate_logged, write_logged
-from rlvr.training.rollout_metrics import rollout_metrics
+from rlvr.training.rollout_metrics import monitor_metrics, rollout_metrics
 from rlvr.training.sample_log import write_samples
 from rlvr.training.seeding import seed_everything
 from rlvr.training.signals import StopSignals
@@ -241,7 +240,7 @@ class RLTrainer:
             metrics.update(removed)
             metrics.update(self.roles.learner.train_on(batch, scores, group_index))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
-            metrics.update(self._monitor(rollouts))
+            metrics.update(monitor_metrics(rollouts, self.cfg.monitor))
         else:  # dynamic sampling found no informative group within its rounds: nothing to learn from
             log.warning(
                 "step %d: no informative group after %d rounds; update skipped", self.step + 1, f.max_rounds
@@ -338,17 +337,6 @@ class RLTrainer:
         rows = torch.arange(batch.size)
         prompt = torch.tensor([c.prompt_index for c in rollouts.completions])
         return batch, scores, torch.where(in_groups, prompt, batch.size + rows), removed
-
-    def _monitor(self, rollouts: RolloutBatch) -> dict[str, float]:
-        """Reflection-word and behaviour-pattern rates per data_source, with accuracy split by presence."""
-        texts = [c.text for c in rollouts.completions]
-        sources = [r.data_source for r in rollouts.requests]
-        correct = [r.correct for r in rollouts.results]
-        words = self.cfg.monitor.reflection_words or DEFAULT_REFLECTION_WORDS
-        metrics = reflection_metrics(texts, sources, correct, words=words)
-        for name, pattern in self.cfg.monitor.behaviours.items():
-            metrics.update(behaviour_metrics(texts, sources, correct, pattern, name))
-        return metrics
 
     def _maybe_reset_reference(self, metrics: dict[str, float]) -> dict[str, float]:
         """ProRL: pi_ref <- pi_theta and fresh optimizer moments, when the reset policy says so."""

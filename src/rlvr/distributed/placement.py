@@ -160,7 +160,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         def resend(worker) -> None:  # a restarted rollout actor gets the current weights first
             pool_holder[0].resend_weights(worker)
 
-        workers = []
+        workers: list[Handle] = []
         for rank in range(rc.rollout_workers):
             w = runtime.actor(
                 RolloutRole,
@@ -181,7 +181,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         pool = RolloutPool(workers, tokenizer, cfg.rollout.max_batch_size, shares_learner_model=False)
         pool_holder.append(pool)
         if rc.reward_workers:
-            reward_workers = [
+            reward_workers: list[Handle] = [
                 runtime.actor(
                     RewardRole,
                     cfg,

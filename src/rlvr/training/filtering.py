@@ -83,7 +83,8 @@ class FilterStage:
         filters run too, in their place in the list, so a group rule sees only rows they left in."""
         x = filter_input(rollouts)
         _, by_collect, _, removed = self._run(x, ("collect", "loss"))
-        kept = sorted({int(g) for g in x.group_index[by_collect]})
+        groups = torch.tensor([c.prompt_index for c in rollouts.completions], dtype=torch.long)
+        kept = sorted({int(g) for g in groups[by_collect]})
         names = {f"filter/{n}/removed" for n, f in self.filters if f.stage == "collect"}
         return kept, {k: v for k, v in removed.items() if k in names}
 

@@ -35,7 +35,9 @@ def test_without_dynamic_sampling_everything_is_kept():
 
 
 def test_dynamic_sampling_keeps_only_mixed_groups_until_full():
-    batch = collect(_prompt_stream(), _fake_round, target_groups=4, keep_groups=DYNAMIC.kept_groups, max_rounds=10)
+    batch = collect(
+        _prompt_stream(), _fake_round, target_groups=4, keep_groups=DYNAMIC.kept_groups, max_rounds=10
+    )
     assert [s.id for s in batch.samples] == ["2", "5", "8", "11"]
     assert {c.prompt_index for c in batch.completions} == {0, 1, 2, 3}
     for c in batch.completions:
@@ -50,6 +52,8 @@ def test_dynamic_sampling_keeps_only_mixed_groups_until_full():
 
 
 def test_dynamic_sampling_stops_after_max_rounds_and_reports_the_shortfall():
-    batch = collect(_prompt_stream(), _fake_round, target_groups=10, keep_groups=DYNAMIC.kept_groups, max_rounds=1)
+    batch = collect(
+        _prompt_stream(), _fake_round, target_groups=10, keep_groups=DYNAMIC.kept_groups, max_rounds=1
+    )
     assert len(batch.samples) == 3  # ids 2, 5, 8 of the first 10
     assert batch.stats["rollout/groups_short"] == 7 and batch.stats["rollout/rounds"] == 1

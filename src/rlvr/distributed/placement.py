@@ -95,9 +95,11 @@ def local_rollout(roles: Roles) -> RolloutRole:
 def build_roles(cfg: RunConfig, scratch_dir: Path | None = None) -> Roles:
     """The learner, rollout and reward roles of ``cfg`` (``backend: local`` or ``ray``), ready for
     ``RLTrainer(cfg, roles)``, which closes them. ``scratch_dir`` is where a vLLM engine reads the initial
-    policy of a model built in memory (a temporary directory, removed at close, when None)."""
+    policy of a model built in memory; None uses a temporary directory under ``trainer.output_dir`` (where
+    run directories live, so on a cluster the learner and rollout actors share it), removed at close."""
     if cfg.rollout.engine == "vllm" and cfg.model.path is None and scratch_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="rlvr-rollout-init-")
+        Path(cfg.trainer.output_dir).mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryDirectory(prefix=".rollout-init-", dir=cfg.trainer.output_dir)
         roles = _build(cfg, Path(tmp.name))
         roles.on_close = _then(roles.on_close, tmp.cleanup)
         return roles

@@ -2,8 +2,9 @@
 
 - :func:`annotated_yaml` is what ``rlvr config RECIPE.yaml [overrides]`` prints: the resolved config as
   YAML, each field preceded by its description and default. The output is itself a valid recipe.
-- :func:`reference_markdown` is ``docs/config_reference.md``; regenerate it with
-  ``python -m rlvr.config_doc --write`` (a test fails when the committed page is stale).
+- :func:`reference_markdown` is ``docs/config_reference.md``, and :func:`refresh_blocks` the field
+  tables inside ``docs/data_formats.md``; regenerate both with ``python -m rlvr.config_doc --write``
+  (a test fails when a committed page is stale).
 
 Nothing here imports torch.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 import types
@@ -158,6 +160,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def field_table(cls: type[BaseModel]) -> list[str]:
+    """A markdown table of a config class's fields: type, default and description."""
+    lines = ["| field | type | default | description |", "|---|---|---|---|"]
+    for name, field in cls.model_fields.items():
+        default = _cell(default_text(field))
+        row = [f"`{name}`", _type_text(field.annotation), f"`{default}`", _cell(_description(field))]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def reference_markdown() -> str:
     """Every config section as a table of its fields: type, default and description."""
     lines = [
@@ -172,14 +184,22 @@ def reference_markdown() -> str:
     for path, cls in _sections():
         title = f"`{path}`" if path else "Top level"
         doc = " ".join((cls.__doc__ or "").split())
-        lines += [f"## {title}", "", f"{doc} (`{cls.__name__}`)", ""]
-        lines += ["| field | type | default | description |", "|---|---|---|---|"]
-        for name, field in cls.model_fields.items():
-            default = _cell(default_text(field))
-            row = [f"`{name}`", _type_text(field.annotation), f"`{default}`", _cell(_description(field))]
-            lines.append("| " + " | ".join(row) + " |")
-        lines.append("")
+        lines += [f"## {title}", "", f"{doc} (`{cls.__name__}`)", "", *field_table(cls), ""]
     return "\n".join(lines)
+
+
+_BLOCK = re.compile(r"(<!-- fields: (\w+) -->\n)(.*?)(<!-- end fields -->)", re.S)
+
+
+def refresh_blocks(text: str) -> str:
+    """``text`` with each ``<!-- fields: ClassName -->`` ... ``<!-- end fields -->`` block regenerated
+    as that config class's field table (class names are looked up among the config's sections)."""
+    classes = {cls.__name__: cls for _, cls in _sections()}
+    return _BLOCK.sub(lambda m: m[1] + "\n".join(field_table(classes[m[2]])) + "\n" + m[4], text)
+
+
+GENERATED_BLOCK_PAGES = (Path("docs/data_formats.md"),)
+"""Hand-written pages whose field tables are generated (``<!-- fields: ... -->`` blocks)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         REFERENCE_PATH.write_text(text)
         print(f"wrote {REFERENCE_PATH}")
+        for page in GENERATED_BLOCK_PAGES:
+            page.write_text(refresh_blocks(page.read_text()))
+            print(f"refreshed the field tables of {page}")
     else:
         sys.stdout.write(text)
     return 0

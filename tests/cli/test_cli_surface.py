@@ -9,7 +9,7 @@ import yaml
 
 from rlvr.cli import main
 from rlvr.config import RunConfig, load_config
-from rlvr.config_doc import REFERENCE_PATH, reference_markdown
+from rlvr.config_doc import GENERATED_BLOCK_PAGES, REFERENCE_PATH, reference_markdown, refresh_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,3 +95,7 @@ def test_config_prints_the_resolved_config_with_descriptions_and_defaults(capsys
 def test_the_config_reference_is_up_to_date():
     committed = (ROOT / REFERENCE_PATH).read_text()
     assert committed == reference_markdown(), "regenerate it: python -m rlvr.config_doc --write"
+    for page in GENERATED_BLOCK_PAGES:
+        text = (ROOT / page).read_text()
+        assert "<!-- fields: " in text
+        assert text == refresh_blocks(text), f"regenerate {page}: python -m rlvr.config_doc --write"

@@ -11,6 +11,10 @@ import argparse
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rlvr.config import RunConfig
 
 # (module, exception class) of the failures a user can fix; looked up only in modules already imported
 # (an exception of a class whose module was never imported cannot have been raised).
@@ -193,7 +197,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(cfg, args: argparse.Namespace, show: bool) -> int:
+def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:
     """Exit codes: 0 done; 1 stopped on NaN/inf updates; 2 a problem to fix (config, data, model path...);
     3 a Ray actor died beyond its restarts (after a checkpoint); 128 + signal number (130 SIGINT, 143
     SIGTERM) when a signal stopped the run cleanly after writing a checkpoint."""

@@ -354,12 +354,13 @@ def apply_override(tree: dict[str, Any], dotted: str) -> None:
         raise ConfigError(f"override {dotted!r} must look like 'section.field=value'")
     parts = key.strip().split(".")
     node: Any = tree
-    for depth, part in enumerate(parts):
+    for depth, name in enumerate(parts):
         last = depth == len(parts) - 1
+        part: str | int = name
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(node)}")
-            part = int(part)
+            if not name.isdigit() or int(name) >= len(node):
+                raise ConfigError(f"override {dotted!r}: {name!r} is not an index of a list of {len(node)}")
+            part = int(name)
         elif not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:depth])!r} is not a section")
         if last:
@@ -370,7 +371,7 @@ def apply_override(tree: dict[str, Any], dotted: str) -> None:
             node = node[part]
 
 
-def _valid_fields(path: tuple, root: type[BaseModel] = RunConfig) -> list[str] | None:
+def _valid_fields(path: tuple[Any, ...], root: type[BaseModel] = RunConfig) -> list[str] | None:
     model: Any = root
     for part in path[:-1]:
         field = getattr(model, "model_fields", {}).get(part)

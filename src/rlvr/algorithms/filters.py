@@ -39,6 +39,7 @@ from torch import Tensor
 from rlvr.registry import Registry
 
 from .advantages import group_stats
+from .registries import FILTERS as _FILTERS
 
 Stage = Literal["collect", "loss", "update"]
 
@@ -66,7 +67,7 @@ class BatchFilter:
     drop_from_groups: bool = False
 
 
-FILTERS: Registry[BatchFilter] = Registry("filter")
+FILTERS: Registry[BatchFilter] = _FILTERS  # declared (names checked at load without torch) in registries.py
 
 
 def register_filter(

@@ -38,7 +38,7 @@ class FieldMapping(BaseModel):
     ``{"question", "answer": "... #### 72"}`` map with :meth:`gsm8k`.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     prompt_key: str | None = "prompt"
     """Field holding the prompt text (a string). Used when ``messages_key`` is unset or absent from a row."""
@@ -100,7 +100,7 @@ class VerlMapping(BaseModel):
     (``reward_model.verifier`` set) name their own verifier, renamed through ``verifier_aliases``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     verifiers: dict[str, str] = Field(default_factory=dict)
     """Exact ``data_source`` -> verifier name, checked first."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class SamplingParams(BaseModel):
     """How completions are sampled. The same fields drive every engine (hf, vllm)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     n: int = Field(8, ge=1)
     """Completions per prompt (the GRPO group size)."""

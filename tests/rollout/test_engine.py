@@ -155,3 +155,18 @@ def test_preallocated_cache_matches_concatenation():
     assert torch.equal(layer.keys, ref.keys[2:3])
     with pytest.raises(ValueError, match="KV cache full"):
         layer.update(torch.randn(1, 3, 1, 5), torch.randn(1, 3, 1, 6))
+
+
+def test_the_hf_engine_is_a_rollout_engine(engine):
+    from rlvr.rollout.engine import CompletionSampler, RolloutEngine, WeightLoadingEngine
+
+    assert isinstance(engine, RolloutEngine) and isinstance(engine, CompletionSampler)
+    assert not isinstance(engine, WeightLoadingEngine)  # it samples with the learner's own model object
+
+
+def test_the_fast_decoder_steps_need_a_prefill_first(engine):
+    from rlvr.rollout.decode_steps import FastSteps
+
+    steps = FastSteps(engine.model)
+    with pytest.raises(RuntimeError, match="before prefill"):
+        steps.keep(torch.tensor([0]))

@@ -19,15 +19,11 @@ Off-Policy RL Training"): when rollouts come from another engine (vLLM) or a sta
 w_t = min(pi_old(y_t) / pi_behaviour(y_t), tis_cap), detached.
 """
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
 from .config import AlgorithmConfig
-from .registries import register_policy_loss
-
-Aggregate = Callable[[Tensor, Tensor], Tensor]
+from .registries import Aggregate, register_policy_loss
 
 LOG_RATIO_CLAMP = 20.0
 """Log importance ratios are clamped to [-20, 20] before exp, so one wild token cannot overflow."""

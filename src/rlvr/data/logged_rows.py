@@ -332,7 +332,8 @@ def _tokenize(
     """Fill in whichever of text / ids each row lacks; check the ids and the log-prob count."""
     vocab = len(tokenizer)
     prompt_ids = _prompt_ids(rows, tokenizer, render, source, report)
-    texts = {n: r.completion for n, r in rows if r.completion_ids is None}
+    # a row with neither text nor ids was reported by _parse (and is skipped below)
+    texts = {n: r.completion for n, r in rows if r.completion_ids is None and r.completion is not None}
     completion_ids = dict(zip(texts, _encode(tokenizer, list(texts.values())), strict=True))
     out = []
     for n, row in rows:

@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from rlvr.data.sample import Sample
 from rlvr.eval.passk import majority_correct, pass_at_k
 from rlvr.rewards.completions import score_completions
-from rlvr.rewards.router import RewardRouter
+from rlvr.rewards.router import Scorer
+from rlvr.rollout.engine import CompletionSampler
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
 
 
 def evaluate(
-    engine,
+    engine: CompletionSampler,
     samples: Sequence[Sample],
-    router: RewardRouter,
+    router: Scorer,
     params: SamplingParams,
     ks: Sequence[int] = (1,),
     prefix: str = "eval",

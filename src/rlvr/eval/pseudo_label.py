@@ -15,13 +15,14 @@ from typing import Literal
 
 from rlvr.data.sample import RewardSpec, Sample
 from rlvr.rewards.completions import score_completions
-from rlvr.rewards.router import RewardRouter
+from rlvr.rewards.router import Scorer
+from rlvr.rollout.engine import CompletionSampler
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
 
 
 def majority_answers(
-    engine, samples: Sequence[Sample], router: RewardRouter, params: SamplingParams
+    engine: CompletionSampler, samples: Sequence[Sample], router: Scorer, params: SamplingParams
 ) -> list[tuple[str | None, bool, float]]:
     """Per sample: (majority answer, whether it is correct, its share of the k votes).
 
@@ -37,7 +38,7 @@ def majority_answers(
         if answer is not None and r.error is None:
             votes[c.prompt_index][answer] += 1
             right[(c.prompt_index, answer)] = bool(r.correct)
-    out = []
+    out: list[tuple[str | None, bool, float]] = []
     for i in range(len(samples)):
         if not votes[i]:
             out.append((None, False, 0.0))

@@ -25,6 +25,7 @@ families, dynamic RoPE variants and sliding windows shorter than the sequence ke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -35,14 +36,19 @@ FAMILIES = {"llama": False, "mistral": False, "qwen2": False, "qwen3": True}
 # RoPE variants whose inverse frequencies are fixed at load time (the dynamic ones change with length)
 STATIC_ROPE = {"default", "linear", "llama3", "yarn"}
 
+HFCausalLM = Any
+"""A transformers ``*ForCausalLM`` of one of ``FAMILIES``. Its layout (``.config``, ``.model.layers[i]
+.self_attn.q_proj``, ``.model.rotary_emb.inv_freq``...) is found by attribute at run time, which
+``nn.Module``'s ``__getattr__`` types as ``Tensor | Module``; ``unsupported`` checks it before use."""
 
-def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+
+def _base_model(model: torch.nn.Module) -> HFCausalLM:
     """The transformers ``*ForCausalLM`` under a peft wrapper (or ``model`` itself)."""
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
 
 
-def _sliding_window(model: torch.nn.Module) -> int | None:
+def _sliding_window(model: HFCausalLM) -> int | None:
     """The smallest attention window of any layer (None: all layers attend to the whole sequence)."""
     config = model.config
     if config.model_type == "mistral":  # mistral applies config.sliding_window to every layer
@@ -78,7 +84,9 @@ class KVBuffers:
         self.keys, self.values, self.length = keys, values, length
 
     @classmethod
-    def empty(cls, layers: int, rows: int, kv_heads: int, capacity: int, head_dim: int, like: Tensor):
+    def empty(
+        cls, layers: int, rows: int, kv_heads: int, capacity: int, head_dim: int, like: Tensor
+    ) -> KVBuffers:
         shape = (rows, kv_heads, capacity, head_dim)
         return cls(
             [like.new_empty(shape) for _ in range(layers)], [like.new_empty(shape) for _ in range(layers)]
@@ -122,11 +130,12 @@ class _Layer:
     mlp: torch.nn.Module
 
     @classmethod
-    def of(cls, layer: torch.nn.Module, qk_norm: bool) -> _Layer:
+    def of(cls, layer: HFCausalLM, qk_norm: bool) -> _Layer:
+        """``layer``: one of the model's decoder layers (``.self_attn``, ``.mlp`` and the two norms)."""
         attn = layer.self_attn
-        norms = (attn.q_norm, attn.k_norm) if qk_norm else (None, None)
+        q_norm, k_norm = (attn.q_norm, attn.k_norm) if qk_norm else (None, None)
         return cls(
-            layer.input_layernorm, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, *norms,
+            layer.input_layernorm, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, q_norm, k_norm,
             layer.post_attention_layernorm, layer.mlp,
         )  # fmt: skip
 
@@ -144,16 +153,16 @@ class FastDecoder:
         reason = unsupported(model, seq_len=0)
         if reason is not None:
             raise ValueError(f"FastDecoder cannot run this model: {reason}")
-        self.causal_lm = _base_model(model)
-        self.inner = self.causal_lm.model
+        self.causal_lm: HFCausalLM = _base_model(model)
+        self.inner: HFCausalLM = self.causal_lm.model  # the decoder stack (embed_tokens, layers, norm)
         config = self.causal_lm.config
         layers = list(self.inner.layers[: config.num_hidden_layers])
         attn = layers[0].self_attn
-        self.head_dim = attn.head_dim
-        self.heads = config.num_attention_heads
-        self.kv_heads = config.num_key_value_heads
+        self.head_dim: int = attn.head_dim
+        self.heads: int = config.num_attention_heads
+        self.kv_heads: int = config.num_key_value_heads
         self.groups = self.heads // self.kv_heads
-        self.scaling = attn.scaling
+        self.scaling: float = attn.scaling
         self.layers = [_Layer.of(layer, FAMILIES[config.model_type]) for layer in layers]
 
     def new_cache(self, rows: int, capacity: int) -> KVBuffers:
@@ -177,7 +186,7 @@ class FastDecoder:
             q = layer.q(x).view(B, t, self.heads, self.head_dim)
             k = layer.k(x).view(B, t, self.kv_heads, self.head_dim)
             v = layer.v(x).view(B, t, self.kv_heads, self.head_dim)
-            if layer.q_norm is not None:
+            if layer.q_norm is not None and layer.k_norm is not None:  # both or neither (qwen3)
                 q, k = layer.q_norm(q), layer.k_norm(k)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin

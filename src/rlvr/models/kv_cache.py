@@ -12,10 +12,11 @@ completions, differentiably (the learner's shared prompt prefix, ``rlvr.models.p
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import Tensor
-from transformers.cache_utils import Cache, DynamicLayer
+from transformers.cache_utils import Cache, CacheLayerMixin, DynamicLayer
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -35,16 +36,18 @@ class PreallocatedLayer(DynamicLayer):
     @classmethod
     def from_layer(cls, layer: DynamicLayer, capacity: int, rows: Tensor) -> PreallocatedLayer:
         """The filled part of ``layer``, its rows gathered by ``rows`` (B,), in buffers of ``capacity``."""
-        k, v = layer.keys.index_select(0, rows), layer.values.index_select(0, rows)  # (B, H, L, D)
+        k, v = (x.index_select(0, rows) for x in _kv(layer))  # (B, H, L, D)
         L = k.size(-2)
         keys = k.new_empty((*k.shape[:2], capacity, k.size(-1)))
         values = v.new_empty((*v.shape[:2], capacity, v.size(-1)))
         keys[:, :, :L], values[:, :, :L] = k, v
         return cls(keys, values, L)
 
-    def _views(self) -> None:
-        self.keys = self._k[:, :, : self.length]
-        self.values = self._v[:, :, : self.length]
+    def _views(self) -> tuple[Tensor, Tensor]:
+        """Point ``keys`` / ``values`` at the filled part of the buffers; returns them."""
+        keys, values = self._k[:, :, : self.length], self._v[:, :, : self.length]
+        self.keys, self.values = keys, values
+        return keys, values
 
     def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
         end = self.length + key_states.size(-2)
@@ -53,8 +56,7 @@ class PreallocatedLayer(DynamicLayer):
         self._k[:, :, self.length : end] = key_states
         self._v[:, :, self.length : end] = value_states
         self.length = end
-        self._views()
-        return self.keys, self.values
+        return self._views()
 
     def get_seq_length(self) -> int:
         return self.length
@@ -74,6 +76,22 @@ class PreallocatedLayer(DynamicLayer):
         self._views()
 
 
+def _kv(layer: CacheLayerMixin) -> tuple[Tensor, Tensor]:
+    """An initialized layer's keys and values (transformers types them Optional: None before an update)."""
+    if layer.keys is None or layer.values is None:
+        raise ValueError(f"cache layer {type(layer).__name__} holds no keys and values yet")
+    return layer.keys, layer.values
+
+
+def _select_layer_rows(layer: object, rows: Tensor) -> None:
+    """``layer.batch_select_indices(rows)``: transformers declares that method on some layer classes only
+    (``DynamicLayer`` and its subclasses, ``DummyLayer``), not on the base classes a ``Cache`` lists."""
+    select = getattr(layer, "batch_select_indices", None)
+    if select is None:
+        raise TypeError(f"cache layer {type(layer).__name__} cannot gather rows (no batch_select_indices)")
+    select(rows)
+
+
 def preallocate(cache: Cache, capacity: int, rows: Tensor) -> Cache:
     """Gather ``cache``'s rows by ``rows`` (B,) and move its full-attention layers into buffers of
     ``capacity`` positions, in place. Other layers (sliding windows, linear attention) are only gathered."""
@@ -81,7 +99,7 @@ def preallocate(cache: Cache, capacity: int, rows: Tensor) -> Cache:
         if type(layer) is DynamicLayer and layer.is_initialized:
             cache.layers[i] = PreallocatedLayer.from_layer(layer, capacity, rows)
         else:
-            layer.batch_select_indices(rows)
+            _select_layer_rows(layer, rows)
     return cache
 
 
@@ -91,13 +109,13 @@ class _SelectRows(torch.autograd.Function):
     own backward scatters that strided tensor about twice as slowly on CPU."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, rows: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, rows: Tensor) -> Tensor:
         ctx.save_for_backward(rows)
         ctx.num_rows = x.size(0)
         return x.index_select(0, rows)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (rows,) = ctx.saved_tensors
         out = grad.new_zeros((ctx.num_rows, *grad.shape[1:]))
         return out.index_add_(0, rows, grad.contiguous()), None
@@ -116,9 +134,10 @@ def gather_rows(cache: Cache, rows: Tensor) -> Cache:
         return cache
     for layer in cache.layers:
         if type(layer) is DynamicLayer and layer.is_initialized:
-            layer.keys, layer.values = select_rows(layer.keys, rows), select_rows(layer.values, rows)
+            keys, values = _kv(layer)
+            layer.keys, layer.values = select_rows(keys, rows), select_rows(values, rows)
         else:
-            layer.batch_select_indices(rows)
+            _select_layer_rows(layer, rows)
     return cache
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rlvr.data.sample import Sample
-from rlvr.rewards.router import RewardRouter, ScoreRequest
+from rlvr.rewards.router import Scorer, ScoreRequest
 from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion
 
@@ -35,7 +35,7 @@ def score_requests(
 
 
 def score_completions(
-    router: RewardRouter, samples: Sequence[Sample], completions: Sequence[Completion]
+    router: Scorer, samples: Sequence[Sample], completions: Sequence[Completion]
 ) -> tuple[list[ScoreRequest], list[RewardResult]]:
     requests = score_requests(samples, completions)
     return requests, router.score(requests)

@@ -76,8 +76,8 @@ def _split_metrics(
     for key, idx in groups.items():
         values = {
             rate_key: _mean([float(hits[i]) for i in idx]),
-            hit_key: _mean([float(correct[i]) for i in idx if hits[i] and correct[i] is not None]),
-            miss_key: _mean([float(correct[i]) for i in idx if not hits[i] and correct[i] is not None]),
+            hit_key: _mean([float(c) for i in idx if hits[i] and (c := correct[i]) is not None]),
+            miss_key: _mean([float(c) for i in idx if not hits[i] and (c := correct[i]) is not None]),
         }
         out.update({f"reward/{key}/{k}": v for k, v in values.items() if v is not None})
     return out

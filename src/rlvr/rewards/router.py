@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rlvr.data.sample import RewardSpec
 from rlvr.rewards.types import VERIFIERS, RewardResult
@@ -35,6 +35,13 @@ class ScoreRequest:
     sample_key: str = ""  # sample id + completion index; seeds per-sample randomness (``random``)
     completion_tokens: int = 0  # completion length in tokens (``length``)
     data_source: str = "default"  # metrics are grouped by it
+
+
+class Scorer(Protocol):
+    """Anything that scores a batch of requests, one result per request in order: a ``RewardRouter``, the
+    reward server's ``RemoteRewardRouter``, or the trainer's reward role."""
+
+    def score(self, requests: Sequence[ScoreRequest], /) -> list[RewardResult]: ...
 
 
 class VerifierError(Exception):

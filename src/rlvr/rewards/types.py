@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rlvr.registry import Registry
 
@@ -26,7 +25,18 @@ class RewardResult:
     error: str | None = None
 
 
-# A verifier: (completion text, ground truth, **params) -> RewardResult.
-Verifier = Callable[..., RewardResult]
+class Verifier(Protocol):
+    """A verifier: ``fn(completion text, ground truth, **params) -> RewardResult`` (or a plain number, the
+    reward, as reward functions return it). Its parameters after the first two are the sample's
+    ``RewardSpec.params`` (keyword arguments; each verifier names its own)."""
+
+    def __call__(
+        self, completion: str, ground_truth: Any, /, *args: Any, **params: Any
+    ) -> RewardResult | float: ...
+
+    def __hash__(self) -> int:
+        """Verifiers are hashable (functions are): the router caches which keywords each accepts."""
+        ...
+
 
 VERIFIERS: Registry[Verifier] = Registry("verifier")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from transformers.cache_utils import Cache
 
 from rlvr.models.fast_decoder import FastDecoder, KVBuffers
 from rlvr.models.kv_cache import is_layered, preallocate
@@ -33,7 +34,7 @@ class TransformersSteps:
     def __init__(self, model: torch.nn.Module) -> None:
         self.model = model
         self.cache_kw = cache_kwarg(model)
-        self.cache = None
+        self.cache: Cache | None = None  # set by prefill
 
     def prefill(
         self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
@@ -65,6 +66,8 @@ class TransformersSteps:
         return out.logits[:, -1, :]
 
     def keep(self, rows: Tensor) -> None:
+        if self.cache is None:
+            raise RuntimeError("keep() before prefill(): there is no cache yet")
         self.cache.batch_select_indices(rows)
 
 
@@ -84,7 +87,12 @@ class FastSteps:
         return logits[owner]
 
     def decode(self, tokens: Tensor, positions: Tensor, key_mask: Tensor | None) -> Tensor:
-        return self.decoder(tokens[:, None], positions[:, None], self.cache, key_mask)
+        return self.decoder(tokens[:, None], positions[:, None], self._cache(), key_mask)
 
     def keep(self, rows: Tensor) -> None:
-        self.cache.select(rows)
+        self._cache().select(rows)
+
+    def _cache(self) -> KVBuffers:
+        if self.cache is None:
+            raise RuntimeError("decode() or keep() before prefill(): there is no cache yet")
+        return self.cache

@@ -136,9 +136,11 @@ class MLflowSink:
         from mlflow.tracking import MlflowClient
 
         self._client = MlflowClient(tracking_uri=tracking_uri)
-        self.run_id = self._resume(run_id)
-        if self.run_id is None:  # params are immutable: a resumed run keeps the ones it started with
-            self.run_id = self._start(experiment_name, run_name, artifact_location)
+        resumed = self._resume(run_id)
+        self.run_id = (
+            self._start(experiment_name, run_name, artifact_location) if resumed is None else resumed
+        )
+        if resumed is None:  # params are immutable: a resumed run keeps the ones it started with
             params = [Param(k, v[:6000]) for k, v in _flatten(config or {}).items()]
             for chunk in _chunks(params, 100):  # MLflow takes at most 100 params per batch
                 self._client.log_batch(self.run_id, params=chunk)

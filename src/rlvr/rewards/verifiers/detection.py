@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from rlvr.rewards.extract import tagged
 from rlvr.rewards.types import VERIFIERS, RewardResult
@@ -20,12 +20,19 @@ _BOX_KEYS = ("bbox_2d", "bbox", "box")
 _CONF_KEYS = ("confidence", "score", "conf")
 
 
-def _numbers(obj: Any, n: int) -> bool:
+def _numbers(obj: Any, n: int) -> TypeGuard[list[int | float]]:
+    """Whether ``obj`` is a list of ``n`` numbers (bools excluded)."""
     return (
         isinstance(obj, list)
         and len(obj) == n
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in obj)
     )
+
+
+def _box(values: list[Any]) -> Box:
+    """Four numbers (or numeric strings) ``[x1, y1, x2, y2]`` as a box of floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
 
 
 def _walk(obj: Any, out: list[tuple[Box, float | None]]) -> None:
@@ -34,11 +41,11 @@ def _walk(obj: Any, out: list[tuple[Box, float | None]]) -> None:
         box = next((obj[k] for k in _BOX_KEYS if k in obj), None)
         if _numbers(box, 4):
             conf = next((obj[k] for k in _CONF_KEYS if _numbers([obj.get(k)], 1)), None)
-            out.append((tuple(float(v) for v in box), None if conf is None else float(conf)))
+            out.append((_box(box), None if conf is None else float(conf)))
     elif _numbers(obj, 4):
-        out.append((tuple(float(v) for v in obj), None))
+        out.append((_box(obj), None))
     elif _numbers(obj, 5):
-        out.append((tuple(float(v) for v in obj[:4]), float(obj[4])))
+        out.append((_box(obj[:4]), float(obj[4])))
     elif isinstance(obj, list):
         for item in obj:
             _walk(item, out)
@@ -71,7 +78,7 @@ def parse_boxes(text: str) -> list[tuple[Box, float | None]]:
             tail = text[m.end() : matches[k + 1].start() if k + 1 < len(matches) else len(text)]
             found = _CONF_RE.search(tail.split("}")[0])
             conf = found.group(1) if found else None
-        out.append((tuple(float(m.group(i)) for i in range(1, 5)), None if conf is None else float(conf)))
+        out.append((_box([m.group(i) for i in range(1, 5)]), None if conf is None else float(conf)))
     return out
 
 

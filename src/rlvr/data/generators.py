@@ -13,7 +13,10 @@ from rlvr.registry import Registry
 
 
 class Generator(Protocol):
-    def __call__(self, size: int, seed: int, **kwargs: Any) -> list[Sample]: ...
+    """``fn(size, seed, **kwargs) -> list[Sample]``: called with ``size`` and ``seed`` by keyword; the
+    other parameters are the dataset spec's generator keywords (each generator names its own)."""
+
+    def __call__(self, size: int, seed: int, *args: Any, **kwargs: Any) -> list[Sample]: ...
 
 
 GENERATORS: Registry[Generator] = Registry("data generator")

@@ -42,3 +42,4 @@ class Completion:
     finish_reason: str  # "stop" (eos or a stop string) | "length"
     prompt_ids: list[int] = field(default_factory=list)
     sample_index: int = 0  # which of the prompt's n completions this is (0..n-1)
+    loss_mask: list[int] | None = None  # multi-turn: 1 on generated tokens, 0 on observation tokens; None: all 1

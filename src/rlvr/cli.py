@@ -126,6 +126,7 @@ def _train(cfg, args: argparse.Namespace, show: bool) -> int:
     """Exit codes: 0 done; 1 stopped on NaN/inf updates; 3 a Ray actor died beyond its restarts (after a
     checkpoint); 128 + signal number (130 SIGINT, 143 SIGTERM)
     when a signal stopped the run cleanly after writing a checkpoint."""
+    from rlvr.distributed.placement import build_roles
     from rlvr.training.checkpoint import ResumeError
     from rlvr.training.trainer import NonFiniteError, RLTrainer
 
@@ -133,7 +134,7 @@ def _train(cfg, args: argparse.Namespace, show: bool) -> int:
         update = {"resume": args.resume or cfg.trainer.resume, "resume_force": args.force_resume or None}
         cfg.trainer = cfg.trainer.model_copy(update={k: v for k, v in update.items() if v is not None})
     try:
-        trainer = RLTrainer(cfg, show_progress=show)
+        trainer = RLTrainer(cfg, build_roles(cfg), show_progress=show)
     except ResumeError as exc:
         print(f"rlvr train: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ def _accuracy(trainer) -> float:
 
 
 def run_quickstart(overrides: list[str] | None = None, show_progress: bool = True) -> dict[str, float]:
+    from rlvr.distributed.placement import build_roles
     from rlvr.tracking.run_dir import new_run_dir
     from rlvr.training.sft import run_sft
     from rlvr.training.trainer import RLTrainer
@@ -29,7 +30,7 @@ def run_quickstart(overrides: list[str] | None = None, show_progress: bool = Tru
     print(f"rlvr quickstart: run directory {run_dir}")
 
     # Before SFT: evaluate the freshly initialised model (the same init run_sft starts from).
-    base = RLTrainer(cfg, run_dir=run_dir / "base", show_progress=False)
+    base = RLTrainer(cfg, build_roles(cfg), run_dir=run_dir / "base", show_progress=False)
     acc_base = _accuracy(base)
     base.close()
     print(f"  held-out accuracy before SFT: {acc_base:6.1%}  ({len(base.eval_samples)} problems, greedy)")
@@ -37,7 +38,7 @@ def run_quickstart(overrides: list[str] | None = None, show_progress: bool = Tru
     sft_dir = run_sft(cfg, run_dir, show_progress=show_progress)
     rl_cfg = cfg.model_copy(deep=True)
     rl_cfg.model.path, rl_cfg.model.tiny = str(sft_dir), None
-    trainer = RLTrainer(rl_cfg, run_dir=run_dir, show_progress=show_progress)
+    trainer = RLTrainer(rl_cfg, build_roles(rl_cfg), run_dir=run_dir, show_progress=show_progress)
     acc_sft = _accuracy(trainer)
     print(f"  held-out accuracy after SFT:  {acc_sft:6.1%}")
     final = trainer.fit()

@@ -46,12 +46,11 @@ def test_bad_recipe_files_are_named(tmp_path):
 
 def test_unknown_algorithm_names_list_the_known_ones(tmp_path):
     from rlvr.registry import UnknownNameError
-    from rlvr.training.trainer import RLTrainer
 
-    from ..training.helpers import tiny_recipe
+    from ..training.helpers import make_trainer, tiny_recipe
 
     with pytest.raises(UnknownNameError, match="known: dr_grpo, gae, grpo"):
-        RLTrainer(tiny_recipe(tmp_path, "algorithm.advantage=grpoo"), show_progress=False)
+        make_trainer(tiny_recipe(tmp_path, "algorithm.advantage=grpoo"), show_progress=False)
 
 
 def test_recipes_include_others_and_override_them(tmp_path):

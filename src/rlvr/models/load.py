@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from rlvr.config import ModelConfig
 from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+
+if TYPE_CHECKING:  # the config names models' types (TinyModelConfig); models read it, never import it
+    from rlvr.config import ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import torch
 from rlvr.algorithms import ADVANTAGES, kl_penalty
 from rlvr.config import RunConfig
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
-from rlvr.rewards.factory import build_router
+from rlvr.rewards.factory import router_for
 from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion, SamplingParams
@@ -239,8 +239,7 @@ class RewardRole:
     """A reward worker: the verifier router (in-process, process pool or reward server) behind a call."""
 
     def __init__(self, cfg: RunConfig) -> None:
-        r = cfg.reward
-        self.router = build_router(r.workers, r.timeout_s, r.server_url)
+        self.router = router_for(cfg.reward)
 
     def ping(self) -> bool:
         return True

@@ -24,12 +24,9 @@ from tqdm.auto import tqdm
 
 from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
-from rlvr.data.logged import LoggedDataset, load_logged
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
-from rlvr.distributed.handles import RoleFailed
-from rlvr.distributed.placement import build_roles
 from rlvr.eval.evaluate import evaluate
 from rlvr.models.load import load_tokenizer
 from rlvr.rewards.async_scoring import submit
@@ -54,7 +51,9 @@ from rlvr.training.checkpoint import (
     truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
+from rlvr.training.protocols import RoleFailed, Roles
 from rlvr.training.reference_reset import ResetPolicy
 from rlvr.training.rollout_log import truncate_logged, write_logged
 from rlvr.training.rollout_metrics import rollout_metrics
@@ -87,16 +86,27 @@ def eval_params(cfg: RunConfig) -> SamplingParams:
 
 
 class RLTrainer:
-    """Builds every role from a RunConfig and runs the loop. ``fit()`` returns the final eval metrics.
+    """Runs the loop of a RunConfig with the roles it is handed. ``fit()`` returns the final eval metrics.
 
-    The roles (learner, rollout workers, reward scoring) are reached through handles that
-    :func:`rlvr.distributed.placement.build_roles` places in this process or in Ray actors. With
+    ``roles`` (learner, rollout, reward; see :mod:`rlvr.training.protocols`) may live in this process or
+    in Ray actors (:func:`rlvr.distributed.placement.build_roles` builds either); the trainer owns them from
+    here on and closes them in :meth:`close` (or at once, when its own set-up fails). With
     ``trainer.max_staleness = k > 0`` generation runs up to k batches ahead of the learner on a rollout
     thread (one-step-off for k = 1); weights go to the rollout workers after every update, queued behind
     the generation already under way.
     """
 
-    def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None, show_progress: bool = True) -> None:
+    def __init__(
+        self, cfg: RunConfig, roles: Roles, run_dir: str | Path | None = None, show_progress: bool = True
+    ) -> None:
+        self.roles = roles
+        try:
+            self._setup(cfg, run_dir, show_progress)
+        except BaseException:
+            roles.close()
+            raise
+
+    def _setup(self, cfg: RunConfig, run_dir: str | Path | None, show_progress: bool) -> None:
         self.cfg = cfg
         self.show_progress = show_progress
         seed_everything(cfg.trainer.seed)
@@ -134,7 +144,6 @@ class RLTrainer:
             raise ValueError(
                 "reference_reset needs a reference model: set algorithm.kl_coef > 0 (ProRL uses 1e-4)"
             )
-        self.roles = build_roles(cfg, self.run_dir)
         self.param_schedules = [
             ParamSchedule(p.param, p.verifiers, ThresholdSchedule(p.boundaries, p.values))
             for p in cfg.reward.schedules
@@ -150,27 +159,8 @@ class RLTrainer:
         if resume is not None:
             self._restore(resume)  # before the logger opens metrics.jsonl, which it truncates
         pool = self.roles.rollout  # the rollout workers start from the learner's (possibly resumed) weights
-        pool.sync(None if pool.shares_learner_model else self.roles.learner_weights(), self.step)
+        pool.sync(None if pool.shares_learner_model else self.roles.learner.weights(), self.step)
         self.logger = build_sinks(cfg.tracking, self.run_dir, self.run_dir.name, cfg.model_dump(mode="json"))
-
-    # the local backend's objects, for tests and scripts that poke at them
-    @property
-    def model(self):
-        return self._local_learner().model
-
-    @property
-    def learner(self):
-        return self._local_learner().learner
-
-    @property
-    def engine(self):
-        return self.roles.rollout.workers[0].role.engine
-
-    def _local_learner(self):
-        role = self.roles.local_learner
-        if role is None:
-            raise AttributeError("the learner lives in a Ray actor (backend: ray); it has no local model")
-        return role
 
     # ---- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -193,7 +183,7 @@ class RLTrainer:
                         self.logger.log(self.step, metrics)
                     if cfg.save_every and self.step % cfg.save_every == 0:
                         self.save_checkpoint()
-                    if self.roles.learner.call("nonfinite_streak") >= cfg.max_nonfinite_steps:
+                    if self.roles.learner.nonfinite_streak() >= cfg.max_nonfinite_steps:
                         self._stop_nonfinite()
                     bar.update(1)
                     bar.set_postfix(
@@ -247,7 +237,7 @@ class RLTrainer:
             if self.logged is None:
                 metrics.update(self._staleness(perf))
             batch, scores, group_index = self._to_tensors(rollouts)
-            metrics.update(self.roles.learner.call("train_on", batch, scores, group_index))
+            metrics.update(self.roles.learner.train_on(batch, scores, group_index))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
             metrics.update(self._monitor(rollouts))
         else:  # dynamic sampling found no informative group within its rounds: nothing to learn from
@@ -322,7 +312,7 @@ class RLTrainer:
             reqs = score_requests(samples, chunk, key_prefix=prefix)
             for schedule in self.param_schedules:
                 reqs = schedule.apply(reqs, progress)
-            pending.append(submit(self.roles.scorer, reqs))
+            pending.append(submit(self.roles.reward, reqs))
             completions.extend(chunk)
             requests.extend(reqs)
             perf["perf/gen_s"] += info["gen_s"]
@@ -365,14 +355,14 @@ class RLTrainer:
         reason = self.reset_policy.observe(self.step, metrics)
         if reason is None:
             return {}
-        self.roles.learner.call("reset_reference")
+        self.roles.learner.reset_reference()
         log.info("step %d: reference policy reset (%s)", self.step, reason)
         return {"train/reference_reset": 1.0}
 
     def _stop_nonfinite(self) -> None:
         """Checkpoint the last good state and raise NonFiniteError. A skipped update changes no weight, so the
         current weights are those of the last good update."""
-        streak = self.roles.learner.call("nonfinite_streak")
+        streak = self.roles.learner.nonfinite_streak()
         checkpoint = self.save_checkpoint()
         last_good = self.save(self.run_dir / "last-good")
         raise NonFiniteError(
@@ -397,7 +387,7 @@ class RLTrainer:
         pool.seed_generators(self.cfg.trainer.seed + 1_000_003 * (self.step + 1))
         try:
             return evaluate(
-                pool, self.eval_samples, self.roles.scorer, eval_params(self.cfg), self.cfg.eval.k
+                pool, self.eval_samples, self.roles.reward, eval_params(self.cfg), self.cfg.eval.k
             )
         finally:
             pool.set_generator_states(training_streams)
@@ -422,8 +412,8 @@ class RLTrainer:
             with_reference = (
                 self.reset_policy.last_reset > 0
             )  # only once a reset made it differ from the start
-            self.last_checkpoint = self.roles.learner.call(
-                "save_checkpoint", self.run_dir, state, self.cfg.trainer.keep_last, with_reference
+            self.last_checkpoint = self.roles.learner.save_checkpoint(
+                self.run_dir, state, self.cfg.trainer.keep_last, with_reference
             )
             self._checkpoint_step = self.step
         assert self.last_checkpoint is not None
@@ -431,7 +421,7 @@ class RLTrainer:
 
     def _restore(self, ckpt: Checkpoint) -> None:
         """Put every piece of state back as the checkpoint saw it; drop what the run wrote after it."""
-        self.roles.learner.call("restore", ckpt)
+        self.roles.learner.restore(ckpt)
         if "reference_reset" in ckpt.state.extra:
             self.reset_policy.load_state_dict(ckpt.state.extra["reference_reset"])
         for schedule, state in zip(
@@ -458,7 +448,7 @@ class RLTrainer:
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""
-        return self.roles.learner.call("save", path)
+        return self.roles.learner.save(path)
 
     def close(self) -> None:
         self._pipeline.stop()

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from rlvr.algorithms import LOSS_AGGREGATIONS
 from rlvr.algorithms.value import clipped_value_loss, explained_variance
-from rlvr.config import OptimConfig, TrainerConfig
+from rlvr.config import OptimConfig, RunConfig, TrainerConfig
 from rlvr.training.batch import TokenBatch
 from rlvr.training.critic_config import CriticConfig
 from rlvr.training.optim import build_optimizer
@@ -54,6 +54,14 @@ def build_value_model(policy: nn.Module, cfg: CriticConfig) -> ValueModel:
     backbone.requires_grad_(True)
     device = next(policy.parameters()).device
     return ValueModel(backbone, source.config.hidden_size).to(device)
+
+
+def build_critic(cfg: RunConfig, policy: nn.Module) -> Critic | None:
+    """The run's critic (a value model on a copy of ``policy``'s starting weights), or None without a
+    ``critic:`` section."""
+    if cfg.critic is None:
+        return None
+    return Critic(build_value_model(policy, cfg.critic), cfg.critic, cfg.trainer, cfg.trainer.steps)
 
 
 class Critic:

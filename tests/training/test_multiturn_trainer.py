@@ -1,8 +1,11 @@
 """Multi-turn episodes in the training loop: GRPO over trajectories, PPO with a critic, mixed batches."""
 
+import json
+
 import torch
 
 from rlvr.tracking.logger import read_metrics
+from rlvr.tracking.report import write_report
 
 from .helpers import make_trainer, model_of, tiny_recipe
 
@@ -28,7 +31,8 @@ def _changed(before, module):
 
 
 def test_grpo_on_episodes_updates_the_policy_and_logs_episode_metrics(tmp_path):
-    trainer = make_trainer(tiny_recipe(tmp_path, *BASE, "trainer.steps=2"), show_progress=False)
+    cfg = tiny_recipe(tmp_path, *BASE, "trainer.steps=2", "monitor.log_samples_every=1")
+    trainer = make_trainer(cfg, show_progress=False)
     before = _params(model_of(trainer))
     final = trainer.fit()
     trainer.close()
@@ -50,6 +54,17 @@ def test_grpo_on_episodes_updates_the_policy_and_logs_episode_metrics(tmp_path):
     assert first["episode/guess_number/trajectories"] == 16.0
     assert first["episode/guess_number/tokens_observed_mean"] > 0
     assert "eval/episode/guess_number/success_rate" in final
+    # the report shows episodes as conversations, observations in their own marked blocks
+    samples = [
+        json.loads(x) for x in (trainer.run_dir / "samples" / "rollouts.jsonl").read_text().splitlines()
+    ]
+    assert samples[0]["turns"][0] == {"kind": "prompt", "text": "guess 1-8\n"}
+    observations = [t["text"] for s in samples for t in s["turns"] if t["kind"] == "observation"]
+    assert observations and set(observations) <= {"higher\n", "lower\n", "?\n"}
+    page = write_report(trainer.run_dir).read_text()
+    assert '<div class="obs" title="observation: not generated, not trained"><b>env</b> higher' in page or (
+        "<b>env</b> lower" in page
+    )
 
 
 def test_ppo_with_a_critic_warms_the_critic_up_first(tmp_path):

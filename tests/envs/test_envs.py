@@ -83,3 +83,21 @@ def test_executor_runs_concurrently_and_records_errors_and_timeouts():
     ex.close()
     inline = EnvExecutor(workers=0).run([lambda: 5, boom])
     assert inline[0].value == 5 and inline[1].error == "RuntimeError: retriever down"
+
+
+def test_env_samples_round_trip_through_jsonl(tmp_path):
+    from rlvr.data import load_jsonl, save_jsonl
+    from rlvr.data.errors import DataFormatError
+
+    samples = generate("guess_number", 3, seed=0, high=6, max_turns=2)
+    save_jsonl(samples, tmp_path / "episodes.jsonl")
+    loaded = load_jsonl(tmp_path / "episodes.jsonl")
+    assert (
+        [s.env for s in loaded]
+        == [s.env for s in samples]
+        == [EnvSpec("guess_number", {"high": 6, "chat": False}, 2)] * 3
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "env": {"name": "guess_number", "max_turns": 0}}\n')
+    with pytest.raises(DataFormatError, match="env.max_turns"):
+        load_jsonl(bad)

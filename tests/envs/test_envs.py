@@ -47,6 +47,13 @@ def test_guess_number_feedback_rewards_and_errors():
     assert env.step("9").observation == "lower\n"
     assert env.step("no idea") == StepResult("?\n", 0.0, False, {"invalid": 1.0})
     assert env.step("7\n") == StepResult(None, 1.0, True, {"invalid": 0.0, "repeat": 0.0})
+    hinted = GuessNumber(hint_range=True)
+    hinted.reset(sample)
+    assert [hinted.step(g).observation for g in ("4", "9", "5")] == [
+        "higher 5-8\n",
+        "lower 5-8\n",
+        "higher 6-8\n",
+    ]
     chat = GuessNumber(chat=True)
     assert chat.reset(sample) == [{"role": "user", "content": "guess 1-8"}]
     assert chat.step("1").observation == [{"role": "user", "content": "higher"}]
@@ -95,7 +102,7 @@ def test_env_samples_round_trip_through_jsonl(tmp_path):
     assert (
         [s.env for s in loaded]
         == [s.env for s in samples]
-        == [EnvSpec("guess_number", {"high": 6, "chat": False}, 2)] * 3
+        == [EnvSpec("guess_number", {"high": 6, "chat": False, "hint_range": False}, 2)] * 3
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "env": {"name": "guess_number", "max_turns": 0}}\n')

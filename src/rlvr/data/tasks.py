@@ -211,7 +211,13 @@ def instruction_following(size: int, seed: int, split: str = "train") -> list[Sa
 
 @GENERATORS.register("guess_number")
 def guess_number(
-    size: int, seed: int, high: int = 8, max_turns: int = 4, chat: bool = False, split: str = "train"
+    size: int,
+    seed: int,
+    high: int = 8,
+    max_turns: int = 4,
+    chat: bool = False,
+    hint_range: bool = False,
+    split: str = "train",
 ) -> list[Sample]:
     """Episodes of the ``guess_number`` environment (``rlvr.envs``): find a secret in 1..high within
     ``max_turns`` guesses from higher / lower feedback. The environment scores them, not a verifier."""
@@ -228,7 +234,9 @@ def guess_number(
                 data_source="guess_number",
                 reward=RewardSpec(verifier="env", ground_truth=secret),
                 metadata={"secret": secret},
-                env=EnvSpec("guess_number", {"high": high, "chat": chat}, max_turns),
+                env=EnvSpec(
+                    "guess_number", {"high": high, "chat": chat, "hint_range": hint_range}, max_turns
+                ),
             )
         )
     return samples
@@ -236,7 +244,13 @@ def guess_number(
 
 @GENERATORS.register("guess_number_sft")
 def guess_number_sft(
-    size: int, seed: int, high: int = 8, max_turns: int = 4, informed: float = 0.0, split: str = "train"
+    size: int,
+    seed: int,
+    high: int = 8,
+    max_turns: int = 4,
+    informed: float = 0.0,
+    hint_range: bool = False,
+    split: str = "train",
 ) -> list[Sample]:
     """SFT rows for ``guess_number`` (raw text): a game so far as the prompt, the next guess (and its
     newline) as the response. A guess is uniform in 1..high, or, with probability ``informed``, uniform
@@ -251,7 +265,8 @@ def guess_number_sft(
             if guess == secret:
                 break
             low, top = (max(low, guess + 1), top) if guess < secret else (low, min(top, guess - 1))
-            text += f"{guess}\n{'higher' if guess < secret else 'lower'}\n"
+            said = "higher" if guess < secret else "lower"
+            text += f"{guess}\n{said} {low}-{top}\n" if hint_range else f"{guess}\n{said}\n"
         guess = rng.randint(low, top) if rng.random() < informed else rng.randint(1, high)
         samples.append(
             Sample(

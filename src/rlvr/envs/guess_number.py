@@ -30,21 +30,23 @@ class GuessNumber(Env):
 
     Each action is read as its first integer; an action without one gets feedback ``"?"``. A correct
     guess ends the episode with reward 1; other guesses get 0 (the runner stops at ``max_turns``).
+    ``hint_range`` adds the range the feedback so far leaves open (``higher 5-8``): the information is
+    the same, but it sits next to the next guess, which a tiny model learns to use far sooner.
     """
 
     stop = ["\n"]
 
-    def __init__(self, high: int = 8, chat: bool = False, **params: Any) -> None:
+    def __init__(self, high: int = 8, chat: bool = False, hint_range: bool = False, **params: Any) -> None:
         super().__init__(**params)
-        self.high, self.chat = high, chat
-        self.secret = 0
+        self.high, self.chat, self.hint_range = high, chat, hint_range
+        self.secret, self.low, self.top = 0, 1, high
         self.guesses: list[int] = []
 
     def reset(self, sample: Sample) -> Observation:
         if "secret" not in sample.metadata:
             raise ValueError(f"sample {sample.id!r}: guess_number needs metadata.secret (an integer)")
         self.secret = int(sample.metadata["secret"])
-        self.guesses = []
+        self.guesses, self.low, self.top = [], 1, self.high
         return self._say(f"guess 1-{self.high}")
 
     def step(self, action: str) -> StepResult:
@@ -56,7 +58,14 @@ class GuessNumber(Env):
         metrics = {"invalid": 0.0, "repeat": float(guess in self.guesses[:-1])}
         if guess == self.secret:
             return StepResult(None, reward=1.0, done=True, metrics=metrics)
-        return StepResult(self._say("higher" if guess < self.secret else "lower"), metrics=metrics)
+        if guess < self.secret:
+            self.low = max(self.low, guess + 1)
+        else:
+            self.top = min(self.top, guess - 1)
+        said = "higher" if guess < self.secret else "lower"
+        return StepResult(
+            self._say(f"{said} {self.low}-{self.top}" if self.hint_range else said), metrics=metrics
+        )
 
     def _say(self, text: str) -> Observation:
         return [{"role": "user", "content": text}] if self.chat else text + "\n"

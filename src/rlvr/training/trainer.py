@@ -241,8 +241,11 @@ class RLTrainer:
             if self.logged is None:
                 metrics.update(self._staleness(perf))
             batch, scores, group_index = self._to_tensors(rollouts)
-            episodes = None if rollouts.trajectories is None else episode_targets(rollouts, batch)
-            metrics.update(self.roles.learner.train_on(batch, scores, group_index, episodes))
+            if rollouts.trajectories is None:
+                metrics.update(self.roles.learner.train_on(batch, scores, group_index))
+            else:  # multi-turn rows: token rewards and trajectories
+                episodes = episode_targets(rollouts, batch)
+                metrics.update(self.roles.learner.train_on(batch, scores, group_index, episodes=episodes))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
             metrics.update(self._monitor(rollouts))
         else:  # dynamic sampling found no informative group within its rounds: nothing to learn from

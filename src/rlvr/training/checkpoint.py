@@ -70,7 +70,7 @@ class CheckpointState:
     counters: dict[str, int] = field(default_factory=dict)  # the learner's counters (nonfinite_streak)
     extra: dict[str, Any] = field(default_factory=dict)  # JSON state of other stateful parts (schedules...)
     tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # e.g. a reset reference model
-    objects: dict[str, Any] = field(default_factory=dict)  # torch-saved state of other parts (a critic's optimizer)
+    objects: dict[str, Any] = field(default_factory=dict)  # torch-saved state of other parts (a critic)
 
 
 @dataclass

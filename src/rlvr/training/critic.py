@@ -45,7 +45,7 @@ class ValueModel(nn.Module):
 
 def build_value_model(policy: nn.Module, cfg: CriticConfig) -> ValueModel:
     """A value model on a copy of the policy's backbone (or on the backbone of ``cfg.path``)."""
-    source = policy
+    source: Any = policy
     if cfg.path is not None:
         from transformers import AutoModelForCausalLM
 
@@ -71,11 +71,13 @@ class Critic:
         self, model: ValueModel, cfg: CriticConfig, trainer: TrainerConfig, total_steps: int
     ) -> None:
         self.model, self.cfg, self.trainer_cfg = model, cfg, trainer
-        optim = OptimConfig(
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            max_grad_norm=cfg.max_grad_norm,
-            warmup_steps=cfg.lr_warmup_steps,
+        optim = OptimConfig.model_validate(
+            {
+                "lr": cfg.lr,
+                "weight_decay": cfg.weight_decay,
+                "max_grad_norm": cfg.max_grad_norm,
+                "warmup_steps": cfg.lr_warmup_steps,
+            }
         )
         self.optimizer, self.scheduler = build_optimizer(model, optim, total_steps)
         self.aggregate = LOSS_AGGREGATIONS.get("token_mean")

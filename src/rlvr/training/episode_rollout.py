@@ -9,6 +9,7 @@ and the row -> trajectory -> group maps to the learner, which computes advantage
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +48,8 @@ def episodes_batch(
 ) -> RolloutBatch:
     """Trajectories as a RolloutBatch: one completion per row (its ``loss_mask`` set), and for each row a
     request (for per-data_source metrics) and a result carrying its trajectory's return and error."""
-    batch = RolloutBatch(samples=list(samples), trajectories=[])
+    kept: list[Trajectory] = []
+    batch = RolloutBatch(samples=list(samples), trajectories=kept)
     for t in trajectories:
         sample = samples[t.prompt_index]
         text = "".join(x for kind, x in t.transcript if kind == "action")
@@ -67,8 +69,8 @@ def episodes_batch(
                 )
             )
             batch.results.append(result)
-            batch.row_traj.append(len(batch.trajectories))
-        batch.trajectories.append(t)
+            batch.row_traj.append(len(kept))
+        kept.append(t)
     batch.stats.update(episode_metrics(trajectories))
     return batch
 
@@ -76,9 +78,10 @@ def episodes_batch(
 def merge_batches(samples: list[Sample], parts: list[tuple[list[int], RolloutBatch]]) -> RolloutBatch:
     """One batch over ``samples`` from batches over subsets of them (``positions``: each subset's
     indices into ``samples``); prompt indices and trajectory indices are remapped."""
-    out = RolloutBatch(samples=list(samples), trajectories=[])
+    trajectories: list[Trajectory] = []
+    out = RolloutBatch(samples=list(samples), trajectories=trajectories)
     for positions, part in parts:
-        traj_offset = len(out.trajectories)
+        traj_offset = len(trajectories)
         own = part.trajectories is not None
         for j, (c, q, r) in enumerate(zip(part.completions, part.requests, part.results, strict=True)):
             c.prompt_index = positions[c.prompt_index]
@@ -88,7 +91,7 @@ def merge_batches(samples: list[Sample], parts: list[tuple[list[int], RolloutBat
             out.row_traj.append(traj_offset + part.row_traj[j] if own else -1)  # -1: a single-turn row
         for t in part.trajectories or []:
             t.prompt_index = positions[t.prompt_index]
-            out.trajectories.append(t)
+            trajectories.append(t)
         out.stats.update(part.stats)
     return out
 
@@ -189,7 +192,6 @@ class EpisodeRollout:
         perf: dict[str, float],
     ) -> RolloutBatch:
         """``params.n`` episodes of each sample as a RolloutBatch; generation time and tokens go to ``perf``."""
-        import time
 
         def timed(prompts: list[list[int]], p: SamplingParams):
             t0 = time.perf_counter()

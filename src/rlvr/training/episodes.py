@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from rlvr.data.sample import Sample
 from rlvr.envs import CallOutcome, Env, EnvExecutor, StepResult, build_env
@@ -144,11 +145,11 @@ def _start(tokenizer, samples: list[Sample], n: int, executor: EnvExecutor) -> l
         for k in range(n):
             traj = Trajectory(i, k, sample.env.name, sample.data_source)
             live.append(_Live(traj, build_env(sample.env), max_turns=sample.env.max_turns))
-    resets = executor.run([(lambda e=e, s=samples[e.traj.prompt_index]: e.env.reset(s)) for e in live])
+    resets = executor.run([partial(e.env.reset, samples[e.traj.prompt_index]) for e in live])
     for e, out in zip(live, resets, strict=True):
-        if out.error is not None:
+        if out.error is not None or out.value is None:
             e.traj.rows.append(EpisodeRow([]))
-            e.traj.stop("env_error", f"reset: {out.error}")
+            e.traj.stop("env_error", f"reset: {out.error or 'returned None'}")
             continue
         e.renderer = TurnRenderer(tokenizer, out.value)
         e.traj.rows.append(EpisodeRow(e.renderer.prompt_ids()))
@@ -191,7 +192,7 @@ def _play_turn(
             e.traj.transcript.append(("action", text))
             e.action = (ids, text)
             acted.append(e)
-    steps = executor.run([(lambda e=e: e.env.step(e.action[1])) for e in acted])
+    steps = executor.run([partial(e.env.step, e.action[1]) for e in acted])
     for e, out in zip(acted, steps, strict=True):
         _after_step(e, out, cfg)
 

@@ -43,10 +43,14 @@ def test_guess_number_feedback_rewards_and_errors():
     sample = generate("guess_number", 1, seed=0, high=8)[0]  # secret 7
     env = build_env(sample.env)
     assert env.reset(sample) == "guess 1-8\n"
-    assert env.step("4\n") == StepResult("higher\n", 0.0, False, {"invalid": 0.0, "repeat": 0.0})
+    ok, found = {"invalid": 0.0, "repeat": 0.0, "consistent": 1.0}, {"success": 1.0}
+    assert env.step("4\n") == StepResult("higher\n", 0.0, False, {**ok, "success": 0.0})
     assert env.step("9").observation == "lower\n"
-    assert env.step("no idea") == StepResult("?\n", 0.0, False, {"invalid": 1.0})
-    assert env.step("7\n") == StepResult(None, 1.0, True, {"invalid": 0.0, "repeat": 0.0})
+    assert env.step("no idea") == StepResult("?\n", 0.0, False, {"invalid": 1.0, "success": 0.0})
+    assert env.step("7\n") == StepResult(None, 1.0, True, {**ok, **found})
+    shaped = GuessNumber(shaping=0.25)
+    shaped.reset(sample)
+    assert [shaped.step(g).reward for g in ("4", "3", "8", "7")] == [0.25, 0.0, 0.25, 1.0]  # 3: below 5-8
     hinted = GuessNumber(hint_range=True)
     hinted.reset(sample)
     assert [hinted.step(g).observation for g in ("4", "9", "5")] == [
@@ -102,7 +106,7 @@ def test_env_samples_round_trip_through_jsonl(tmp_path):
     assert (
         [s.env for s in loaded]
         == [s.env for s in samples]
-        == [EnvSpec("guess_number", {"high": 6, "chat": False, "hint_range": False}, 2)] * 3
+        == [EnvSpec("guess_number", {"high": 6, "chat": False, "hint_range": False, "shaping": 0.0}, 2)] * 3
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "env": {"name": "guess_number", "max_turns": 0}}\n')

@@ -217,6 +217,7 @@ def guess_number(
     max_turns: int = 4,
     chat: bool = False,
     hint_range: bool = False,
+    shaping: float = 0.0,
     split: str = "train",
 ) -> list[Sample]:
     """Episodes of the ``guess_number`` environment (``rlvr.envs``): find a secret in 1..high within
@@ -235,7 +236,9 @@ def guess_number(
                 reward=RewardSpec(verifier="env", ground_truth=secret),
                 metadata={"secret": secret},
                 env=EnvSpec(
-                    "guess_number", {"high": high, "chat": chat, "hint_range": hint_range}, max_turns
+                    "guess_number",
+                    {"high": high, "chat": chat, "hint_range": hint_range, "shaping": shaping},
+                    max_turns,
                 ),
             )
         )

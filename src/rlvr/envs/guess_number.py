@@ -32,13 +32,17 @@ class GuessNumber(Env):
     guess ends the episode with reward 1; other guesses get 0 (the runner stops at ``max_turns``).
     ``hint_range`` adds the range the feedback so far leaves open (``higher 5-8``): the information is
     the same, but it sits next to the next guess, which a tiny model learns to use far sooner.
+    ``shaping`` is a per-turn reward for a wrong guess inside the open range (a guess that uses the
+    feedback). The ``success`` metric says whether the episode found the secret, whatever the shaping.
     """
 
     stop = ["\n"]
 
-    def __init__(self, high: int = 8, chat: bool = False, hint_range: bool = False, **params: Any) -> None:
+    def __init__(
+        self, high: int = 8, chat: bool = False, hint_range: bool = False, shaping: float = 0.0, **params: Any
+    ) -> None:
         super().__init__(**params)
-        self.high, self.chat, self.hint_range = high, chat, hint_range
+        self.high, self.chat, self.hint_range, self.shaping = high, chat, hint_range, shaping
         self.secret, self.low, self.top = 0, 1, high
         self.guesses: list[int] = []
 
@@ -52,20 +56,25 @@ class GuessNumber(Env):
     def step(self, action: str) -> StepResult:
         found = NUMBER.search(action)
         if found is None:
-            return StepResult(self._say("?"), metrics={"invalid": 1.0})
+            return StepResult(self._say("?"), metrics={"invalid": 1.0, "success": 0.0})
         guess = int(found.group())
         self.guesses.append(guess)
-        metrics = {"invalid": 0.0, "repeat": float(guess in self.guesses[:-1])}
+        consistent = self.low <= guess <= self.top
+        metrics = {
+            "invalid": 0.0,
+            "repeat": float(guess in self.guesses[:-1]),
+            "consistent": float(consistent),
+        }
         if guess == self.secret:
-            return StepResult(None, reward=1.0, done=True, metrics=metrics)
+            return StepResult(None, reward=1.0, done=True, metrics={**metrics, "success": 1.0})
         if guess < self.secret:
             self.low = max(self.low, guess + 1)
         else:
             self.top = min(self.top, guess - 1)
         said = "higher" if guess < self.secret else "lower"
-        return StepResult(
-            self._say(f"{said} {self.low}-{self.top}" if self.hint_range else said), metrics=metrics
-        )
+        observation = self._say(f"{said} {self.low}-{self.top}" if self.hint_range else said)
+        reward = self.shaping if consistent else 0.0
+        return StepResult(observation, reward=reward, metrics={**metrics, "success": 0.0})
 
     def _say(self, text: str) -> Observation:
         return [{"role": "user", "content": text}] if self.chat else text + "\n"

@@ -26,6 +26,12 @@ def episode_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
     return metrics
 
 
+def _success(t: Trajectory) -> float:
+    """The environment's last ``success`` metric when it reports one, else whether the return is > 0."""
+    reported = t.env_metrics.get("success")
+    return reported[-1] if reported else float(t.total_reward > 0)
+
+
 def _group(trajs: list[Trajectory]) -> dict[str, float]:
     latencies = [s for t in trajs for s in t.step_latency_s]
     ok = [t for t in trajs if t.error is None]
@@ -41,7 +47,7 @@ def _group(trajs: list[Trajectory]) -> dict[str, float]:
         ),
         "turn_reward_mean": _mean([r for t in ok for r in t.turn_rewards]),
         "return_mean": _mean([t.total_reward for t in ok]),
-        "success_rate": _mean([float(t.total_reward > 0) for t in ok]),
+        "success_rate": _mean([_success(t) for t in ok]),
         "rows_broken_by_template": float(sum(len(t.rows) - 1 for t in trajs)),
         "turn_truncation_rate": _mean([float(f == "length") for t in trajs for f in t.finish_reasons]),
     }

@@ -135,6 +135,12 @@ class FilterConfig(_Strict):
     """Prompts generated per missing group in each round (DAPO over-samples, e.g. 1.5)."""
     overlong: bool = False
     """Overlong filtering: mask truncated completions (finish reason 'length') out of the loss."""
+    apply: list[str] | None = None
+    """The filter stage, in order: names in rlvr.algorithms.filters.FILTERS ('errored', 'overlong',
+    'dynamic_sampling', 'zero_advantage') or 'module:attr' paths; each removal is logged as
+    filter/<name>/removed. None derives the list from the switches: 'errored', then 'dynamic_sampling'
+    (dynamic_sampling: true), 'overlong' (overlong: true) and 'zero_advantage' (trainer.skip_zero_advantage).
+    Given explicitly, it replaces those three switches."""
 
 
 class MonitorConfig(_Strict):

@@ -32,6 +32,8 @@ def test_dynamic_sampling_reports_rounds_and_dropped_groups(tmp_path):
         assert row["rollout/rounds"] >= 1
         assert row["rollout/groups_kept"] + row["rollout/groups_short"] == 8
         assert row["rollout/groups_dropped_all_wrong"] > 0
+        dropped = row["rollout/groups_dropped_all_wrong"] + row["rollout/groups_dropped_all_correct"]
+        assert row["filter/dynamic_sampling/removed"] == 8 * dropped  # rollout.n rows per dropped group
 
 
 def test_overlong_filter_masks_truncated_completions(tmp_path):

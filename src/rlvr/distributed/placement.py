@@ -97,9 +97,11 @@ def local_rollout(roles: Roles) -> RolloutRole:
 def build_roles(cfg: RunConfig, scratch_dir: Path | None = None) -> Roles:
     """The learner, rollout and reward roles of ``cfg`` (``backend: local`` or ``ray``), ready for
     ``RLTrainer(cfg, roles)``, which closes them. ``scratch_dir`` is where a vLLM engine reads the initial
-    policy of a model built in memory (a temporary directory, removed at close, when None)."""
+    policy of a model built in memory; None uses a temporary directory under ``trainer.output_dir`` (where
+    run directories live, so on a cluster the learner and rollout actors share it), removed at close."""
     if cfg.rollout.engine == "vllm" and cfg.model.path is None and scratch_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="rlvr-rollout-init-")
+        Path(cfg.trainer.output_dir).mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryDirectory(prefix=".rollout-init-", dir=cfg.trainer.output_dir)
         roles = _build(cfg, Path(tmp.name))
         roles.on_close = _then(roles.on_close, tmp.cleanup)
         return roles
@@ -162,7 +164,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         def resend(worker) -> None:  # a restarted rollout actor gets the current weights first
             pool_holder[0].resend_weights(worker)
 
-        workers = []
+        workers: list[Handle] = []
         for rank in range(rc.rollout_workers):
             w = runtime.actor(
                 RolloutRole,
@@ -183,7 +185,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         pool = RolloutPool(workers, tokenizer, cfg.rollout.max_batch_size, shares_learner_model=False)
         pool_holder.append(pool)
         if rc.reward_workers:
-            reward_workers = [
+            reward_workers: list[Handle] = [
                 runtime.actor(
                     RewardRole,
                     cfg,

@@ -25,6 +25,7 @@ from rlvr.training.batch import TokenBatch, last_token_rewards
 from rlvr.training.checkpoint import Checkpoint, CheckpointState, load_weights, save_checkpoint
 from rlvr.training.critic import build_critic, value_metrics
 from rlvr.training.episode_rollout import EpisodeTargets
+from rlvr.training.filtering import update_filter_names
 from rlvr.training.learner import Learner
 from rlvr.training.reference_reset import copy_into_reference
 from rlvr.training.seeding import seed_everything
@@ -60,6 +61,7 @@ class LearnerRole:
             temperature=cfg.rollout.temperature,
             norm_len=cfg.rollout.max_new_tokens,
             reference=self._reference(),
+            update_filters=update_filter_names(cfg),
         )
         self.critic = build_critic(cfg, model)  # PPO's value model; None without a critic: section
 
@@ -113,6 +115,7 @@ class LearnerRole:
             metrics.update(self.critic.update(batch, returns, values))
             metrics["critic/warmup"] = float(warming_up)
         if not warming_up:  # critic warm-up: the policy waits until the critic has seen some returns
+            metrics.update(self.learner.filter_metrics(advantages, batch.response_mask, ref))
             use_tis = algo.tis_cap is not None
             metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
         metrics["perf/update_s"] = time.perf_counter() - t1

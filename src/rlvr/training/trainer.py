@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
@@ -31,7 +30,6 @@ from rlvr.eval.evaluate import evaluate
 from rlvr.models.load import load_tokenizer
 from rlvr.rewards.async_scoring import submit
 from rlvr.rewards.completions import score_requests
-from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics, reflection_metrics
 from rlvr.rewards.param_schedules import ParamSchedule
 from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.prompts import encode_prompts
@@ -52,12 +50,13 @@ from rlvr.training.checkpoint import (
 )
 from rlvr.training.collect import RolloutBatch, collect
 from rlvr.training.episode_rollout import EpisodeRollout, episode_targets, generate_mixed, split_by_env
+from rlvr.training.filtering import FilterStage, filter_names
 from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.protocols import RoleFailed, Roles
 from rlvr.training.reference_reset import ResetPolicy
 from rlvr.training.rollout_log import truncate_logged, write_logged
-from rlvr.training.rollout_metrics import rollout_metrics
+from rlvr.training.rollout_metrics import monitor_metrics, rollout_metrics
 from rlvr.training.sample_log import write_samples
 from rlvr.training.seeding import seed_everything
 from rlvr.training.signals import StopSignals
@@ -150,9 +149,12 @@ class RLTrainer:
             for p in cfg.reward.schedules
         ]
         self.reset_policy = ResetPolicy(rr)
+        self.filters = FilterStage(filter_names(cfg))
         self.episodes = EpisodeRollout(cfg.multiturn, self.tokenizer)  # samples with an env: multi-turn
-        if cfg.filters.dynamic_sampling and split_by_env(self.train_samples)[0]:
-            raise ValueError("filters.dynamic_sampling does not support multi-turn (env) samples yet")
+        if self.filters.collects and split_by_env(self.train_samples)[0]:
+            raise ValueError(
+                "dynamic sampling (a collect-stage filter) does not support multi-turn (env) samples yet"
+            )
         self.sampler = PromptSampler(max(len(self.train_samples), 1), batch_size=1, seed=cfg.trainer.seed)
         self.step = 0
         self.last_checkpoint: Path | None = None
@@ -240,14 +242,15 @@ class RLTrainer:
         if rollouts.completions:
             if self.logged is None:
                 metrics.update(self._staleness(perf))
-            batch, scores, group_index = self._to_tensors(rollouts)
+            batch, scores, group_index, removed = self._to_tensors(rollouts)
+            metrics.update(removed)
             if rollouts.trajectories is None:
                 metrics.update(self.roles.learner.train_on(batch, scores, group_index))
             else:  # multi-turn rows: token rewards and trajectories
                 episodes = episode_targets(rollouts, batch)
                 metrics.update(self.roles.learner.train_on(batch, scores, group_index, episodes=episodes))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
-            metrics.update(self._monitor(rollouts))
+            metrics.update(monitor_metrics(rollouts, self.cfg.monitor))
         else:  # dynamic sampling found no informative group within its rounds: nothing to learn from
             log.warning(
                 "step %d: no informative group after %d rounds; update skipped", self.step + 1, f.max_rounds
@@ -295,7 +298,7 @@ class RLTrainer:
                 self._next_prompts,
                 partial(self._generate_and_score, step_index=step_index, perf=perf),
                 target_groups=self.cfg.trainer.prompts_per_step,
-                dynamic=f.dynamic_sampling,
+                keep_groups=self.filters.kept_groups if self.filters.collects else None,
                 max_rounds=f.max_rounds,
                 oversample=f.oversample,
             )
@@ -346,29 +349,16 @@ class RLTrainer:
         return RolloutBatch(list(samples), completions, requests, results)
 
     def _to_tensors(self, rollouts: RolloutBatch):
-        """The token batch, scores (B,) and group index (B,); errored (and, with overlong filtering,
-        truncated) samples are masked out of the loss and kept out of their group's statistics."""
+        """The token batch, scores (B,), group index (B,) and what each loss filter removed: rows the loss
+        filters drop (errored; truncated, with overlong filtering) are masked out of the loss, and those
+        with unknown scores (errored) are kept out of their group's statistics (a group of their own)."""
         batch = collate(rollouts.completions, self.tokenizer.pad_token_id)
-        errored = torch.tensor([r.error is not None for r in rollouts.results])
-        truncated = torch.tensor([c.finish_reason == "length" for c in rollouts.completions])
-        batch.response_mask[errored] = 0.0  # a failed verification trains nothing, and is counted
-        if self.cfg.filters.overlong:
-            batch.response_mask[~not_truncated(truncated)] = 0.0
+        keep, in_groups, removed = self.filters.loss_masks(rollouts)
+        batch.response_mask[~keep] = 0.0
         scores = torch.tensor([0.0 if r.error else r.score for r in rollouts.results])
         rows = torch.arange(batch.size)
         prompt = torch.tensor([c.prompt_index for c in rollouts.completions])
-        return batch, scores, torch.where(errored, batch.size + rows, prompt)
-
-    def _monitor(self, rollouts: RolloutBatch) -> dict[str, float]:
-        """Reflection-word and behaviour-pattern rates per data_source, with accuracy split by presence."""
-        texts = [c.text for c in rollouts.completions]
-        sources = [r.data_source for r in rollouts.requests]
-        correct = [r.correct for r in rollouts.results]
-        words = self.cfg.monitor.reflection_words or DEFAULT_REFLECTION_WORDS
-        metrics = reflection_metrics(texts, sources, correct, words=words)
-        for name, pattern in self.cfg.monitor.behaviours.items():
-            metrics.update(behaviour_metrics(texts, sources, correct, pattern, name))
-        return metrics
+        return batch, scores, torch.where(in_groups, prompt, batch.size + rows), removed
 
     def _maybe_reset_reference(self, metrics: dict[str, float]) -> dict[str, float]:
         """ProRL: pi_ref <- pi_theta and fresh optimizer moments, when the reset policy says so."""

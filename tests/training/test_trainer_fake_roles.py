@@ -134,3 +134,16 @@ def test_the_loop_runs_on_fake_roles(tmp_path):
     assert [r["train/pg_loss"] for r in rows] == [1.0, 2.0]
     assert [r["reward/all/reward_mean"] for r in rows] == [0.5, 0.5]
     assert learner.closed and rollout.closed and reward.closed
+
+
+def test_the_trainer_closes_the_roles_it_was_handed_when_its_set_up_fails(tmp_path):
+    import pytest
+
+    from rlvr.models.load import load_tokenizer
+    from rlvr.training.checkpoint import ResumeError
+
+    cfg = tiny_recipe(tmp_path, f"trainer.resume={tmp_path / 'no-such-run'}")
+    learner, rollout, reward = FakeLearner(), FakeRollout(load_tokenizer(cfg.model)), FakeReward()
+    with pytest.raises(ResumeError, match="no such run or checkpoint directory"):
+        RLTrainer(cfg, Roles(learner, rollout, reward), show_progress=False)
+    assert learner.closed and rollout.closed and reward.closed

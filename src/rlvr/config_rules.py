@@ -24,10 +24,8 @@ if TYPE_CHECKING:
 
 
 def critic_enabled(cfg: RunConfig) -> bool:
-    """Whether the run trains a critic (a value model). There is none yet: when a ``critic`` section is
-    added, this reads it (present and, if it has one, its ``enabled`` flag true)."""
-    critic = getattr(cfg, "critic", None)
-    return critic is not None and bool(getattr(critic, "enabled", True))
+    """Whether the run trains a critic (a value model): a ``critic:`` section is present."""
+    return cfg.critic is not None
 
 
 def _resets(cfg: RunConfig) -> bool:

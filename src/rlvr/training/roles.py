@@ -90,6 +90,10 @@ class LearnerRole:
             token_rewards = token_rewards - algo.kl_coef * kl
             metrics["train/kl_in_reward"] = float(kl.sum() / batch.response_mask.sum().clamp_min(1))
         advantages, _ = self.advantage_fn(token_rewards, batch.response_mask, group_index, algo)
+        if (
+            algo.num_update_samples_per_prompt is not None
+        ):  # RaML: a random subset of each group gets gradient
+            batch = self._update_subset(batch, group_index, metrics)
         metrics["train/advantage_abs_mean"] = float(
             (advantages.abs() * batch.response_mask).sum() / batch.response_mask.sum().clamp_min(1)
         )
@@ -97,6 +101,22 @@ class LearnerRole:
         metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
         metrics["perf/update_s"] = time.perf_counter() - t1
         return metrics
+
+    def _update_subset(
+        self, batch: TokenBatch, group_index: torch.Tensor, metrics: dict[str, float]
+    ) -> TokenBatch:
+        """The batch with the rows outside RaML's update subset masked out of the loss; the draw is seeded by
+        the run's seed and the scheduler's update count (checkpointed), so a resumed run draws the same."""
+        from dataclasses import replace
+
+        from rlvr.algorithms.subsample import update_subset, update_subset_generator
+
+        k = self.cfg.algorithm.num_update_samples_per_prompt
+        assert k is not None
+        gen = update_subset_generator(self.cfg.trainer.seed, int(self.learner.scheduler.last_epoch))
+        keep = update_subset(group_index, k, gen)  # (B,)
+        metrics["train/update_rows"] = float((keep & (batch.response_mask.sum(-1) > 0)).sum())
+        return replace(batch, response_mask=batch.response_mask * keep[:, None].to(batch.response_mask.dtype))
 
     def nonfinite_streak(self) -> int:
         return self.learner.nonfinite_streak

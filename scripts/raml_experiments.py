@@ -28,6 +28,7 @@ from pathlib import Path
 TRACE, DIRECT = "recipes/raml/tiny_addition.yaml", "recipes/raml/tiny_addition_direct.yaml"
 SCALES = {
     "full": {"sft": 1500, "rl": 60, "sweep": 40, "eval": 200, "problems": 32, "traces": 4, "eval_every": 20},
+    "cpu": {"sft": 600, "rl": 30, "sweep": 20, "eval": 100, "problems": 16, "traces": 4, "eval_every": 10},
     "smoke": {"sft": 4, "rl": 2, "sweep": 2, "eval": 8, "problems": 2, "traces": 2, "eval_every": 1},
 }
 
@@ -125,6 +126,9 @@ def main() -> None:
         )
         for n in (4, 8, 16)
     ]
+    for name, sft, recipe in (("eval-sft-trace", sft_trace, TRACE), ("eval-sft-direct", sft_direct, DIRECT)):
+        evals = out / "analysis" / f"{name}.json"
+        stage2.append((name, rlvr("eval", recipe, f"--model={sft}", f"--output={evals}", *common)))
     timing |= run_all(stage2, out, args.jobs)
     # 3. The probes on the traced SFT and RL models.
     models = {"sft": sft_trace, "rl": runs / "rl-trace" / "final"}

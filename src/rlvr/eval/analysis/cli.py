@@ -36,7 +36,11 @@ def add_parser(subparsers) -> None:
         p.add_argument(
             "--problems", type=int, default=32, help="problems used, the first of the data (default 32)"
         )
-        p.add_argument("--run-dir", help="read logged traces from this run directory instead of sampling")
+        p.add_argument(
+            "--run-dir",
+            help="read the traces a run logged (rollouts.jsonl or samples/rollouts.jsonl) instead of sampling; the "
+            "model defaults to RUN_DIR/final and the output to RUN_DIR/analysis/, where `rlvr report` shows it",
+        )
         p.add_argument(
             "--answer-prompt", help="appended before the gold answer (default: the task's, else RaML's)"
         )
@@ -66,6 +70,8 @@ def main(args: argparse.Namespace, show: bool = True) -> int:
     from rlvr.config import load_config
 
     cfg = load_config(args.recipe, args.overrides)
+    if not args.model and args.run_dir and (Path(args.run_dir) / "final").is_dir():
+        args.model = str(Path(args.run_dir) / "final")  # the run's own final model
     if args.model:
         cfg = cfg.model_copy(
             update={"model": cfg.model.model_copy(update={"path": args.model, "tiny": None})}

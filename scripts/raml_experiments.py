@@ -27,16 +27,43 @@ from pathlib import Path
 
 TRACE, DIRECT = "recipes/raml/tiny_addition.yaml", "recipes/raml/tiny_addition_direct.yaml"
 SCALES = {
-    "full": {"sft": 1500, "rl": 60, "sweep": 40, "eval": 200, "problems": 32, "traces": 4, "eval_every": 20},
-    "cpu": {"sft": 600, "rl": 30, "sweep": 20, "eval": 100, "problems": 16, "traces": 4, "eval_every": 10},
-    "smoke": {"sft": 4, "rl": 2, "sweep": 2, "eval": 8, "problems": 2, "traces": 2, "eval_every": 1},
+    "full": {
+        "sft": 1500,
+        "rl": 60,
+        "sweep": 40,
+        "eval": 200,
+        "problems": 32,
+        "traces": 4,
+        "eval_every": 20,
+        "prompts": 32,
+    },
+    "cpu": {
+        "sft": 600,
+        "rl": 20,
+        "sweep": 15,
+        "eval": 100,
+        "problems": 16,
+        "traces": 4,
+        "eval_every": 5,
+        "prompts": 16,
+    },
+    "smoke": {
+        "sft": 4,
+        "rl": 2,
+        "sweep": 2,
+        "eval": 8,
+        "problems": 2,
+        "traces": 2,
+        "eval_every": 1,
+        "prompts": 4,
+    },
 }
 
 
 def run_all(cmds: list[tuple[str, list[str]]], out: Path, jobs: int) -> dict[str, float]:
     """Run (name, argv) commands, ``jobs`` at a time; their output goes to out/logs/<name>.log."""
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    pending, running, seconds = list(cmds), {}, {}
+    pending, running, seconds = [c for c in cmds if not done(c[1])], {}, {}
     while pending or running:
         while pending and len(running) < jobs:
             name, argv = pending.pop(0)
@@ -53,6 +80,15 @@ def run_all(cmds: list[tuple[str, list[str]]], out: Path, jobs: int) -> dict[str
                 del running[name]
         time.sleep(0.5)
     return seconds
+
+
+def done(argv: list[str]) -> bool:
+    """Whether a command's result is already there (the script resumes where an earlier run stopped)."""
+    opts = dict(a.split("=", 1) for a in argv if "=" in a)
+    if "--output" in opts:
+        return Path(opts["--output"]).exists()
+    run = Path(opts["trainer.output_dir"]) / opts["trainer.run_name"]
+    return (run / ("sft" if "sft" in argv else "final")).is_dir()
 
 
 def rlvr(*args: str) -> list[str]:
@@ -110,6 +146,7 @@ def main() -> None:
             "model.tiny=null",
             f"trainer.steps={steps}",
             f"trainer.run_name={name}",
+            f"trainer.prompts_per_step={s['prompts']}",
             *common,
             *extra,
         )
@@ -167,12 +204,15 @@ def summarise(out: Path, runs: Path, timing: dict[str, float], total_s: float, s
         ]
         if (runs / name / "metrics.jsonl").exists()
     }
-    analysis = {p.stem: json.loads(p.read_text()) for p in sorted((out / "analysis").glob("*.json"))}
+    files = {p.stem: json.loads(p.read_text()) for p in sorted((out / "analysis").glob("*.json"))}
+    analysis = {k: v for k, v in files.items() if not k.startswith("eval-")}
+    sft_eval = {k: v for k, v in files.items() if k.startswith("eval-")}
     summary = {
         "scale": scale,
         "total_s": round(total_s, 1),
         "stage_s": timing,
         "eval_accuracy_by_step": acc,
+        "sft_eval": {k: {m: x for m, x in v.items() if m.endswith("/accuracy")} for k, v in sft_eval.items()},
         "analysis": {k: v.get("summary") for k, v in analysis.items()},
         "confidence_average": {k: v["average"] for k, v in analysis.items() if k.startswith("confidence")},
         "truncation": {
@@ -215,7 +255,11 @@ def summarise(out: Path, runs: Path, timing: dict[str, float], total_s: float, s
                 sweep, "rollout.n at an equal prompt budget (4 updated / prompt)", "step", "held-out accuracy"
             )
         )
-    print(json.dumps({k: summary[k] for k in ("total_s", "eval_accuracy_by_step", "analysis")}, indent=1))
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("total_s", "sft_eval", "eval_accuracy_by_step", "analysis")}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -65,3 +65,18 @@ def test_a_run_directory_is_analysed_and_reported(recipe, tmp_path):
     assert res["summary"] == {**res["summary"], "traces": 1, "accuracy": 1.0}
     assert main(["report", str(run)]) == 0
     assert "Analysis: confidence" in (run / "report" / "index.html").read_text()
+
+
+def test_summarise_compares_full_thinking_summary_and_none(recipe, tmp_path):
+    from rlvr.models.tiny import TinyModelConfig, save_tiny
+
+    summariser = save_tiny(
+        TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, max_positions=256),
+        tmp_path / "summariser",
+    )
+    out = tmp_path / "s.json"
+    args = ["--traces", "1", "--problems", "2", "--summariser", str(summariser), "--summary-tokens", "4"]
+    assert main(["analyze", "summarise", str(recipe), *args, "--output", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["summary"]) == {"traces", "trace_accuracy", "full_thinking", "summary", "no_thinking"}
+    assert res["summary"]["traces"] == 2 and len(res["examples"]) == 2

@@ -48,22 +48,22 @@ def answer_accuracy(
     middles: Sequence[str],
     samples: Sequence[Sample],
     router,
-    cue: str,
+    cues: Sequence[str],
     max_tokens: int,
 ) -> float:
-    """Accuracy of greedy answers after prompt + middle + cue, scored by each problem's verifier."""
+    """Accuracy of greedy answers after prompt + middle + cue (one a trace), scored by each problem's verifier."""
     from rlvr.rewards.completions import score_completions
 
     tok = engine.tokenizer
     index = {s.id: i for i, s in enumerate(samples)}
     ids = [
         t.prompt_ids + tok(m + cue, add_special_tokens=False)["input_ids"]
-        for t, m in zip(traces, middles, strict=True)
+        for t, m, cue in zip(traces, middles, cues, strict=True)
     ]
     outs = engine.generate(ids, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_tokens))
     scored = [
         Completion(index[t.sample_id], o.token_ids, o.logprobs, m + cue + o.text, o.finish_reason)
-        for t, m, o in zip(traces, middles, outs, strict=True)
+        for t, m, cue, o in zip(traces, middles, cues, outs, strict=True)
     ]
     _, results = score_completions(router, samples, scored)
     return sum(bool(r.correct) and r.error is None for r in results) / max(1, len(results))
@@ -86,10 +86,9 @@ def summarise_check(cfg, args: argparse.Namespace, worker, traces, samples, rout
         ]
     finally:
         summariser.close()
-    answer_prompt = args.answer_prompt or DEFAULT_ANSWER_PROMPT
-    cue = args.think_end + answer_prompt
+    cues = [args.think_end + (t.answer_prompt or args.answer_prompt or DEFAULT_ANSWER_PROMPT) for t in traces]
     accs = {
-        name: answer_accuracy(worker.engine, traces, middles, samples, router, cue, 32)
+        name: answer_accuracy(worker.engine, traces, middles, samples, router, cues, 32)
         for name, middles in (
             ("full_thinking", thinking),
             ("summary", summaries),

@@ -103,6 +103,7 @@ def _gold_nll(logits: Tensor, gold_ids: Tensor) -> Tensor:
 
 
 def _run_blocks(model: torch.nn.Module, blocks: Blocks, dtype: torch.dtype, **kw) -> Tensor:
+    """L of each block of one forward (K,); ``kw`` passes a KV cache holding the context."""
     out = model(
         input_ids=blocks.input_ids[None],
         position_ids=blocks.position_ids[None],
@@ -110,7 +111,7 @@ def _run_blocks(model: torch.nn.Module, blocks: Blocks, dtype: torch.dtype, **kw
         logits_to_keep=blocks.logit_index.reshape(-1),
         **kw,
     )
-    return _gold_nll(out.logits[0], blocks.gold_ids), out
+    return _gold_nll(out.logits[0], blocks.gold_ids)
 
 
 @torch.no_grad()
@@ -132,7 +133,7 @@ def answer_nll_shared(
     dtype = next(model.parameters()).dtype
     if max_block_tokens is None or max_block_tokens >= K * A:
         blocks = block_layout(ctx_ids.numel(), block_ids, n_gold, prefix_lens, True, ctx_ids)
-        return _run_blocks(model, blocks, dtype)[0]
+        return _run_blocks(model, blocks, dtype)
     per = max(1, max_block_tokens // A)
     L = ctx_ids.numel()
     out = model(input_ids=ctx_ids[None], use_cache=True, logits_to_keep=1)
@@ -141,7 +142,7 @@ def answer_nll_shared(
     for start in range(0, K, per):
         chunk = prefix_lens[start : start + per]
         blocks = block_layout(L, block_ids, n_gold, chunk, False, None)
-        nll.append(_run_blocks(model, blocks, dtype, use_cache=True, **{cache_kwarg(model): cache})[0])
+        nll.append(_run_blocks(model, blocks, dtype, use_cache=True, **{cache_kwarg(model): cache}))
         cache.crop(-chunk.numel() * A)  # drop this chunk's keys and values; the context's stay
     return torch.cat(nll)
 

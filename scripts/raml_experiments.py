@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 TRACE, DIRECT = "recipes/raml/tiny_addition.yaml", "recipes/raml/tiny_addition_direct.yaml"
+ONDEMAND = "recipes/raml/tiny_addition_ondemand.yaml"
 SCALES = {
     "full": {
         "sft": 1500,
@@ -36,6 +37,7 @@ SCALES = {
         "traces": 4,
         "eval_every": 20,
         "prompts": 32,
+        "sft_short": 400,
     },
     "cpu": {
         "sft": 600,
@@ -46,6 +48,7 @@ SCALES = {
         "traces": 4,
         "eval_every": 5,
         "prompts": 16,
+        "sft_short": 150,
     },
     "smoke": {
         "sft": 4,
@@ -56,6 +59,7 @@ SCALES = {
         "traces": 2,
         "eval_every": 1,
         "prompts": 4,
+        "sft_short": 2,
     },
 }
 
@@ -114,6 +118,7 @@ def main() -> None:
     args = ap.parse_args()
     s, out = SCALES[args.scale], Path(args.out)
     runs = out / "runs"
+    (out / "analysis").mkdir(parents=True, exist_ok=True)
     if args.summarise_only:
         return summarise(out, runs, {}, 0.0, args.scale)
     common = [
@@ -121,28 +126,17 @@ def main() -> None:
         f"data.eval.0.size={s['eval']}",
         f"trainer.eval_every={s['eval_every']}",
     ]
-    t0 = time.time()
-    timing = {}
-    # 1. SFT: the traced model and the control.
-    timing |= run_all(
-        [
-            ("sft_trace", rlvr("sft", TRACE, f"sft.steps={s['sft']}", "trainer.run_name=sft-trace", *common)),
-            (
-                "sft_direct",
-                rlvr("sft", DIRECT, f"sft.steps={s['sft']}", "trainer.run_name=sft-direct", *common),
-            ),
-        ],
-        out,
-        args.jobs,
-    )
-    sft_trace, sft_direct = runs / "sft-trace" / "sft", runs / "sft-direct" / "sft"
+    t0, timing = time.time(), {}
 
-    # 2. GRPO from each; the n sweep at an equal prompt budget, 4 updated samples per prompt.
-    def rl(recipe: str, sft: Path, name: str, steps: int, *extra: str) -> tuple[str, list[str]]:
+    def sft(recipe: str, name: str, steps: int) -> tuple[str, list[str]]:
+        return name, rlvr("sft", recipe, f"sft.steps={steps}", f"trainer.run_name={name}", *common)
+
+    def rl(recipe: str, start: str, name: str, steps: int, *extra: str) -> tuple[str, list[str]]:
+        model = runs / start / "sft"
         return name, rlvr(
             "train",
             recipe,
-            f"model.path={sft}",
+            f"model.path={model}",
             "model.tiny=null",
             f"trainer.steps={steps}",
             f"trainer.run_name={name}",
@@ -151,11 +145,19 @@ def main() -> None:
             *extra,
         )
 
-    stage2 = [rl(TRACE, sft_trace, "rl-trace", s["rl"]), rl(DIRECT, sft_direct, "rl-direct", s["rl"])]
+    # 1. SFT: the traced model (long and short) and the control.
+    stage1 = [sft(TRACE, "sft-trace", s["sft"]), sft(DIRECT, "sft-direct", s["sft"])]
+    stage1.append(sft(TRACE, "sft-trace-short", s["sft_short"]))
+    stage1.append(sft(ONDEMAND, "sft-ondemand", s["sft"]))
+    timing |= run_all(stage1, out, args.jobs)
+    # 2. GRPO from each; the n sweep from the short SFT at an equal prompt budget, 4 updated samples a prompt.
+    stage2 = [rl(TRACE, "sft-trace", "rl-trace", s["rl"]), rl(DIRECT, "sft-direct", "rl-direct", s["rl"])]
+    stage2.append(rl(TRACE, "sft-trace-short", "rl-short", s["rl"]))
+    stage2.append(rl(ONDEMAND, "sft-ondemand", "rl-ondemand", s["rl"]))
     stage2 += [
         rl(
             TRACE,
-            sft_trace,
+            "sft-trace-short",
             f"sweep-n{n}",
             s["sweep"],
             f"rollout.n={n}",
@@ -163,80 +165,108 @@ def main() -> None:
         )
         for n in (4, 8, 16)
     ]
-    for name, sft, recipe in (("eval-sft-trace", sft_trace, TRACE), ("eval-sft-direct", sft_direct, DIRECT)):
-        evals = out / "analysis" / f"{name}.json"
-        stage2.append((name, rlvr("eval", recipe, f"--model={sft}", f"--output={evals}", *common)))
+    for start, recipe in (
+        ("sft-trace", TRACE),
+        ("sft-direct", DIRECT),
+        ("sft-trace-short", TRACE),
+        ("sft-ondemand", ONDEMAND),
+    ):
+        evals = out / "analysis" / f"eval-{start}.json"
+        stage2.append(
+            (
+                f"eval-{start}",
+                rlvr("eval", recipe, f"--model={runs / start / 'sft'}", f"--output={evals}", *common),
+            )
+        )
     timing |= run_all(stage2, out, args.jobs)
     # 3. The probes on the traced SFT and RL models.
-    models = {"sft": sft_trace, "rl": runs / "rl-trace" / "final"}
+    models = {  # label: (model, recipe whose held-out problems and answer cue the probes use)
+        "sft": (runs / "sft-trace" / "sft", TRACE),
+        "rl": (runs / "rl-trace" / "final", TRACE),
+        "sftshort": (runs / "sft-trace-short" / "sft", TRACE),
+        "rlshort": (runs / "rl-short" / "final", TRACE),
+        "sftod": (runs / "sft-ondemand" / "sft", ONDEMAND),
+        "rlod": (runs / "rl-ondemand" / "final", ONDEMAND),
+    }
     probe = [f"--problems={s['problems']}", f"--traces={s['traces']}"]
     stage3 = []
-    for label, model in models.items():
-        for kind in ("confidence", "truncation", "reflection"):
-            stage3.append(
-                (
-                    f"{kind}_{label}",
-                    rlvr(
-                        "analyze",
-                        kind,
-                        TRACE,
-                        f"--model={model}",
-                        *probe,
-                        f"--output={out / 'analysis' / f'{kind}_{label}.json'}",
-                    ),
-                )
-            )
+    for label, (model, recipe) in models.items():
+        for kind, tag, extra in (
+            ("confidence", "", ["--at= "]),  # after each step of the trace (the steps are space-separated)
+            ("truncation", "", ["--at= "]),
+            ("confidence", "tok", []),  # after every token, as the notebook does
+            ("truncation", "tok", []),
+            ("reflection", "", []),
+        ):
+            path = out / "analysis" / f"{kind}_{label}{tag}.json"
+            argv = rlvr("analyze", kind, recipe, f"--model={model}", *probe, *extra, f"--output={path}")
+            stage3.append((f"{kind}_{label}{tag}", argv))
     timing |= run_all(stage3, out, args.jobs)
     summarise(out, runs, timing, time.time() - t0, args.scale)
+
+
+LABELS = {
+    "sft": "SFT (long)",
+    "rl": "SFT (long) + RL",
+    "sftshort": "SFT (short)",
+    "rlshort": "SFT (short) + RL",
+}
 
 
 def summarise(out: Path, runs: Path, timing: dict[str, float], total_s: float, scale: str) -> None:
     from rlvr.eval.analysis.plots import confidence_png, lines_png
 
-    acc = {
-        name: final_eval(runs / name, f"eval/{src}/accuracy")
-        for name, src in [
-            ("rl-trace", "carry_addition"),
-            ("rl-direct", "carry_addition_direct"),
-            ("sweep-n4", "carry_addition"),
-            ("sweep-n8", "carry_addition"),
-            ("sweep-n16", "carry_addition"),
-        ]
-        if (runs / name / "metrics.jsonl").exists()
-    }
+    acc = {}
+    for run in sorted(p for p in runs.iterdir() if (p / "metrics.jsonl").exists()):
+        src = "carry_addition_direct" if "direct" in run.name else "carry_addition"
+        acc[run.name] = final_eval(run, f"eval/{src}/accuracy")
     files = {p.stem: json.loads(p.read_text()) for p in sorted((out / "analysis").glob("*.json"))}
     analysis = {k: v for k, v in files.items() if not k.startswith("eval-")}
-    sft_eval = {k: v for k, v in files.items() if k.startswith("eval-")}
+    of = {
+        kind: {k.split("_", 1)[1]: v for k, v in analysis.items() if k.startswith(kind)}
+        for kind in ("confidence", "truncation", "reflection")
+    }
     summary = {
         "scale": scale,
         "total_s": round(total_s, 1),
         "stage_s": timing,
-        "eval_accuracy_by_step": acc,
-        "sft_eval": {k: {m: x for m, x in v.items() if m.endswith("/accuracy")} for k, v in sft_eval.items()},
-        "analysis": {k: v.get("summary") for k, v in analysis.items()},
-        "confidence_average": {k: v["average"] for k, v in analysis.items() if k.startswith("confidence")},
-        "truncation": {
-            k: {"fractions": v["fractions"], "accuracy": v["accuracy"]}
-            for k, v in analysis.items()
-            if k.startswith("truncation")
+        "sft_eval": {
+            k: {m: x for m, x in v.items() if m.endswith("/accuracy")}
+            for k, v in files.items()
+            if k.startswith("eval-")
         },
-        "reflection": {k: v.get("nll_change") for k, v in analysis.items() if k.startswith("reflection")},
+        "eval_accuracy_by_step": acc,
+        "analysis": {k: v.get("summary") for k, v in analysis.items()},
+        "confidence_average": {k: v["average"] for k, v in of["confidence"].items()},
+        "truncation": {
+            k: {"fractions": v["fractions"], "accuracy": v["accuracy"]} for k, v in of["truncation"].items()
+        },
+        "reflection": {k: v.get("nll_change") for k, v in of["reflection"].items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    reps = {f"{k.split('_')[1].upper()} model": v for k, v in analysis.items() if k.startswith("confidence")}
-    if reps:
-        (out / "confidence_sft_vs_rl.png").write_bytes(
-            confidence_png(reps, "Answer NLL along the trace: SFT vs RL")
+    conf = of["confidence"]
+    for name, pair in (
+        ("confidence_sft_vs_rl", ("sftshort", "rlshort")),
+        ("confidence_long", ("sft", "rl")),
+        ("confidence_tokens_sft_vs_rl", ("sftshorttok", "rlshorttok")),
+        ("confidence_ondemand_sft_vs_rl", ("sftod", "rlod")),
+    ):
+        reps = {LABELS[k.removesuffix("tok")]: conf[k] for k in pair if k in conf}
+        if reps:
+            (out / f"{name}.png").write_bytes(
+                confidence_png(reps, "Answer NLL along the trace: " + " vs ".join(reps))
+            )
+    for k, v in conf.items():
+        (out / f"confidence_{k}.png").write_bytes(
+            confidence_png({k: v}, f"Answer NLL along the trace: {LABELS.get(k, k)}")
         )
-        for k, v in analysis.items():
-            if k.startswith("confidence"):
-                (out / f"{k}.png").write_bytes(
-                    confidence_png({k: v}, f"Answer NLL along the trace ({k.split('_')[1].upper()})")
-                )
     trunc = {
-        k.split("_")[1].upper(): (v["fractions"], v["accuracy"])
-        for k, v in analysis.items()
-        if k.startswith("truncation")
+        LABELS.get(k.removesuffix("tok"), k)
+        + (" (any token)" if k.endswith("tok") else " (step boundary)"): (
+            v["fractions"],
+            v["accuracy"],
+        )
+        for k, v in of["truncation"].items()
     }
     if trunc:
         (out / "truncation.png").write_bytes(

@@ -22,8 +22,8 @@ LETTERS = "abcdefghij"
 ANSWER_PROMPT = "\\boxed{"
 
 
-def addition_trace(x: str, y: str) -> tuple[str, str]:
-    """(trace, answer) for two digit strings of equal length: one step per digit, least significant first."""
+def addition_steps(x: str, y: str) -> tuple[list[str], str]:
+    """(steps, answer) for two digit strings of equal length: one step per digit, least significant first."""
     n, carry, steps, digits = len(x), 0, [], []
     for i in reversed(range(n)):
         a, b = int(x[i]), int(y[i])
@@ -31,14 +31,26 @@ def addition_trace(x: str, y: str) -> tuple[str, str]:
         steps.append(f"{LETTERS[i]}:{a}+{b}+{carry}={s:02d}")
         digits.append(str(s % 10))
         carry = s // 10
-    answer = str(carry) + "".join(reversed(digits))
-    return " ".join(steps), answer
+    return steps, str(carry) + "".join(reversed(digits))
 
 
 def carry_addition(
-    size: int, seed: int, num_digits: int = 4, thinking: bool = True, split: str = "train"
+    size: int,
+    seed: int,
+    num_digits: int = 4,
+    thinking: bool = True,
+    early_answers: float = 0.0,
+    cue: str = ANSWER_PROMPT,
+    split: str = "train",
 ) -> list[Sample]:
-    """``size`` additions of two ``num_digits``-digit numbers (with index letters); see the module doc."""
+    """``size`` additions of two ``num_digits``-digit numbers (with index letters); see the module doc.
+
+    ``cue`` opens the answer (and is the task's answer prompt for the probes). With ``early_answers`` > 0
+    that fraction of the responses stops after a random number k of steps (0..num_digits) and answers
+    there, after ``cue``: a model trained on them answers on demand at any step boundary, as RaML's probe
+    asks of it. Give such a run a cue the full traces do not use (``!\\boxed{``), so that sampling never
+    stops early unasked.
+    """
     if not 1 <= num_digits <= len(LETTERS):
         raise ValueError(f"num_digits must be in [1, {len(LETTERS)}], got {num_digits}")
     rng = random.Random(seed)
@@ -46,17 +58,22 @@ def carry_addition(
     for i in range(size):
         x = "".join(rng.choice("0123456789") for _ in range(num_digits))
         y = "".join(rng.choice("0123456789") for _ in range(num_digits))
-        trace, answer = addition_trace(x, y)
+        steps, answer = addition_steps(x, y)
         tagged = ["".join(f"{LETTERS[k]}{d}" for k, d in enumerate(v)) for v in (x, y)]
-        boxed = f"{ANSWER_PROMPT}{answer}}}"
+        if not thinking:
+            response = f"{cue}{answer}}}"
+        elif early_answers > 0 and rng.random() < early_answers:
+            response = " ".join([*steps[: rng.randint(0, num_digits)], f"{cue}{answer}}}"])
+        else:
+            response = " ".join([*steps, f"{ANSWER_PROMPT}{answer}}}"])
         samples.append(
             Sample(
                 id=f"carry_addition-{split}-{seed}-{i}",
                 prompt=f"{tagged[0]}+{tagged[1]}=",
                 data_source="carry_addition" if thinking else "carry_addition_direct",
                 reward=RewardSpec(verifier="exact_match", ground_truth=answer, params={"boxed": True}),
-                response=f"{trace} {boxed}" if thinking else boxed,
-                metadata={"answer_prompt": ANSWER_PROMPT, "answer": answer},
+                response=response,
+                metadata={"answer_prompt": cue, "answer": answer},
             )
         )
     return samples

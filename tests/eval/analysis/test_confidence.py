@@ -80,3 +80,7 @@ def test_curves_on_a_common_axis_and_their_averages():
     assert avg["correct"] == [2.0, 1.75, 1.5, 1.0, 0.5]
     assert avg["incorrect"] == [2.0, 2.5, 3.0, 3.5, 4.0]
     assert avg["n_correct"] == 2 and avg["n_incorrect"] == 1
+
+
+def test_boundary_points_after_a_literal_separator():
+    assert boundary_points(list("ab cd ef"), " ") == [3, 6]

@@ -25,7 +25,9 @@ def test_relative_changes_follow_the_notebook():
     nll = [4.0, 2.0, 2.0, 1.0, 0.5]
     tokens, words = relative_changes(nll, [("wait", 1, 2), ("wait", 3, 4)])
     assert tokens == [0.5, 0.0, 0.5, 0.5]
-    assert words == {"wait": [0.5]}  # from L(1)=2 to L(3)=1 (one token past the word); the second has no after-point
+    assert words == {
+        "wait": [0.5]
+    }  # from L(1)=2 to L(3)=1 (one token past the word); the second has no after-point
     summary = change_summary(tokens, words)
     assert summary["token_mean"] == 0.375 and summary["word_mean"] == 0.5
 
@@ -40,3 +42,11 @@ def test_cut_prompts_keep_a_fraction_of_the_trace_then_the_answer_prompt():
     assert texts == ["=", "ab=", "abcd="]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         cut_prompts(tok, [trace], [1.5])
+
+
+def test_cut_prompts_at_boundaries_move_back_to_the_last_one():
+    tok = build_tokenizer()
+    ids = tok("ab cd ef", add_special_tokens=False)["input_ids"]
+    trace = Trace("s", "src", [1], ids, "7", True, answer_prompt="=")
+    _, texts = cut_prompts(tok, [trace], [0.2, 0.5, 1.0], at=" ")
+    assert texts == ["=", "ab =", "ab cd ="]  # cuts at 2, 4, 8 tokens move back to 0, 3, 6

@@ -45,11 +45,14 @@ def add_parser(subparsers) -> None:
             "--answer-prompt", help="appended before the gold answer (default: the task's, else RaML's)"
         )
         p.add_argument("--output", help="JSON results (default analysis-<kind>.json, or RUN_DIR/analysis/)")
+        if kind in ("confidence", "reflection", "truncation"):
+            p.add_argument(
+                "--at",
+                help="measure (truncation: cut) only at boundaries: sentence, paragraph, or a literal "
+                "separator (e.g. ' ')",
+            )
         if kind in ("confidence", "reflection"):
             p.add_argument("--every", type=int, default=1, help="measure every k trace tokens (default 1)")
-            p.add_argument(
-                "--at", choices=["sentence", "paragraph"], help="measure at these boundaries instead"
-            )
             p.add_argument("--max-block-tokens", type=int, default=8192, help="appended tokens per forward")
         if kind == "reflection":
             p.add_argument("--words", help="comma-separated reflection words (default: RaML's ten)")
@@ -129,7 +132,14 @@ def _analyse(args, cfg, worker, model, traces, samples, router) -> dict[str, Any
 
         fractions = [float(x) for x in args.fractions.split(",")]
         res = truncation_accuracy(
-            worker.engine, traces, samples, router, fractions, args.answer_prompt, args.max_answer_tokens
+            worker.engine,
+            traces,
+            samples,
+            router,
+            fractions,
+            args.answer_prompt,
+            args.max_answer_tokens,
+            at=args.at,
         )
         res["summary"] = {"trace_accuracy": res["trace_accuracy"], "accuracy_at_0": res["accuracy"][0]}
         return res

@@ -179,13 +179,19 @@ def prefix_points(
 
 
 def boundary_points(token_texts: Sequence[str], at: str) -> list[int]:
-    """Trace lengths after which a sentence (``.``/``!``/``?``/newline) or a paragraph (a blank line) ends."""
-    if at not in ("sentence", "paragraph"):
-        raise ValueError(f"--at must be 'sentence' or 'paragraph', got {at!r}")
+    """Trace lengths after which a sentence (``.``/``!``/``?``/newline) or a paragraph (a blank line) ends;
+    any other ``at`` is a literal separator: the points follow each token whose text ends with it (``" "``
+    after each step of a trace whose steps are separated by spaces)."""
+    if not at:
+        raise ValueError("--at must be 'sentence', 'paragraph' or a non-empty separator")
     out = []
     for j, piece in enumerate(token_texts, start=1):
-        if (at == "paragraph" and "\n\n" in piece) or (
-            at == "sentence" and piece.rstrip(" ").endswith((".", "!", "?", "\n"))
-        ):
+        if at == "paragraph":
+            hit = "\n\n" in piece
+        elif at == "sentence":
+            hit = piece.rstrip(" ").endswith((".", "!", "?", "\n"))
+        else:
+            hit = piece.endswith(at)
+        if hit:
             out.append(j)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rlvr.data.sample import Sample
-from rlvr.eval.analysis.confidence import DEFAULT_ANSWER_PROMPT
+from rlvr.eval.analysis.confidence import DEFAULT_ANSWER_PROMPT, boundary_points
 from rlvr.eval.analysis.traces import Trace
 from rlvr.rollout.types import Completion, SamplingParams
 
@@ -18,18 +18,29 @@ DEFAULT_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def cut_prompts(
-    tokenizer, traces: Sequence[Trace], fractions: Sequence[float], answer_prompt: str | None = None
+    tokenizer,
+    traces: Sequence[Trace],
+    fractions: Sequence[float],
+    answer_prompt: str | None = None,
+    at: str | None = None,
 ) -> tuple[list[list[int]], list[str]]:
     """For each (trace, x), trace-major: the ids the model continues (prompt + the first round(x * R)
-    trace tokens + the answer prompt) and the text of the kept trace plus the answer prompt."""
+    trace tokens + the answer prompt) and the text of the kept trace plus the answer prompt. With ``at``
+    (see :func:`boundary_points`) the cut moves back to the last boundary at or before x * R."""
     ids, texts = [], []
     for t in traces:
         prompt = t.answer_prompt or answer_prompt or DEFAULT_ANSWER_PROMPT
         cue = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        bounds = None
+        if at is not None:
+            bounds = [0, *boundary_points([tokenizer.decode([i]) for i in t.response_ids], at)]
         for x in fractions:
             if not 0 <= x <= 1:
                 raise ValueError(f"truncation fractions must lie in [0, 1], got {x}")
-            kept = t.response_ids[: round(x * len(t.response_ids))]
+            cut = round(x * len(t.response_ids))
+            if bounds is not None:
+                cut = max(b for b in bounds if b <= cut)
+            kept = t.response_ids[:cut]
             ids.append(t.prompt_ids + kept + cue)
             texts.append(tokenizer.decode(kept) + prompt)
     return ids, texts
@@ -44,12 +55,13 @@ def truncation_accuracy(
     answer_prompt: str | None = None,
     max_new_tokens: int = 32,
     stop: Sequence[str] = (),
+    at: str | None = None,
 ) -> dict:
     """Accuracy at each cut over all traces (and over the traces that were correct uncut)."""
     from rlvr.rewards.completions import score_completions
 
     index = {s.id: i for i, s in enumerate(samples)}
-    ids, texts = cut_prompts(engine.tokenizer, traces, fractions, answer_prompt)
+    ids, texts = cut_prompts(engine.tokenizer, traces, fractions, answer_prompt, at)
     params = SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=list(stop))
     answers = engine.generate(ids, params)
     scored = [

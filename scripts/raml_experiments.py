@@ -1,18 +1,20 @@
 """RaML's probes on models rlvr trains here: every experiment of docs/reproductions.md's RaML section.
 
-    python scripts/raml_experiments.py --out runs/raml-exp [--scale full|smoke] [--jobs 5]
+    python scripts/raml_experiments.py --out runs/raml-exp [--scale cpu|full|smoke] [--jobs 3]
 
-The task is 4-digit addition (``rlvr.data.addition``): with a chain of thought that adds the digits right
-to left with their carries (``recipes/raml/tiny_addition.yaml``), and the control answering directly
-(``recipes/raml/tiny_addition_direct.yaml``). Stages, each an ``rlvr`` command (printed as it runs):
+The task is 3-digit addition (``rlvr.data.addition``) with a chain of thought that adds the digits right to
+left with their carries (``recipes/raml/tiny_addition.yaml``); the control answers directly
+(``tiny_addition_direct.yaml``); ``tiny_addition_ondemand.yaml`` also teaches answering after any step.
+Stages, each an ``rlvr`` command (printed as it runs, its output in ``--out/logs``):
 
-1. SFT of the traced and the direct model (the control), side by side;
-2. GRPO from each SFT model (n=8); and, from the traced SFT model, rollout.n = 4, 8, 16 at an equal
-   prompt budget with ``algorithm.num_update_samples_per_prompt=4`` (the same gradient budget);
-3. ``rlvr analyze confidence`` and ``truncation`` on the traced SFT and RL models (and ``reflection``).
+1. SFT: the traced model (long and short), the control, the on-demand model;
+2. GRPO from each (n=8); from the short SFT, rollout.n = 4, 8, 16 at an equal prompt budget with
+   ``algorithm.num_update_samples_per_prompt=4`` (the same gradient budget); ``rlvr eval`` of each SFT model;
+3. ``rlvr analyze confidence`` and ``truncation`` (at step boundaries and at every token) and
+   ``reflection`` on each traced SFT and RL model.
 
-Writes ``summary.json`` (every figure), the plots (``confidence_sft_vs_rl.png``, ``truncation.png``,
-``n_sweep.png``) and ``log.txt`` in ``--out``; stages run ``--jobs`` at a time.
+Finished commands are skipped, so a rerun resumes. Writes ``summary.json`` (every figure) and the plots
+in ``--out``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ SCALES = {
         "traces": 4,
         "eval_every": 5,
         "prompts": 16,
-        "sft_short": 150,
+        "sft_short": 300,
     },
     "smoke": {
         "sft": 4,

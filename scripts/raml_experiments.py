@@ -212,6 +212,8 @@ LABELS = {
     "rl": "SFT (long) + RL",
     "sftshort": "SFT (short)",
     "rlshort": "SFT (short) + RL",
+    "sftod": "SFT (on demand)",
+    "rlod": "SFT (on demand) + RL",
 }
 
 

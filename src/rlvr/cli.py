@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=64, help="samples per question (default 64, as in the paper)")
     p.add_argument("--mode", choices=["majority", "incorrect"], default="majority")
     p.add_argument("--output", required=True, help="JSONL file of relabelled samples (use it as data.train)")
+    from rlvr.eval.analysis import cli as analyze  # `rlvr analyze ...` (RaML's probes); a light import
+
+    analyze.add_parser(sub)
     return parser
 
 
@@ -167,6 +170,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = run_quickstart(args.overrides, show_progress=show)
         return 0 if "after_rl" in result else 1
+    if args.command == "analyze":
+        from rlvr.eval.analysis import cli as analyze
+
+        return analyze.main(args, show)
     from rlvr import api
     from rlvr.config import load_config
 

@@ -94,6 +94,16 @@ def filter_switches_in_list(cfg: RunConfig) -> list[str]:
     ]
 
 
+def update_subset_within_group(cfg: RunConfig) -> list[str]:
+    k = cfg.algorithm.num_update_samples_per_prompt
+    if k is not None and k > cfg.rollout.n:
+        return [
+            f"algorithm.num_update_samples_per_prompt: {k} samples of each group cannot be drawn from "
+            f"rollout.n={cfg.rollout.n}; set it to at most {cfg.rollout.n} (or null for every sample)"
+        ]
+    return []
+
+
 def pass_k_within_n(cfg: RunConfig) -> list[str]:
     bad = [k for k in cfg.eval.k if k > cfg.eval.n]
     if bad:
@@ -187,6 +197,7 @@ RULES: list[Callable[[RunConfig], list[str]]] = [
     logged_is_synchronous,
     values_need_a_critic,
     filter_switches_in_list,
+    update_subset_within_group,
     pass_k_within_n,
     schedules_are_piecewise,
     known_verifiers,

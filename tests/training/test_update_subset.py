@@ -1,15 +1,13 @@
 """RaML's num_update_samples_per_prompt wired into a training step."""
 
-from rlvr.training.trainer import RLTrainer
-
-from .helpers import tiny_recipe, use_verifier
+from .helpers import make_trainer, tiny_recipe, use_verifier
 
 
 def test_only_k_samples_per_prompt_enter_the_update(tmp_path):
     cfg = tiny_recipe(
         tmp_path, "algorithm.num_update_samples_per_prompt=3", "trainer.steps=1", "data.eval=[]"
     )
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = make_trainer(cfg, show_progress=False)
     use_verifier(trainer, "digit_fraction")
     try:
         metrics = trainer.train_step()

@@ -137,7 +137,10 @@ def make_prompts(args: argparse.Namespace, vocab: int, seed: int) -> list[list[i
     """``steps x prompts`` prompts of random ids (never pad / eos) and random lengths."""
     rng = random.Random(seed)
     lo, hi = args.prompt_len
-    return [[rng.randrange(2, vocab) for _ in range(rng.randint(lo, hi))] for _ in range(args.steps * args.prompts)]
+    return [
+        [rng.randrange(2, vocab) for _ in range(rng.randint(lo, hi))]
+        for _ in range(args.steps * args.prompts)
+    ]
 
 
 def coin_rewards(count: int, rng: random.Random) -> list[float]:
@@ -258,7 +261,9 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
             batch = collate(completions, tok.pad_token_id)
             scores = torch.tensor(coin_rewards(len(completions), rng))
             group = torch.tensor([c.prompt_index for c in completions])
-            adv, _ = estimator(last_token_rewards(scores, batch.response_mask), batch.response_mask, group, algo)
+            adv, _ = estimator(
+                last_token_rewards(scores, batch.response_mask), batch.response_mask, group, algo
+            )
             t2 = time.perf_counter()
             learner.update(batch, adv, None, None)
             sync(device)
@@ -296,7 +301,9 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
     rng = random.Random(2)
     counted: dict[str, int] = {"gen": 0, "learn": 0}
 
-    def coin(prompts: list[str], completions: list[str], completion_ids: list[list[int]], **_: Any) -> list[float]:
+    def coin(
+        prompts: list[str], completions: list[str], completion_ids: list[list[int]], **_: Any
+    ) -> list[float]:
         counted["gen"] += sum(len(c) for c in completion_ids)
         counted["learn"] += sum(len(c) for c in completion_ids) + sum(len(p.split()) for p in prompts)
         return coin_rewards(len(completions), rng)
@@ -358,7 +365,11 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
 def environment(device: torch.device) -> dict[str, str]:
     import transformers
 
-    env = {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__}
+    env = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     for name in ("trl", "vllm"):
@@ -415,7 +426,9 @@ def main(argv: list[str] | None = None) -> None:
             gc.collect()
     print_table(summaries, args)
     if args.output:
-        Path(args.output).write_text(json.dumps({"args": vars(args), "env": env, "runs": summaries}, indent=1))
+        Path(args.output).write_text(
+            json.dumps({"args": vars(args), "env": env, "runs": summaries}, indent=1)
+        )
 
 
 def print_table(summaries: list[dict[str, Any]], args: argparse.Namespace) -> None:

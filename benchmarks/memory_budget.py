@@ -17,7 +17,8 @@ all with trainer.micro_batch_size = --rows (one micro-batch unless the budget sp
 the subprocess's ru_maxrss on CPU (resident set, so the baseline of Python, torch and the model is in
 it; the "update" column subtracts the RSS measured just before the update) and
 torch.cuda.max_memory_allocated on a GPU. Then, under a cap (RLIMIT_AS of the address space before the
-update plus --cap-gib on CPU; torch.cuda.set_per_process_memory_fraction on a GPU), each configuration
+update plus --cap-gib on CPU; on a GPU torch.cuda.set_per_process_memory_fraction of the memory held
+before the update (weights, AdamW's moments) plus --cap-gib), each configuration
 either finishes or fails with rlvr's OutOfMemory error, which names the setting to lower.
 """
 
@@ -136,11 +137,13 @@ def child(args: argparse.Namespace) -> dict:
     learner.update(batch, adv.clone(), None, None)  # warm-up: AdamW's moments exist from here on
     base_rss = rss_bytes()
     if args.capped:
-        if device.type == "cuda":
-            free = gpu_grpo.peak_memory_gib(device)
+        if device.type == "cuda":  # cached blocks would serve the update without asking for more
+            torch.cuda.empty_cache()
+            held = torch.cuda.memory_allocated(device) / 2**30  # weights and AdamW's moments
             total = torch.cuda.get_device_properties(device).total_memory / 2**30
-            torch.cuda.set_per_process_memory_fraction(min(1.0, (args.cap_gib) / total), device)
-            del free
+            torch.cuda.set_per_process_memory_fraction(
+                min(1.0, (held + args.cap_gib) / total), torch.cuda.current_device()
+            )
         else:
             cap = vm_size_bytes() + int(args.cap_gib * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

@@ -43,7 +43,7 @@ class _ChunkedLogprobs(torch.autograd.Function):
         out = logits.new_empty(N, dtype=torch.float32)
         lse = logits.new_empty(N, dtype=torch.float32)
         for sl in _chunks(N, chunk):
-            z = logits[sl].float() / temperature  # (n, V)
+            z = _scaled(logits[sl], temperature)  # (n, V)
             lse[sl] = torch.logsumexp(z, dim=-1)
             out[sl] = z.gather(-1, labels[sl, None]).squeeze(-1) - lse[sl]
         ctx.save_for_backward(logits, labels, lse)
@@ -56,15 +56,21 @@ class _ChunkedLogprobs(torch.autograd.Function):
         T = ctx.temperature
         grad = torch.empty_like(logits)
         for sl in _chunks(logits.size(0), ctx.chunk):
-            probs = torch.exp(logits[sl].float() / T - lse[sl, None])  # (n, V)
-            g = -probs * grad_out[sl, None]
+            probs = torch.exp(_scaled(logits[sl], T) - lse[sl, None])  # (n, V)
+            g = probs.mul_(-grad_out[sl, None])
             g.scatter_add_(-1, labels[sl, None], grad_out[sl, None].float())
-            grad[sl] = (g / T).to(grad.dtype)
+            grad[sl] = (g if T == 1.0 else g.div_(T)).to(grad.dtype)
         return grad, None, None, None
 
 
+def _scaled(z: Tensor, temperature: float) -> Tensor:
+    """z / T in float32 (no division at T = 1)."""
+    z = z.float()
+    return z if temperature == 1.0 else z / temperature
+
+
 def _entropy_chunk(z: Tensor, temperature: float) -> Tensor:
-    return entropy_from_logits((z.float() / temperature)[None])[0]
+    return entropy_from_logits(_scaled(z, temperature)[None])[0]
 
 
 def chunked_entropy(logits: Tensor, temperature: float, chunk: int, grad: bool) -> Tensor:

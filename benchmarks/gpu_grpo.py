@@ -114,14 +114,19 @@ def build_tokenizer(vocab_size: int):
     return tok
 
 
-def build_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int = 0):
-    """A randomly initialised Qwen2ForCausalLM of ``shape``, built directly on ``device``."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def build_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int = 0, eos_bias: float = 0.0):
+    """A randomly initialised causal LM of ``shape`` (Qwen2, or Llama where the shape says ``arch:
+    llama``), built directly on ``device``. ``eos_bias`` > 0 adds that much to the EOS logit (a forward
+    hook on the LM head), so that sampled completions end at varied lengths."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    config = Qwen2Config(
-        **SHAPES[shape],
+    dims = dict(SHAPES[shape])
+    llama = dims.pop("arch", "qwen2") == "llama"
+    config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if llama else (Qwen2Config, Qwen2ForCausalLM)
+    config = config_cls(
+        **dims,
         tie_word_embeddings=True,
-        rope_theta=1_000_000.0,
+        rope_theta=10_000.0 if llama else 1_000_000.0,
         max_position_embeddings=4096,
         pad_token_id=0,
         bos_token_id=1,
@@ -129,7 +134,14 @@ def build_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int 
     )
     torch.manual_seed(seed)
     with torch.device(device):
-        model = Qwen2ForCausalLM(config)
+        model = model_cls(config)
+    if eos_bias:
+
+        def add_eos_bias(_module, _inputs, logits):
+            logits[..., 1] += eos_bias
+            return logits
+
+        model.lm_head.register_forward_hook(add_eos_bias)
     return model.to(dtype).train()
 
 
@@ -238,7 +250,7 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
 
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
-    model = build_model(shape, device, dtype)
+    model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
     result = RunResult(f"rlvr-{engine_name}", shape, sum(p.numel() for p in model.parameters()))
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
     trainer = TrainerConfig(
@@ -294,7 +306,7 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
     cuda = device.type == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
-    model = build_model(shape, device, dtype)
+    model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
     result = RunResult("trl-hf", shape, sum(p.numel() for p in model.parameters()))
     prompts = make_prompts(args, SHAPES[shape]["vocab_size"], seed=1)
     dataset = Dataset.from_list([{"prompt": " ".join(f"t{i}" for i in ids)} for ids in prompts])

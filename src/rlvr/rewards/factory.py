@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from rlvr.rewards.client import RemoteRewardRouter
 from rlvr.rewards.router import RewardRouter
 
@@ -24,3 +26,17 @@ def build_router(
     if server_url:
         return RemoteRewardRouter(server_url, timeout_s=client_timeout_s, batch_size=batch_size)
     return RewardRouter(max_workers=workers, timeout_s=timeout_s)
+
+
+class RewardSettings(Protocol):
+    """The fields of a run's ``reward`` section that choose the router (``rlvr.config.RewardConfig``)."""
+
+    workers: int
+    timeout_s: float
+    server_url: str | None
+
+
+def router_for(reward: RewardSettings) -> RewardRouter | RemoteRewardRouter:
+    """The router a run's ``reward`` section asks for. Training, ``rlvr eval`` and ``rlvr pseudo-label``
+    all score through this one construction, so ``reward.server_url`` means the same everywhere."""
+    return build_router(reward.workers, reward.timeout_s, reward.server_url)

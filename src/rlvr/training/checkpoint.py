@@ -375,6 +375,7 @@ RESUME_SAFE = (
     *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
     *("model.gradient_checkpointing", "rollout.fast_decoder", "trainer.skip_zero_advantage"),
+    *("trainer.max_tokens_per_micro_batch", "trainer.logprob_chunk_tokens", "rollout.max_kv_cache_bytes"),
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every
 other field (model, algorithm, optimizer, sampling, batch shapes, seed...) must match the checkpoint's,

@@ -259,6 +259,7 @@ class RolloutRole:
                 cfg.rollout.max_batch_size,
                 seed=seed,
                 fast_decoder=cfg.rollout.fast_decoder,
+                max_kv_cache_bytes=cfg.rollout.max_kv_cache_bytes,
             )
 
     def ping(self) -> bool:

@@ -16,7 +16,7 @@ tokens, left-padded), for variants that isolate one cost each:
     sample-only     rlvr's sample_next on (128, V) logits alone
 
 Update: the learner's log-prob computation on (32, 255, V) bf16 logits, forward and backward, before
-(float32 copy kept for the backward) and chunked (rlvr.models.logprobs), with peak memory; then a
+(float32 copy kept for the backward) and chunked (rlvr.algorithms.logprobs), with peak memory; then a
 torch.profiler table of one whole ``Learner.update`` and one ``generate``, written to --out-dir.
 """
 
@@ -132,7 +132,7 @@ def generation(args: argparse.Namespace, model, tok, device: torch.device) -> di
 def logprob_paths(args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, float]]:
     """Forward + backward of the learner's log-probs on (32, 255, V) logits: before vs chunked."""
     from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
-    from rlvr.models.logprobs import token_logprobs
+    from rlvr.algorithms.logprobs import token_logprobs
 
     vocab = gpu_grpo.SHAPES[args.shape]["vocab_size"]
     B, R = (32, 255) if not args.tiny else (4, 7)

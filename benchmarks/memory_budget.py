@@ -9,7 +9,7 @@ model on one batch of ``--rows`` completions of varying length (prompts 16-96 to
 
     before        the learner's log-probs as they were (a float32 (B, R, V) copy of the logits, kept for
                   the backward pass; the entropy metric over the whole (B, R, V) at once)
-    chunked       rlvr.models.logprobs: the log-softmax a chunk of positions at a time
+    chunked       rlvr.algorithms.logprobs: the log-softmax a chunk of positions at a time
     budget        chunked + trainer.max_tokens_per_micro_batch=--budget-tokens
     budget+ckpt   budget + model.gradient_checkpointing (activation checkpointing)
 
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plain_token_stats(self, logits, labels, with_entropy):
-    """The learner's log-prob computation before rlvr.models.logprobs (kept here to measure it)."""
+    """The learner's log-prob computation before rlvr.algorithms.logprobs (kept here to measure it)."""
     from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
 
     if self.temperature != 1.0:

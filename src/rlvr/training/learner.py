@@ -15,10 +15,10 @@ from torch import Tensor
 
 from rlvr.algorithms import FILTERS, LOSS_AGGREGATIONS, POLICY_LOSSES, AlgorithmConfig, kl_penalty
 from rlvr.algorithms.filters import FilterInput
+from rlvr.algorithms.logprobs import token_logprobs
 from rlvr.algorithms.registries import zero_at_zero_advantage
 from rlvr.config import OptimConfig, TrainerConfig
 from rlvr.models.attention import short_sequence_attention
-from rlvr.models.logprobs import token_logprobs
 from rlvr.models.memory import hint
 from rlvr.models.prefix import SharedPrefix
 from rlvr.training.batch import TokenBatch, length_buckets
@@ -128,7 +128,7 @@ class Learner:
         self, logits: Tensor, labels: Tensor, with_entropy: bool
     ) -> tuple[Tensor, Tensor | None]:
         """Log-probs of ``labels`` (b, k) under logits (b, k, V) / temperature, and entropies (b, k),
-        a chunk of positions at a time (``rlvr.models.logprobs``). The entropy is a metric, and a loss
+        a chunk of positions at a time (``rlvr.algorithms.logprobs``). The entropy is a metric, and a loss
         term (with a gradient) only when entropy_coef > 0."""
         return token_logprobs(
             logits,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
-from rlvr.models.logprobs import token_logprobs
+from rlvr.algorithms.logprobs import token_logprobs
 
 
 def _plain(logits, labels, T):

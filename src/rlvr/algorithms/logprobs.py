@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from rlvr.algorithms.entropy import entropy_from_logits
+from .entropy import entropy_from_logits
 
 # (rows x positions) a chunk: 4096 x 151,936 float32 values are 2.3 GiB; 1024 keeps a chunk at 0.6 GiB
 DEFAULT_CHUNK_TOKENS = 1024

@@ -94,8 +94,7 @@ def test_v_triune_rows(tmp_path, write_jsonl):
         },
     )
     assert math.metadata == {"index": 5, "ability": "math", "images": ["img0.png"]}
-    assert det.reward.ground_truth == [[1, 2, 3, 4]]
-    assert det.reward.params["components"] == [
-        {"verifier": "detection", "weight": 1.0, "params": {}},
-        {"verifier": "format", "weight": 0.0, "params": {}},
-    ]
+    # the official verifier names are scored by the official final reward, ratios as parameters
+    assert det.reward == RewardSpec(
+        "vtriune_detection", [[1, 2, 3, 4]], {"accuracy_ratio": 1.0, "format_ratio": 0.0}
+    )

@@ -113,7 +113,14 @@ class VerlMapping(BaseModel):
     verifier_aliases: dict[str, str] = Field(default_factory=dict)
     """V-Triune verifier name -> rlvr verifier name (e.g. ``{"mathverify": "math"}``)."""
     format_verifier: str = "format"
-    """Verifier of the format component of V-Triune rows (weighted by ``format_ratio``)."""
+    """Verifier of the format component of V-Triune rows naming a verifier other than the official ones
+    (weighted by ``format_ratio``)."""
+    official_verifiers: dict[str, str] = Field(
+        default_factory=lambda: {"mathverify": "vtriune_math", "detection": "vtriune_detection"}
+    )
+    """V-Triune verifier name -> rlvr verifier that computes the official server's final reward itself
+    (accuracy and format, ``(a * acc + f * fmt) / (a + f)``); the row's ``verifier_parm``,
+    ``accuracy_ratio`` and ``format_ratio`` become its parameters. ``verifier_aliases`` come first."""
     id_key: str | None = "index"
     """Key in ``extra_info`` that numbers rows; the id is ``<data_source>-<split>-<index>``. None, or a
     row without it, gives ``<file stem>-<row number>``."""
@@ -381,22 +388,27 @@ def _verl_reward(
             )
         verifier = _check_str(rm["verifier"], "reward_model.verifier", source, row_num)
         ratios = {}
-        for key, default in (("accuracy_ratio", 1.0), ("format_ratio", 0.0)):
+        for key, default in (("accuracy_ratio", 1.0), ("format_ratio", 0.1)):  # the server's defaults
             value = rm.get(key)
             value = default if value is None else value
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise row_error(
-                    source, row_num, f"field 'reward_model.{key}' must be a number, got {_type_name(value)}"
+                    source, row_num, f"field 'reward_model.{key}' must be a number >= 0, got {value!r}"
                 )
             ratios[key] = float(value)
         params = _check_dict(rm.get("verifier_parm"), "reward_model.verifier_parm", source, row_num)
-        components = [
+        if verifier not in m.verifier_aliases and verifier in m.official_verifiers:
+            return RewardSpec(m.official_verifiers[verifier], truth, {**params, **ratios})
+        total = ratios["accuracy_ratio"] + ratios["format_ratio"]
+        if total <= 0:
+            raise row_error(source, row_num, "reward_model: accuracy_ratio + format_ratio must be positive")
+        components = [  # the official final reward (a * acc + f * fmt) / (a + f)
             {
                 "verifier": m.verifier_aliases.get(verifier, verifier),
-                "weight": ratios["accuracy_ratio"],
+                "weight": ratios["accuracy_ratio"] / total,
                 "params": params,
             },
-            {"verifier": m.format_verifier, "weight": ratios["format_ratio"], "params": {}},
+            {"verifier": m.format_verifier, "weight": ratios["format_ratio"] / total, "params": {}},
         ]
         return RewardSpec("combined", truth, {"components": components})
     if "ground_truth" not in rm:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rlvr.data.errors import DataFormatError, row_error
+from rlvr.data.images import check_placeholders, count_placeholders, image_to_row, images_from_row
 from rlvr.data.sample import RewardSpec, Sample
 
 RowConverter = Callable[[dict[str, Any], str, int, str], Sample]
@@ -205,7 +206,7 @@ def gsm8k_final_answer(answer: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # rlvr native rows
 
-NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata")
+NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata", "images")
 REWARD_FIELDS = ("verifier", "ground_truth", "params", "weight")
 
 
@@ -215,7 +216,9 @@ def sample_to_row(sample: Sample) -> dict[str, Any]:
     Every field is present (the unset one of prompt / messages as None), so rows written to Arrow
     (``pa.Table.from_pylist``, ``datasets.Dataset.from_list``) share one schema.
     """
-    return dataclasses.asdict(sample)
+    row = dataclasses.asdict(dataclasses.replace(sample, images=[]))
+    row["images"] = [image_to_row(ref) for ref in sample.images]
+    return row
 
 
 def _native_reward(value: Any, source: str, row_num: int) -> RewardSpec:
@@ -270,9 +273,12 @@ def native_row_to_sample(row: dict[str, Any], source: str, row_num: int, id_pref
     if response is not None:
         _check_str(response, "response", source, row_num)
     data_source = row.get("data_source")
+    images = images_from_row(row.get("images"), source, row_num)
+    check_placeholders(count_placeholders(messages, prompt), len(images), source, row_num)
     return _make_sample(
         source,
         row_num,
+        images=images,
         id=sample_id,
         prompt=prompt,
         messages=messages,
@@ -438,7 +444,9 @@ def verl_row_to_sample(
         metadata["ability"] = row["ability"]
     if rm.get("style") is not None:
         metadata["reward_style"] = rm["style"]
-    metadata |= {k: v for k, v in row.items() if k not in VERL_FIELDS}
+    metadata |= {k: v for k, v in row.items() if k not in VERL_FIELDS and k != "images"}
+    images = images_from_row(row.get("images"), source, row_num)
+    check_placeholders(count_placeholders(messages, prompt), len(images), source, row_num)
     index = extra.get(mapping.id_key) if mapping.id_key is not None else None
     if index is None:
         sample_id = f"{id_prefix}-{row_num}"
@@ -454,6 +462,7 @@ def verl_row_to_sample(
         data_source=data_source,
         reward=reward,
         metadata=metadata,
+        images=images,
     )
 
 

@@ -37,6 +37,9 @@ class Sample:
     reward: RewardSpec = field(default_factory=lambda: RewardSpec(verifier="exact_match"))
     response: str | None = None  # a reference completion, used by SFT
     metadata: dict[str, Any] = field(default_factory=dict)
+    # images shown with the prompt (``rlvr.data.images.ImageRef``: a path, bytes or a PIL image, decoded
+    # when used); ``<image>`` in the prompt text marks where each goes
+    images: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

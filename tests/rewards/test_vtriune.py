@@ -234,8 +234,12 @@ def _orsta_rows() -> list[dict]:
 
 
 def test_orsta_rows_load_pass_the_schema_and_score(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "im.png")
+    rows = [r | {"images": ["im.png"]} for r in _orsta_rows()]
     path = tmp_path / "orsta.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in _orsta_rows()))
+    path.write_text("\n".join(json.dumps(r) for r in rows))
     det, math = load_verl(path)
     assert det.reward.verifier == "vtriune_detection" and math.reward.verifier == "vtriune_math"
     assert check_reward_spec(det.reward) is None and check_reward_spec(math.reward) is None

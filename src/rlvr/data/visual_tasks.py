@@ -124,7 +124,7 @@ def shape_count(
     """1 to ``max_shapes`` shapes of random kind and colour."""
     rng, out = random.Random(seed), []
     for i in range(size):
-        n, shapes = rng.randint(1, max_shapes), []
+        n, shapes = rng.randint(1, max_shapes), list[tuple[str, str, Box]]()
         for _ in range(n):
             box = _place(rng, image_size, side, [s[2] for s in shapes])
             shapes.append((rng.choice(KINDS), rng.choice(list(COLOURS)), box))

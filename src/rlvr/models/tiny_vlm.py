@@ -70,7 +70,16 @@ def _qwen(family: str, seed: int) -> tuple[Any, Any]:
         "bos_token_id": tok.bos_token_id,
         "eos_token_id": tok.eos_token_id,
     }
-    vision = {"depth": 1, "num_heads": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    vision: dict[str, Any] = {
+        "depth": 1,
+        "num_heads": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    }
+    config_cls: Any
+    model_cls: Any
+    proc_cls: Any
     if family == "qwen2_vl":
         vision |= {"embed_dim": 32, "hidden_size": 32, "mlp_ratio": 2}
         config_cls, model_cls, proc_cls = (

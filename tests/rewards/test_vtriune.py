@@ -261,3 +261,18 @@ def test_load_time_checks_name_the_bad_parameter():
     )
     spec = RewardSpec("vtriune_detection", "no boxes here", {"det_reward_ratio": {"map": 1}})
     assert "no labelled ground-truth boxes" in _check_params(spec)[1]  # type: ignore[index]
+
+
+def test_rlvr_dynamic_threshold_schedule_reaches_vtriune_detection():
+    from rlvr.rewards.param_schedules import ParamSchedule
+    from rlvr.rewards.schedules import ThresholdSchedule
+
+    completion = _answer([_b([0, 0, 10, 9], "dog")])  # IoU 0.9 with the gt
+    spec = RewardSpec(
+        "vtriune_detection", [_b([0, 0, 10, 10], "dog")], {"det_reward_ratio": {"iou_max_label_first": 1}}
+    )
+    schedule = ParamSchedule("iou_threshold", ["vtriune_detection"], ThresholdSchedule())
+    early, late = (schedule.apply([ScoreRequest(completion, spec)], p)[0] for p in (0.05, 0.5))
+    assert early.spec.params["iou_threshold"] == 0.85 and late.spec.params["iou_threshold"] == 0.99
+    assert score_one(early).info["accuracy"] == pytest.approx(0.9)  # 0.9 >= 0.85
+    assert score_one(late).info["accuracy"] == 0.0  # 0.9 < 0.99

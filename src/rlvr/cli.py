@@ -165,8 +165,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "quickstart":
         from rlvr.quickstart import run_quickstart
 
-        run_quickstart(args.overrides, show_progress=show)
-        return 0
+        result = run_quickstart(args.overrides, show_progress=show)
+        return 0 if "after_rl" in result else 1
     from rlvr import api
     from rlvr.config import load_config
 

@@ -21,6 +21,8 @@ from rlvr.data.specs import DatasetSpec
 from rlvr.models.tiny import TinyModelConfig
 from rlvr.rollout.types import SamplingParams
 from rlvr.tracking.config import TrackingConfig
+from rlvr.training.critic_config import CriticConfig
+from rlvr.training.multiturn_config import MultiTurnConfig
 
 
 class _Strict(BaseModel):
@@ -351,6 +353,10 @@ class RunConfig(CheckedRun):
     """Settings of `rlvr sft`."""
     eval: EvalConfig = Field(default_factory=EvalConfig)
     """Settings of evaluation."""
+    critic: CriticConfig | None = None
+    """The learned value model of PPO (``algorithm.advantage: gae``); null: no critic."""
+    multiturn: MultiTurnConfig = Field(default_factory=MultiTurnConfig)
+    """Episodes of samples with an ``env`` (multi-turn environments)."""
 
 
 class ConfigError(ValueError):

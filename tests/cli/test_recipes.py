@@ -24,7 +24,10 @@ from rlvr.tracking.logger import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted(ROOT.glob("recipes/**/*.yaml"))
-TWINS = sorted(p for p in (ROOT / "recipes/tiny").glob("*.yaml") if p.name != "base.yaml")
+# recipes/tiny/multiturn.yaml is a tiny recipe of its own (a toy environment), not a twin of a hub recipe
+TWINS = sorted(
+    p for p in (ROOT / "recipes/tiny").glob("*.yaml") if p.name not in ("base.yaml", "multiturn.yaml")
+)
 SPURIOUS = sorted(p for p in (ROOT / "recipes/spurious").glob("*.yaml") if p.name != "base.yaml")
 
 

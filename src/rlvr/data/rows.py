@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rlvr.data.errors import DataFormatError, row_error
 from rlvr.data.images import check_placeholders, count_placeholders, image_to_row, images_from_row
-from rlvr.data.sample import RewardSpec, Sample
+from rlvr.data.sample import EnvSpec, RewardSpec, Sample
 
 RowConverter = Callable[[dict[str, Any], str, int, str], Sample]
 """(row, source name, 1-based row number, prefix for generated ids) -> Sample."""
@@ -206,7 +206,8 @@ def gsm8k_final_answer(answer: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # rlvr native rows
 
-NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata", "images")
+NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata", "env", "images")
+ENV_FIELDS = ("name", "params", "max_turns")
 REWARD_FIELDS = ("verifier", "ground_truth", "params", "weight")
 
 
@@ -246,6 +247,26 @@ def _native_reward(value: Any, source: str, row_num: int) -> RewardSpec:
         params=_check_dict(value.get("params"), "reward.params", source, row_num),
         weight=float(weight),
     )
+
+
+def _native_env(value: Any, source: str, row_num: int) -> EnvSpec | None:
+    """The row's multi-turn environment ``{name, params, max_turns}``, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise row_error(source, row_num, f"field 'env' must be a dict, got {_type_name(value)}")
+    unknown = sorted(set(value) - set(ENV_FIELDS))
+    if unknown:
+        raise row_error(
+            source, row_num, f"field 'env.{unknown[0]}' is not an env field; expected {', '.join(ENV_FIELDS)}"
+        )
+    if not isinstance(value.get("name"), str) or not value["name"]:
+        raise row_error(source, row_num, "field 'env.name' missing; expected an environment name (string)")
+    turns = value.get("max_turns")
+    turns = 4 if turns is None else turns
+    if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
+        raise row_error(source, row_num, f"field 'env.max_turns' must be an integer >= 1, got {turns!r}")
+    return EnvSpec(value["name"], _check_dict(value.get("params"), "env.params", source, row_num), turns)
 
 
 def native_row_to_sample(row: dict[str, Any], source: str, row_num: int, id_prefix: str) -> Sample:
@@ -288,6 +309,7 @@ def native_row_to_sample(row: dict[str, Any], source: str, row_num: int, id_pref
         reward=_native_reward(row.get("reward"), source, row_num),
         response=response,
         metadata=_check_dict(row.get("metadata"), "metadata", source, row_num),
+        env=_native_env(row.get("env"), source, row_num),
     )
 
 

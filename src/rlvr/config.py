@@ -108,7 +108,7 @@ class ParamScheduleConfig(_Strict):
 
     param: str = "iou_threshold"
     """The verifier keyword argument to set."""
-    verifiers: list[str] = Field(default_factory=lambda: ["iou", "detection"])
+    verifiers: list[str] = Field(default_factory=lambda: ["iou", "detection", "vtriune_detection"])
     """Verifiers that receive it (also inside `combined` specs)."""
     boundaries: list[float] = Field(default_factory=lambda: [0.1, 0.25])
     """Progress fractions where the value changes (a boundary belongs to the segment before it)."""

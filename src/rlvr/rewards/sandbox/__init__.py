@@ -55,7 +55,9 @@ def configure(backend: str | None = None, url: str | None = None) -> None:
 def current_backend() -> str:
     backend = os.environ.get(ENV_BACKEND, "bwrap") or "bwrap"
     if backend not in BACKENDS:
-        raise SandboxUnavailable(f"{ENV_BACKEND}={backend!r} is not a sandbox backend; valid: {', '.join(BACKENDS)}")
+        raise SandboxUnavailable(
+            f"{ENV_BACKEND}={backend!r} is not a sandbox backend; valid: {', '.join(BACKENDS)}"
+        )
     return backend
 
 

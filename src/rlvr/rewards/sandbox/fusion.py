@@ -69,7 +69,9 @@ def run_fusion(code: str, stdin: str, fn_name: str | None, limits: SandboxLimits
     run = out.get("run_result") or {}
     cap = limits.max_output_bytes
     stdout, stderr = str(run.get("stdout") or ""), str(run.get("stderr") or "")
-    res = SandboxResult(None, stdout[:cap], stderr[:cap], run.get("status") == "TimeLimitExceeded", 0.0, limits.timeout_s)
+    res = SandboxResult(
+        None, stdout[:cap], stderr[:cap], run.get("status") == "TimeLimitExceeded", 0.0, limits.timeout_s
+    )
     res.duration_s, res.backend = time.monotonic() - start, "sandbox_fusion"
     res.output_exceeded = len(stdout) + len(stderr) > cap
     if out.get("status") == "SandboxError":

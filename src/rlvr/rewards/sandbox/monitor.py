@@ -10,6 +10,7 @@ CPU time of every process of the run. Then it kills and reaps them all and exits
 takes down anything left in the namespace. Being pid 1 it ignores every signal its descendants send.
 """
 
+import contextlib
 import json
 import os
 import resource
@@ -111,17 +112,16 @@ def _worker(job, result_w, status_fd):
     _drop_privileges(cfg["uid"])
     del job["code"]
     sys.path[:0] = cfg["sys_path"]
-    code = open("main.py", encoding="utf-8").read()
+    with open("main.py", encoding="utf-8") as f:
+        code = f.read()
     try:
         sys.stdout.flush()
         status = _harness(code, cfg)
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(Exception):
             stream.flush()
-        except Exception:
-            pass
     os._exit(status & 0xFF)
 
 
@@ -141,10 +141,8 @@ def _alive_others(group):
 
 def _kill_rest(group):
     """SIGKILL every process of the namespace but this one (pid 1), or the worker's process group."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(-1, 9) if group is None else os.killpg(group, 9)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main():

@@ -8,6 +8,7 @@ process of it is in a pid namespace whose init (the monitor) dies with bwrap, wh
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -23,13 +24,19 @@ from typing import Any
 from rlvr.rewards.sandbox import bwrap
 from rlvr.rewards.sandbox.types import SandboxLimits, SandboxResult, SandboxUnavailable
 
+
 @functools.cache
 def _monitor_source() -> str:
     return Path(__file__).with_name("monitor.py").read_text()
 
 
 def _job(
-    code: str, stdin: str, fn_name: str | None, limits: SandboxLimits, uid: int | None, packages: tuple[str, ...]
+    code: str,
+    stdin: str,
+    fn_name: str | None,
+    limits: SandboxLimits,
+    uid: int | None,
+    packages: tuple[str, ...],
 ) -> bytes:
     cfg = {
         "sys_path": sorted({os.path.dirname(dest) for _, dest in bwrap.package_binds(packages)}),
@@ -102,10 +109,8 @@ class _Streams:
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL bwrap: its child (pid 1 of the run's namespace) dies with it, and with it every process."""
     for target in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             target()
-        except (ProcessLookupError, PermissionError):
-            pass
     proc.wait()
 
 
@@ -134,7 +139,9 @@ def run_bwrap(
         os.close(status_w)
         raise SandboxUnavailable(f"bwrap could not start ({exc}); {bwrap.HOW_TO_GET_ONE}") from exc
     os.close(status_w)
-    streams = _Streams(proc, status_r, _job(code, stdin, fn_name, limits, uid, packages), limits.max_output_bytes)
+    streams = _Streams(
+        proc, status_r, _job(code, stdin, fn_name, limits, uid, packages), limits.max_output_bytes
+    )
     try:
         outcome = streams.pump(start + limits.timeout_s)
     finally:

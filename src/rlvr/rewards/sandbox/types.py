@@ -21,7 +21,9 @@ class SandboxLimits:
     """Resource limits of one sandboxed run (the whole run, every process of it, unless noted)."""
 
     timeout_s: float = 5.0  # wall clock, start-up included
-    memory_mb: int = 512  # address space per process (RLIMIT_AS); the run's bound is memory_mb * max_processes
+    memory_mb: int = (
+        512  # address space per process (RLIMIT_AS); the run's bound is memory_mb * max_processes
+    )
     cpu_s: float | None = None  # CPU time of all the run's processes together; None: timeout_s
     max_processes: int = 16  # processes and threads of the run at once (RLIMIT_NPROC of its own uid)
     disk_mb: int = 16  # the writable tmpfs (also RLIMIT_FSIZE per file)

@@ -74,7 +74,9 @@ def run_unguarded(code: str, stdin: str, fn_name: str | None, limits: SandboxLim
             start_new_session=True,
         )
         os.close(status_w)
-        streams = _Streams(proc, status_r, _job(code, stdin, fn_name, limits, None, ()), limits.max_output_bytes)
+        streams = _Streams(
+            proc, status_r, _job(code, stdin, fn_name, limits, None, ()), limits.max_output_bytes
+        )
         try:
             outcome = streams.pump(start + limits.timeout_s)
         finally:

@@ -10,9 +10,9 @@ from typing import Any
 
 from rlvr.rewards.extract import code_block
 from rlvr.rewards.sandbox import SandboxLimits, SandboxResult, call_result, run_python
+from rlvr.rewards.types import VERIFIERS, RewardResult
 
 MAX_PROGRAM_CHARS = 200_000
-from rlvr.rewards.types import VERIFIERS, RewardResult
 
 
 def same_value(got: Any, expected: Any, tol: float = 1e-6) -> bool:
@@ -94,7 +94,13 @@ def code(
     program = code_block(completion)
     bad = compile_error(program)
     if bad:
-        info = {"passed": 0, "total": len(tests), "results": [bad], "violations": [], "reason": f"{bad} on test 0"}
+        info = {
+            "passed": 0,
+            "total": len(tests),
+            "results": [bad],
+            "violations": [],
+            "reason": f"{bad} on test 0",
+        }
         return RewardResult(0.0, correct=False, info=info)
     limits = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
     results: list[str | None] = []

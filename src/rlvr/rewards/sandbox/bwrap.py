@@ -121,7 +121,8 @@ def package_binds(packages: tuple[str, ...]) -> list[tuple[str, str]]:
         spec = importlib.util.find_spec(name)
         if spec is None or not (spec.submodule_search_locations or spec.origin):
             raise SandboxUnavailable(f"sandbox package {name!r} is not installed here")
-        where = str(list(spec.submodule_search_locations or [spec.origin])[0])
+        locations: list[str] = list(spec.submodule_search_locations or [str(spec.origin)])
+        where = locations[0]
         binds.append((where, where))
         libs = Path(where).parent / f"{name}.libs"
         if libs.is_dir():

@@ -94,14 +94,14 @@ def code(
     program = code_block(completion)
     bad = compile_error(program)
     if bad:
-        info = {
+        why = {
             "passed": 0,
             "total": len(tests),
             "results": [bad],
             "violations": [],
             "reason": f"{bad} on test 0",
         }
-        return RewardResult(0.0, correct=False, info=info)
+        return RewardResult(0.0, correct=False, info=why)
     limits = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
     results: list[str | None] = []
     violations: list[str] = []

@@ -78,7 +78,11 @@ def _local_roles(cfg: RunConfig, run_dir: Path) -> Roles:
         [LocalHandle(rollout, "rollout-0")], learner_role.tokenizer, cfg.rollout.max_batch_size, shared
     )
     r = cfg.reward
-    return Roles(learner, pool, build_router(r.workers, r.timeout_s, r.server_url))
+    return Roles(
+        learner,
+        pool,
+        build_router(r.workers, r.timeout_s, r.server_url, sandbox=r.sandbox, sandbox_url=r.sandbox_url),
+    )
 
 
 def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
@@ -135,7 +139,9 @@ def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
             scorer: Any = RewardPool(reward_workers)
         else:
             r = cfg.reward
-            scorer = build_router(r.workers, r.timeout_s, r.server_url)
+            scorer = build_router(
+                r.workers, r.timeout_s, r.server_url, sandbox=r.sandbox, sandbox_url=r.sandbox_url
+            )
     except BaseException:
         for h in handles:
             h.close()

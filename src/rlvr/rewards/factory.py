@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rlvr.rewards.client import RemoteRewardRouter
 from rlvr.rewards.router import RewardRouter
+from rlvr.rewards.sandbox import configure
 
 
 def build_router(
@@ -13,14 +14,18 @@ def build_router(
     *,
     client_timeout_s: float = 300.0,
     batch_size: int = 256,
+    sandbox: str | None = None,
+    sandbox_url: str | None = None,
 ) -> RewardRouter | RemoteRewardRouter:
     """A ``RemoteRewardRouter`` for ``server_url`` when it is set, else a local ``RewardRouter``.
 
     Locally, ``workers`` processes (0: in-process) with a per-call ``timeout_s``. Remotely, ``workers``
     and ``timeout_s`` are the server's business (``rlvr serve-rewards --workers N --timeout-s T``);
     ``client_timeout_s`` bounds one HTTP batch of ``batch_size`` requests and must cover the server's
-    time for it, queueing included.
+    time for it, queueing included. ``sandbox`` / ``sandbox_url`` choose where ``code`` runs programs in
+    this process and the workers it starts (``rlvr.rewards.sandbox.configure``).
     """
+    configure(sandbox, sandbox_url)
     if server_url:
         return RemoteRewardRouter(server_url, timeout_s=client_timeout_s, batch_size=batch_size)
     return RewardRouter(max_workers=workers, timeout_s=timeout_s)

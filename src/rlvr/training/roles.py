@@ -240,7 +240,9 @@ class RewardRole:
 
     def __init__(self, cfg: RunConfig) -> None:
         r = cfg.reward
-        self.router = build_router(r.workers, r.timeout_s, r.server_url)
+        self.router = build_router(
+            r.workers, r.timeout_s, r.server_url, sandbox=r.sandbox, sandbox_url=r.sandbox_url
+        )
 
     def ping(self) -> bool:
         return True

@@ -48,6 +48,10 @@ def configure(backend: str | None = None, url: str | None = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown sandbox backend {backend!r}; valid: {', '.join(BACKENDS)}")
         os.environ[ENV_BACKEND] = backend
+        if backend == "none":
+            from rlvr.rewards.sandbox.unguarded import WARNING
+
+            print(f"rlvr: WARNING: {WARNING}", file=sys.stderr)
     if url is not None:
         os.environ[ENV_URL] = url
 

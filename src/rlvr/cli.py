@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve-rewards"]:  # its own parser: argparse's REMAINDER drops a leading --option
+        from rlvr.rewards.server import serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "serve-rewards":

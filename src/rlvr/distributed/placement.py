@@ -21,7 +21,7 @@ from rlvr.config import RunConfig
 from rlvr.distributed.handles import Handle, LocalHandle
 from rlvr.distributed.pools import RewardPool, RolloutPool
 from rlvr.models.load import load_tokenizer
-from rlvr.rewards.factory import build_router
+from rlvr.rewards.factory import router_from_config
 from rlvr.training.roles import LearnerRole, RewardRole, RolloutRole
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,7 @@ def _local_roles(cfg: RunConfig, run_dir: Path) -> Roles:
         [LocalHandle(rollout, "rollout-0")], learner_role.tokenizer, cfg.rollout.max_batch_size, shared
     )
     r = cfg.reward
-    return Roles(
-        learner,
-        pool,
-        build_router(r.workers, r.timeout_s, r.server_url, sandbox=r.sandbox, sandbox_url=r.sandbox_url),
-    )
+    return Roles(learner, pool, router_from_config(r))
 
 
 def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
@@ -139,9 +135,7 @@ def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
             scorer: Any = RewardPool(reward_workers)
         else:
             r = cfg.reward
-            scorer = build_router(
-                r.workers, r.timeout_s, r.server_url, sandbox=r.sandbox, sandbox_url=r.sandbox_url
-            )
+            scorer = router_from_config(r)
     except BaseException:
         for h in handles:
             h.close()

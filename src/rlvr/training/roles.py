@@ -16,7 +16,7 @@ import torch
 from rlvr.algorithms import ADVANTAGES, kl_penalty
 from rlvr.config import RunConfig
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
-from rlvr.rewards.factory import build_router
+from rlvr.rewards.factory import router_from_config
 from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion, SamplingParams
@@ -240,9 +240,7 @@ class RewardRole:
 
     def __init__(self, cfg: RunConfig) -> None:
         r = cfg.reward
-        self.router = build_router(
-            r.workers, r.timeout_s, r.server_url, sandbox=r.sandbox, sandbox_url=r.sandbox_url
-        )
+        self.router = router_from_config(r)
 
     def ping(self) -> bool:
         return True

@@ -173,6 +173,6 @@ def command(*, disk_mb: int, packages: tuple[str, ...] = ()) -> list[str]:
     ]
     cmd += ["--chdir", WORKDIR, "--cap-drop", "ALL"]
     if os.geteuid() == 0:  # the monitor keeps what it needs to start the program under a fresh uid
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_KILL"):
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL"):
             cmd += ["--cap-add", cap]
     return cmd

@@ -1,21 +1,21 @@
 """Runs as pid 1 of the sandbox's pid namespace: ``python -I -S -B -c <this source>``.
 
 Never imported by rlvr: ``runner.py`` passes its text. It reads one job from stdin (8-byte length, then
-JSON ``{"code", "cfg"}``; the rest of stdin is the program's), writes ``main.py``, forks the worker and
-waits for it. The worker lowers the rlimits, drops every capability and, when the monitor is root,
+a ``marshal``-ed ``{"code", "cfg"}`` from the supervisor; the rest of stdin is the program's), writes
+``main.py``, forks the worker and waits for it. The worker lowers the rlimits, drops every capability and, when the monitor is root,
 switches to the run's fresh uid; then it runs the program (a script, or ``fn_name(*args)`` with the
 return value written as JSON to its fd 3). The monitor reports on the status fd, which the worker never
-holds: the worker's exit code or signal, how many processes were still running when it exited, and the
-CPU time of every process of the run. Then it kills and reaps them all and exits; as pid 1, its exit
+holds: one line ``exit signal left_running cpu_s`` (the worker's exit code or signal, how many processes
+were still running when it exited, the CPU time of every process of the run), then what the worker
+wrote to its fd 3 (an anonymous memory file, read once every process of the run is dead). Then it kills and reaps them all and exits; as pid 1, its exit
 takes down anything left in the namespace. Being pid 1 it ignores every signal its descendants send.
 """
 
 import contextlib
-import json
+import marshal
 import os
 import resource
 import sys
-import threading
 
 RESULT_FD = 3
 RESULT_CAP = 1 << 20
@@ -41,20 +41,13 @@ def _prctl(option, arg):
 
 
 def _drop_privileges(uid):
-    """No capabilities at all (bounding and inheritable sets included), then the run's own uid and gid."""
+    """The run's own uid and gid, no groups. Leaving uid 0 clears the permitted, effective and ambient
+    capability sets; bwrap set no-new-privs, so no exec (setuid bits, file capabilities) can regain any."""
     if uid is None:
         return
-    import ctypes
-
-    for cap in range(64):
-        _prctl(24, cap)  # PR_CAPBSET_DROP; fails past the kernel's last capability, harmlessly
     os.setgroups([])
     os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)  # clears the permitted, effective and ambient sets
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable (x2 words): all empty
-    if ctypes.CDLL(None, use_errno=True).capset(header, data) != 0:
-        raise OSError(ctypes.get_errno(), "capset")
+    os.setresuid(uid, uid, uid)
 
 
 def _limits(cfg):
@@ -74,13 +67,15 @@ def _limits(cfg):
 def _harness(code, cfg):
     """The program, as a script or as ``fn_name(*args)``; its value goes to fd 3 as one JSON line."""
     import builtins
-    import traceback
 
-    dumps, write = json.dumps, os.write
+    write = os.write
     try:
         if cfg["fn_name"] is None:
             exec(compile(code, "main.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
             return 0
+        import json
+
+        dumps = json.dumps
         payload = json.loads(sys.stdin.read() or "[]")
         scope = {"__name__": "solution", "__builtins__": builtins}
         exec(compile(code, "main.py", "exec"), scope)
@@ -96,18 +91,20 @@ def _harness(code, cfg):
     except SystemExit:
         raise
     except BaseException as exc:
+        import traceback
+
         traceback.print_exc()
-        write(RESULT_FD, (dumps({"error_type": type(exc).__name__}) + "\n").encode())
+        write(RESULT_FD, ('{"error_type": "%s"}\n' % type(exc).__name__).encode())
         return 1
 
 
-def _worker(job, result_w, status_fd):
+def _worker(job, result_fd, status_fd):
     cfg = job["cfg"]
     os.close(status_fd)
     os.setpgid(0, 0)
-    if result_w != RESULT_FD:
-        os.dup2(result_w, RESULT_FD)
-        os.close(result_w)
+    if result_fd != RESULT_FD:
+        os.dup2(result_fd, RESULT_FD)
+        os.close(result_fd)
     _limits(cfg)
     _drop_privileges(cfg["uid"])
     del job["code"]
@@ -146,10 +143,8 @@ def _kill_rest(group):
 
 
 def main():
-    cfg = json.loads(sys.argv[1])
-    status_fd = cfg["status_fd"]
-    job = json.loads(_read_exact(0, int.from_bytes(_read_exact(0, 8), "big")))
-    job["cfg"].update(cfg)
+    status_fd = int(sys.argv[1])
+    job = marshal.loads(_read_exact(0, int.from_bytes(_read_exact(0, 8), "big")))
     cfg = job["cfg"]
     with open("main.py", "w", encoding="utf-8") as f:
         f.write(job["code"])
@@ -157,23 +152,10 @@ def main():
         os.chown("main.py", cfg["uid"], cfg["uid"])
     else:
         _prctl(4, 0)  # PR_SET_DUMPABLE 0: the same-uid program cannot ptrace or read this process
-    result_r, result_w = os.pipe()
+    result_fd = os.memfd_create("result", 0)  # an anonymous file: nothing on any disk
     pid = os.fork()
     if pid == 0:
-        os.close(result_r)
-        _worker(job, result_w, status_fd)
-    os.close(result_w)
-    chunks = []
-
-    def drain():
-        size = 0
-        while chunk := os.read(result_r, 65536):
-            if size < RESULT_CAP:
-                chunks.append(chunk[: RESULT_CAP - size])
-            size += len(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
+        _worker(job, result_fd, status_fd)
     _, wstatus, _ = os.wait4(pid, 0)
     group = None if os.getpid() == 1 else pid  # outside a pid namespace (backend none): its group only
     left = _alive_others(group)
@@ -183,16 +165,11 @@ def main():
             os.waitpid(-1, 0)
         except ChildProcessError:
             break
-    reader.join(timeout=1.0)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    status = {
-        "exit": os.WEXITSTATUS(wstatus) if os.WIFEXITED(wstatus) else None,
-        "signal": os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None,
-        "left_running": left,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "result": b"".join(chunks).decode(errors="replace"),
-    }
-    os.write(status_fd, json.dumps(status).encode())
+    code = os.WEXITSTATUS(wstatus) if os.WIFEXITED(wstatus) else -1
+    sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else -1
+    head = f"{code} {sig} {left} {usage.ru_utime + usage.ru_stime:.6f}\n".encode()
+    os.write(status_fd, head + os.pread(result_fd, RESULT_CAP, 0))
     os.close(status_fd)
 
 

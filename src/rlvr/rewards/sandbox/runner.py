@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import marshal
 import os
 import random
 import selectors
@@ -19,7 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from rlvr.rewards.sandbox import bwrap
 from rlvr.rewards.sandbox.types import SandboxLimits, SandboxResult, SandboxUnavailable
@@ -48,7 +48,7 @@ def _job(
         "max_open_files": limits.max_open_files,
         "max_processes": limits.max_processes,
     }
-    body = json.dumps({"code": code, "cfg": cfg}).encode()
+    body = marshal.dumps({"code": code, "cfg": cfg})
     return len(body).to_bytes(8, "big") + body + stdin.encode()
 
 
@@ -120,9 +120,8 @@ def run_bwrap(
     """One run of ``code`` under bubblewrap (see ``rlvr.rewards.sandbox.bwrap``)."""
     uid = random.SystemRandom().randrange(1_000_000_000, 2_000_000_000) if os.geteuid() == 0 else None
     status_r, status_w = os.pipe()
-    cfg = json.dumps({"status_fd": status_w})
     cmd = [*bwrap.command(disk_mb=limits.disk_mb, packages=packages)]
-    cmd += [os.path.realpath(sys.executable), "-I", "-S", "-B", "-c", _monitor_source(), cfg]
+    cmd += [os.path.realpath(sys.executable), "-I", "-S", "-B", "-c", _monitor_source(), str(status_w)]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -160,16 +159,17 @@ def _result(
     res.output_exceeded, res.cpu_limit_s = outcome == "output", limits.cpu_limit_s
     if outcome != "done":
         return res
+    head, _, result = bytes(streams.out["status"]).partition(b"\n")
     try:
-        status: dict[str, Any] = json.loads(bytes(streams.out["status"]) or b"null")
+        code, sig, left, cpu = head.split()
+        status = {"exit": int(code), "signal": int(sig), "left": int(left), "cpu": float(cpu)}
     except ValueError:
-        status = None  # type: ignore[assignment]
-    if not isinstance(status, dict):
         res.sandbox_error = f"no status from the sandbox (bwrap exit {bwrap_rc}): {err.strip()[-300:]}"
         return res
-    res.returncode, res.signal = status["exit"], status["signal"]
-    res.left_running, res.cpu_s = int(status["left_running"]), float(status["cpu_s"])
-    for line in reversed(str(status.get("result", "")).splitlines()):
+    res.returncode = status["exit"] if status["exit"] >= 0 else None
+    res.signal = status["signal"] if status["signal"] >= 0 else None
+    res.left_running, res.cpu_s = int(status["left"]), status["cpu"]
+    for line in reversed(result.decode(errors="replace").splitlines()):
         try:
             msg = json.loads(line)
         except ValueError:

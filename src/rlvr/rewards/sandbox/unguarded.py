@@ -60,7 +60,7 @@ def run_unguarded(code: str, stdin: str, fn_name: str | None, limits: SandboxLim
     work = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     status_r, status_w = os.pipe()
     env = {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-    cmd = [sys.executable, "-I", "-S", "-B", "-c", _monitor_source(), f'{{"status_fd": {status_w}}}']
+    cmd = [sys.executable, "-I", "-S", "-B", "-c", _monitor_source(), str(status_w)]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(

@@ -83,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     args.overrides = [*args.overrides, *extra]
     from rlvr.config import ConfigError
+    from rlvr.data.errors import DataFormatError
 
     try:
         return _dispatch(args)
-    except ConfigError as exc:
+    except (ConfigError, DataFormatError) as exc:  # bad input: nothing ran
         print(f"rlvr: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -54,6 +54,7 @@ from rlvr.training.checkpoint import (
     truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.input_checks import prompt_lengths_checked
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.reference_reset import ResetPolicy
 from rlvr.training.rollout_log import truncate_logged, write_logged
@@ -102,7 +103,8 @@ class RLTrainer:
         seed_everything(cfg.trainer.seed)
         t = cfg.trainer
         self.tokenizer = load_tokenizer(cfg.model)
-        self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
+        with prompt_lengths_checked(self.tokenizer, cfg.model, cfg.rollout.max_new_tokens):
+            self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
         self.logged: LoggedDataset | None = None  # offline RL: logged rollouts instead of generation
         if cfg.data.logged:
             if t.max_staleness:

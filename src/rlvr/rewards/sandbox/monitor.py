@@ -94,7 +94,7 @@ def _harness(code, cfg):
         import traceback
 
         traceback.print_exc()
-        write(RESULT_FD, ('{"error_type": "%s"}\n' % type(exc).__name__).encode())
+        write(RESULT_FD, ('{"error_type": "' + type(exc).__name__ + '"}\n').encode())
         return 1
 
 

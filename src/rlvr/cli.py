@@ -132,7 +132,7 @@ def _train(cfg, args: argparse.Namespace, show: bool) -> int:
     """Exit codes: 0 done; 1 stopped on NaN/inf updates; 3 a Ray actor died beyond its restarts (after a
     checkpoint); 128 + signal number (130 SIGINT, 143 SIGTERM)
     when a signal stopped the run cleanly after writing a checkpoint."""
-    from rlvr.training.checkpoint import ResumeError
+    from rlvr.training.checkpoint import DiskFullError, ResumeError
     from rlvr.training.trainer import NonFiniteError, RLTrainer
 
     if args.resume or args.force_resume:
@@ -149,6 +149,13 @@ def _train(cfg, args: argparse.Namespace, show: bool) -> int:
         final = trainer.fit()
     except NonFiniteError as exc:
         print(f"rlvr train: {exc}", file=sys.stderr)
+        return 1
+    except DiskFullError as exc:
+        resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
+        print(
+            f"rlvr train: {exc.strerror}\nrlvr train: free some space, then continue with: {resume}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         trainer.close()

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from rlvr.rewards.sandbox import SandboxLimits, SandboxUnavailable, check_bwrap
+from rlvr.rewards.sandbox.launch import close_spares
 
 FAST = SandboxLimits(timeout_s=3.0)
 SANDBOX_UIDS = range(1_000_000_000, 2_000_000_000)  # the runs' fresh uids (as root)
@@ -43,6 +44,7 @@ def run_dirs() -> set[str]:
 
 
 def assert_nothing_left(dirs_before: set[str], timeout_s: float = 5.0) -> None:
+    close_spares()  # the started-in-advance sandbox for the next call is not a run's
     deadline = time.monotonic() + timeout_s
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.05)

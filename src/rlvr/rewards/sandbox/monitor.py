@@ -11,11 +11,14 @@ wrote to its fd 3 (an anonymous memory file, read once every process of the run 
 takes down anything left in the namespace. Being pid 1 it ignores every signal its descendants send.
 """
 
+import builtins
 import contextlib
+import json  # imported while the sandbox waits for its job (see launch.py), not during a call
 import marshal
 import os
 import resource
 import sys
+import traceback
 
 RESULT_FD = 3
 RESULT_CAP = 1 << 20
@@ -66,15 +69,11 @@ def _limits(cfg):
 
 def _harness(code, cfg):
     """The program, as a script or as ``fn_name(*args)``; its value goes to fd 3 as one JSON line."""
-    import builtins
-
     write = os.write
     try:
         if cfg["fn_name"] is None:
             exec(compile(code, "main.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
             return 0
-        import json
-
         dumps = json.dumps
         payload = json.loads(sys.stdin.read() or "[]")
         scope = {"__name__": "solution", "__builtins__": builtins}
@@ -91,8 +90,6 @@ def _harness(code, cfg):
     except SystemExit:
         raise
     except BaseException as exc:
-        import traceback
-
         traceback.print_exc()
         write(RESULT_FD, ('{"error_type": "' + type(exc).__name__ + '"}\n').encode())
         return 1

@@ -8,26 +8,16 @@ process of it is in a pid namespace whose init (the monitor) dies with bwrap, wh
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import marshal
 import os
 import random
 import selectors
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-from rlvr.rewards.sandbox import bwrap
-from rlvr.rewards.sandbox.types import SandboxLimits, SandboxResult, SandboxUnavailable
-
-
-@functools.cache
-def _monitor_source() -> str:
-    return Path(__file__).with_name("monitor.py").read_text()
+from rlvr.rewards.sandbox import bwrap, launch
+from rlvr.rewards.sandbox.types import SandboxLimits, SandboxResult
 
 
 def _job(
@@ -69,7 +59,8 @@ class _Streams:
         self.sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
 
     def pump(self, deadline: float) -> str:
-        """'done' (every stream closed), 'timeout' or 'output'."""
+        """'done', 'timeout' or 'output'. Done once the monitor closed its status pipe: it has killed and
+        reaped every process of the run by then, so what they wrote is all in the pipes already."""
         while self.sel.get_map():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -79,17 +70,37 @@ class _Streams:
                     self._write(key.fd)
                     continue
                 chunk = os.read(key.fd, 65536)
+                if key.data == "status":
+                    if chunk:
+                        self.out["status"] += chunk[: 1 << 21]
+                        continue
+                    return "output" if self._drain() else "done"
                 if not chunk:
                     self.sel.unregister(key.fd)
-                    continue
-                if key.data == "status":
-                    self.out["status"] += chunk[: 1 << 21]
-                    continue
-                self.total += len(chunk)
-                self.out[key.data] += chunk[: max(0, self.cap - len(self.out[key.data]))]
-                if self.total > self.cap:
+                elif self._take(key.data, chunk):
                     return "output"
         return "done"
+
+    def _take(self, name: str, chunk: bytes) -> bool:
+        """Keep ``chunk`` of stream ``name`` within the cap; True once the output is over it."""
+        self.total += len(chunk)
+        self.out[name] += chunk[: max(0, self.cap - len(self.out[name]))]
+        return self.total > self.cap
+
+    def _drain(self) -> bool:
+        """Read what is left in stdout / stderr without waiting; True if the output is over the cap."""
+        for key in list(self.sel.get_map().values()):
+            if key.data in ("stdout", "stderr"):
+                while True:
+                    try:
+                        chunk = os.read(key.fd, 65536)
+                    except BlockingIOError:
+                        break
+                    if not chunk:
+                        break
+                    if self._take(key.data, chunk):
+                        return True
+        return False
 
     def _write(self, fd: int) -> None:
         try:
@@ -106,49 +117,22 @@ class _Streams:
         self.sel.close()
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL bwrap: its child (pid 1 of the run's namespace) dies with it, and with it every process."""
-    for target in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            target()
-    proc.wait()
-
-
 def run_bwrap(
     code: str, stdin: str, fn_name: str | None, limits: SandboxLimits, packages: tuple[str, ...] = ()
 ) -> SandboxResult:
     """One run of ``code`` under bubblewrap (see ``rlvr.rewards.sandbox.bwrap``)."""
     uid = random.SystemRandom().randrange(1_000_000_000, 2_000_000_000) if os.geteuid() == 0 else None
-    status_r, status_w = os.pipe()
-    cmd = [*bwrap.command(disk_mb=limits.disk_mb, packages=packages)]
-    cmd += [os.path.realpath(sys.executable), "-I", "-S", "-B", "-c", _monitor_source(), str(status_w)]
     start = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=bwrap.ENV,
-            pass_fds=(status_w,),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        os.close(status_r)
-        os.close(status_w)
-        raise SandboxUnavailable(f"bwrap could not start ({exc}); {bwrap.HOW_TO_GET_ONE}") from exc
-    os.close(status_w)
-    streams = _Streams(
-        proc, status_r, _job(code, stdin, fn_name, limits, uid, packages), limits.max_output_bytes
-    )
+    sandbox = launch.take(limits.disk_mb, packages)
+    job = _job(code, stdin, fn_name, limits, uid, packages)
+    streams = _Streams(sandbox.proc, sandbox.status_r, job, limits.max_output_bytes)
     try:
         outcome = streams.pump(start + limits.timeout_s)
     finally:
-        _kill(proc)
         streams.close()
-        os.close(status_r)
+        sandbox.kill()
     duration = time.monotonic() - start
-    return _result(streams, outcome, proc.returncode, duration, limits)
+    return _result(streams, outcome, sandbox.proc.returncode, duration, limits)
 
 
 def _result(

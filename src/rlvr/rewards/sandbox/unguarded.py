@@ -17,7 +17,8 @@ import tempfile
 import time
 import warnings
 
-from rlvr.rewards.sandbox.runner import _job, _monitor_source, _result, _Streams
+from rlvr.rewards.sandbox.launch import monitor_source
+from rlvr.rewards.sandbox.runner import _job, _result, _Streams
 from rlvr.rewards.sandbox.types import SandboxLimits, SandboxResult
 
 PREFIX = "rlvr-sandbox-"
@@ -60,7 +61,7 @@ def run_unguarded(code: str, stdin: str, fn_name: str | None, limits: SandboxLim
     work = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     status_r, status_w = os.pipe()
     env = {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-    cmd = [sys.executable, "-I", "-S", "-B", "-c", _monitor_source(), str(status_w)]
+    cmd = [sys.executable, "-I", "-S", "-B", "-c", monitor_source(), str(status_w)]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(

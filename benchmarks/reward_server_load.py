@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout-s", type=float, default=30.0, help="the server's per-call verifier timeout")
     p.add_argument("--deadline-s", type=float, default=300.0, help="stop sending after this long")
-    p.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"], help="where code runs (server side)")
+    p.add_argument(
+        "--sandbox", default="bwrap", choices=["bwrap", "none"], help="where code runs (server side)"
+    )
     p.add_argument("--output", default="benchmarks/results/reward_server_load.json")
     args = p.parse_args(argv)
 

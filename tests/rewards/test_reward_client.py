@@ -94,7 +94,9 @@ def test_5xx_after_every_retry_is_a_server_error_not_unreachable():
     with mocked(broken, retries=2) as router, pytest.raises(RewardServerError) as exc:
         router.score([req("a")])
     assert not isinstance(exc.value, RewardServerUnreachable) and len(attempts) == 3
-    assert "failed a batch of 1 after 3 attempts over 0.0 s: HTTP 500: Internal Server Error" in str(exc.value)
+    assert "failed a batch of 1 after 3 attempts over 0.0 s: HTTP 500: Internal Server Error" in str(
+        exc.value
+    )
 
 
 def test_4xx_is_not_retried():

@@ -9,6 +9,7 @@ loader rejects such a row naming its file, row and field.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -78,12 +79,13 @@ def _code(gt: Any) -> str | None:
     return None
 
 
-def _accepted_params(fn: Callable[..., Any]) -> set[str] | None:
+@functools.cache
+def _accepted_params(fn: Callable[..., Any]) -> frozenset[str] | None:
     """Keyword parameters ``fn`` takes after (completion, ground_truth); None if it takes any (**kwargs)."""
     params = list(inspect.signature(fn).parameters.values())
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return {p.name for p in params[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    return frozenset(p.name for p in params[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL)
 
 
 def check_reward_spec(spec: RewardSpec, where: str = "reward") -> tuple[str, str] | None:

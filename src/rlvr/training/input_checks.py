@@ -65,9 +65,17 @@ def prompt_lengths_checked(tokenizer: Any, model_cfg: Any, max_new_tokens: int) 
     if context is None:
         yield
         return
-    from rlvr.rollout.prompts import encode_prompts
+    from rlvr.rollout.prompts import render_prompt
 
-    check = prompt_length_check(lambda s: len(encode_prompts(tokenizer, [s])[0]), context, max_new_tokens)
+    room = context - max_new_tokens
+
+    def count_tokens(sample: Sample) -> int:
+        text = render_prompt(tokenizer, sample)
+        if len(text.encode()) + 2 <= room:  # a token covers at least one byte (+2: a prefix, an end token)
+            return 0
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    check = prompt_length_check(count_tokens, context, max_new_tokens)
     checks.register_sample_check("prompt_length", check)
     try:
         yield

@@ -14,12 +14,15 @@ import atexit
 import contextlib
 import functools
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from rlvr.rewards.sandbox import bwrap
 from rlvr.rewards.sandbox.types import SandboxUnavailable
@@ -43,17 +46,33 @@ class Started:
     owner: int = field(default_factory=os.getpid)
 
     def kill(self) -> None:
-        """SIGKILL bwrap: its child (pid 1 of the run's namespace) dies with it, and with it every process."""
+        """SIGKILL bwrap: its child (pid 1 of the run's namespace) dies with it, and with it every process.
+        Returns once they are all gone: when the last one exits, stdout and stderr reach end of file."""
         for target in (lambda: os.killpg(self.proc.pid, signal.SIGKILL), self.proc.kill):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 target()
         self.proc.wait()
+        _wait_for_eof([f for f in (self.proc.stdout, self.proc.stderr) if f is not None], timeout_s=10.0)
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if f is not None:
                 with contextlib.suppress(OSError):
                     f.close()
         with contextlib.suppress(OSError):
             os.close(self.status_r)
+
+
+def _wait_for_eof(files: list[IO[bytes]], timeout_s: float) -> None:
+    """Read and drop what is left in ``files`` until every one is at end of file (or ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    open_fds = {f.fileno() for f in files if not f.closed}
+    while open_fds and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(open_fds), [], [], max(0.0, deadline - time.monotonic()))
+        for fd in ready:
+            try:
+                if not os.read(fd, 65536):
+                    open_fds.discard(fd)
+            except BlockingIOError:
+                continue
 
 
 def start(disk_mb: int, packages: tuple[str, ...]) -> Started:

@@ -146,13 +146,12 @@ def _result(
     head, _, result = bytes(streams.out["status"]).partition(b"\n")
     try:
         code, sig, left, cpu = head.split()
-        status = {"exit": int(code), "signal": int(sig), "left": int(left), "cpu": float(cpu)}
+        exit_code, signal_num, res.left_running, res.cpu_s = int(code), int(sig), int(left), float(cpu)
     except ValueError:
         res.sandbox_error = f"no status from the sandbox (bwrap exit {bwrap_rc}): {err.strip()[-300:]}"
         return res
-    res.returncode = status["exit"] if status["exit"] >= 0 else None
-    res.signal = status["signal"] if status["signal"] >= 0 else None
-    res.left_running, res.cpu_s = int(status["left"]), status["cpu"]
+    res.returncode = exit_code if exit_code >= 0 else None
+    res.signal = signal_num if signal_num >= 0 else None
     for line in reversed(result.decode(errors="replace").splitlines()):
         try:
             msg = json.loads(line)

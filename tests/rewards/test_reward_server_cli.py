@@ -159,3 +159,16 @@ def test_unreachable_message_gives_a_command_that_works():
             assert remote.score([req("math", "8", "#### 8")])[0].correct is True
     finally:
         _stop(proc)
+
+
+def test_a_worker_killed_at_its_timeout_takes_its_sandbox_along():
+    """The server kills a worker whose call runs past --timeout-s; the sandboxed program dies with it."""
+    from tests.rewards.sandbox_helpers import assert_nothing_left, bwrap_or_skip, run_dirs
+
+    bwrap_or_skip()
+    before = run_dirs()
+    spin = "```python\nimport os\nif os.fork() == 0:\n    os.setsid()\nwhile True:\n    pass\n```"
+    with BackgroundServer(workers=1, timeout_s=1.5) as server, RemoteRewardRouter(server.url) as remote:
+        (res,) = remote.score([req("code", ADD, spin, params={"timeout_s": 30, "total_timeout_s": 60})])
+        assert res.error == "timeout after 1.5 s" and res.score == 0.0
+    assert_nothing_left(before)

@@ -60,3 +60,13 @@ def test_adversarial_programs_score_zero_with_reason():
     for program, reason in cases.items():
         res = code_v(f"```python\n{program}\n```", {"tests": [{"input": "", "output": "1"}]}, timeout_s=1.5)
         assert res.score == 0.0 and res.info["reason"].startswith(reason), (program, res.info)
+
+
+def test_packages_a_verifier_allows():
+    import pytest
+
+    pytest.importorskip("numpy")
+    program = "```python\nimport numpy\nprint(int(numpy.arange(3).sum()))\n```"
+    gt = {"tests": [{"input": "", "output": "3"}]}
+    assert code_v(program, gt).info["reason"] == "runtime error: ModuleNotFoundError on test 0"
+    assert code_v(program, gt, packages=["numpy"]).score == 1.0

@@ -75,6 +75,7 @@ def code(
     timeout_s: float = 5.0,
     total_timeout_s: float = 20.0,
     memory_mb: int = 512,
+    packages: list[str] | None = None,
 ) -> RewardResult:
     """Score = fraction of test cases passed; a compile error or any timeout scores 0.0.
 
@@ -83,7 +84,8 @@ def code(
     stdin/stdout, output compared token by token (whitespace-insensitive); or ``{"fn_name": "f",
     "tests": [{"args": [...], "expected": ...}, ...]}``: ``f(*args)`` (``Solution().f`` also found),
     result compared as JSON with float tolerance 1e-6. Each test runs in a fresh sandbox (see
-    ``rlvr.rewards.sandbox``) with a ``timeout_s`` wall-clock limit and ``memory_mb`` of address space;
+    ``rlvr.rewards.sandbox``) with a ``timeout_s`` wall-clock limit and ``memory_mb`` of address space,
+    seeing the standard library and the installed ``packages`` (e.g. ``["numpy"]``) only;
     tests stop (score 0.0) at the first compile error or timeout, or once ``total_timeout_s`` is spent.
     ``correct`` = all tests passed. ``info``: ``passed``, ``total``, per-test ``results`` (None = passed,
     else why not), ``reason`` (the first failure) and ``violations`` (limits hit and escapes tried, as
@@ -114,7 +116,11 @@ def code(
             break
         stdin = json.dumps(test.get("args", [])) if fn_name else str(test.get("input", ""))
         run = run_python(
-            program, stdin, fn_name=fn_name, limits=replace(limits, timeout_s=min(timeout_s, left))
+            program,
+            stdin,
+            fn_name=fn_name,
+            limits=replace(limits, timeout_s=min(timeout_s, left)),
+            packages=tuple(packages or ()),
         )
         violations += [v for v in run.violations if v not in violations]
         results.append(_check(test, fn_name, run))

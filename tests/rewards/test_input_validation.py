@@ -21,7 +21,7 @@ BAD_ROWS = [
     ("unknown verifier", {"prompt": "p", "reward": {"verifier": "mathh", "ground_truth": "2"}},
      "row 2: reward.verifier: unknown verifier 'mathh'; known: choice, code, combined"),
     ("unimportable verifier", {"prompt": "p", "reward": {"verifier": "no_such_mod:f", "ground_truth": "2"}},
-     "row 2: reward.verifier: cannot import module 'no_such_mod'"),
+     "row 2: reward.verifier: cannot import module 'no_such_mod' named by 'no_such_mod:f': No module named 'no_such_mod'"),
     ("code with a string", {"prompt": "p", "reward": {"verifier": "code", "ground_truth": "print(1)"}},
      "row 2: reward.ground_truth: code needs {'tests': [{'input': str, 'output': str}, ...]}"),
     ("code test without output", {"prompt": "p", "reward": {"verifier": "code", "ground_truth": {"tests": [{"input": "1"}]}}},

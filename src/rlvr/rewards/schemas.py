@@ -93,7 +93,8 @@ def check_reward_spec(spec: RewardSpec, where: str = "reward") -> tuple[str, str
     try:
         fn = VERIFIERS.get(spec.verifier)
     except (KeyError, ImportError, ValueError) as exc:
-        return f"{where}.verifier", str(exc).strip("'\"")
+        msg = str(exc)
+        return f"{where}.verifier", msg[1:-1] if msg[:1] == msg[-1:] == "'" else msg
     accepted = _accepted_params(fn)
     unknown = sorted(set(spec.params or {}) - accepted) if accepted is not None else []
     if unknown:

@@ -51,6 +51,9 @@ class Started:
         for target in (lambda: os.killpg(self.proc.pid, signal.SIGKILL), self.proc.kill):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 target()
+        if self.proc.stdin is not None:  # a monitor still waiting for its job reads end of file and exits
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         self.proc.wait()
         _wait_for_eof([f for f in (self.proc.stdout, self.proc.stderr) if f is not None], timeout_s=10.0)
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):

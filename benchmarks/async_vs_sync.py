@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from rlvr.config import load_config
+from rlvr.distributed.placement import build_roles
 from rlvr.tracking.logger import read_metrics
 from rlvr.training.trainer import ROLE_TIMINGS, RLTrainer
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace, staleness: int, out: Path) -> list[dict]:
     if args.backend == "ray":
         overrides += ["backend=ray", "ray.reward_workers=0", "ray.learner_cpus=1", "ray.rollout_cpus=1"]
     cfg = load_config(ROOT / "recipes" / "quickstart.yaml", overrides)
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = RLTrainer(cfg, build_roles(cfg), show_progress=False)
     try:
         trainer.fit()
     finally:

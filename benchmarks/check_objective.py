@@ -25,21 +25,23 @@ import vs_trl as bench
 
 from rlvr.algorithms import ADVANTAGES
 from rlvr.data.specs import load_dataset_specs
+from rlvr.distributed.placement import local_learner, local_rollout
 from rlvr.rewards.completions import score_completions
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.training.batch import TokenBatch, collate, last_token_rewards
 
 
 def rlvr_grad(trainer, batch: TokenBatch, scores: torch.Tensor, groups: torch.Tensor):
-    learner, algo = trainer.learner, trainer.cfg.algorithm
+    role = local_learner(trainer.roles)
+    learner, model, algo = role.learner, role.model, trainer.cfg.algorithm
     mask = batch.response_mask
     adv, _ = ADVANTAGES.get(algo.advantage)(last_token_rewards(scores, mask), mask, groups, algo)
     agg = partial(learner.aggregation, num_tokens=float(mask.sum()), num_seqs=float(batch.size), norm_len=1)
-    logp, _ = learner._forward(trainer.model, batch, with_entropy=False)
+    logp, _ = learner._forward(model, batch, with_entropy=False)
     loss, _ = learner.policy_loss(logp, logp.detach(), adv, mask, algo, agg, behaviour_logprobs=None)
-    trainer.model.zero_grad()
+    model.zero_grad()
     loss.backward()
-    return loss.item(), torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
+    return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])
 
 
 def trl_grad(grpo, batch: TokenBatch, scores: torch.Tensor, n: int):
@@ -76,13 +78,13 @@ def main() -> None:
         rl = bench.RlvrRun(cfg, sft_dir, workdir).trainer
         order = bench.prompt_order(rl.sampler, cfg.trainer.prompts_per_step)
         trl = bench.TrlRun(cfg, sft_dir, load_dataset_specs(cfg.data.train), order, workdir).trainer
-        trl.model.load_state_dict(rl.model.state_dict())
+        trl.model.load_state_dict(local_learner(rl.roles).model.state_dict())
 
         samples = [rl.train_samples[i] for i in order]
-        completions = rl.engine.generate(
+        completions = local_rollout(rl.roles).engine.generate(
             encode_prompts(rl.tokenizer, samples), rl.cfg.rollout.sampling_params()
         )
-        _, results = score_completions(rl.roles.scorer, samples, completions)
+        _, results = score_completions(rl.roles.reward, samples, completions)
         scores = torch.tensor([r.score for r in results])
         groups = torch.tensor([c.prompt_index for c in completions])
         batch = collate(completions, rl.tokenizer.pad_token_id)

@@ -122,6 +122,7 @@ from rlvr.config import ModelConfig, RunConfig, load_config
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
+from rlvr.distributed.placement import build_roles
 from rlvr.eval.evaluate import evaluate
 from rlvr.models.load import load_model, load_tokenizer, quiet_transformers
 from rlvr.models.tiny import save_tiny
@@ -270,7 +271,7 @@ class RlvrRun:
         rl_cfg = cfg.model_copy(deep=True)
         rl_cfg.model.path, rl_cfg.model.tiny = str(sft_dir), None
         rl_cfg.data.eval = []  # both final models are evaluated afterwards by the same code
-        self.trainer = RLTrainer(rl_cfg, run_dir=workdir / "rlvr", show_progress=False)
+        self.trainer = RLTrainer(rl_cfg, build_roles(rl_cfg), run_dir=workdir / "rlvr", show_progress=False)
         self.step_s: list[float] = []
         self.cpu_s: list[float] = []  # process CPU time (all threads): less sensitive to other load
         self.foreign: list[float | None] = []  # CPU share other processes used during each step

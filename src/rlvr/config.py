@@ -13,17 +13,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rlvr.algorithms.config import AlgorithmConfig
+from rlvr.config_rules import CheckedRun, non_finite
 from rlvr.data.specs import DatasetSpec
 from rlvr.models.tiny import TinyModelConfig
 from rlvr.rollout.types import SamplingParams
 from rlvr.tracking.config import TrackingConfig
+from rlvr.training.critic_config import CriticConfig
+from rlvr.training.multiturn_config import MultiTurnConfig
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class LoraConfig(_Strict):
@@ -140,6 +143,19 @@ class FilterConfig(_Strict):
     """Prompts generated per missing group in each round (DAPO over-samples, e.g. 1.5)."""
     overlong: bool = False
     """Overlong filtering: mask truncated completions (finish reason 'length') out of the loss."""
+    apply: list[str] | None = None
+    """The filter stage, in order: names in rlvr.algorithms.filters.FILTERS ('errored', 'overlong',
+    'dynamic_sampling', 'zero_advantage') or 'module:attr' paths; each removal is logged as
+    filter/<name>/removed. None derives the list from the switches: 'errored', then 'dynamic_sampling'
+    (dynamic_sampling: true), 'overlong' (overlong: true) and 'zero_advantage' (trainer.skip_zero_advantage).
+    Given explicitly, it replaces those three switches."""
+
+    @field_validator("apply")
+    @classmethod
+    def _known_filters(cls, v: list[str] | None) -> list[str] | None:
+        from rlvr.algorithms.registries import FILTERS
+
+        return None if v is None else [FILTERS.check(name) for name in v]
 
 
 class MonitorConfig(_Strict):
@@ -307,8 +323,9 @@ class RayConfig(_Strict):
     """How long to wait for actors to start (model loading included) before giving up with an error."""
 
 
-class RunConfig(_Strict):
-    """A whole recipe."""
+class RunConfig(CheckedRun):
+    """A whole recipe. Fields are checked one by one, then the cross-field rules of
+    :mod:`rlvr.config_rules` run (every problem is reported at once)."""
 
     name: str = "run"
     """Name of the recipe (used in run directory names)."""
@@ -343,6 +360,10 @@ class RunConfig(_Strict):
     """Settings of `rlvr sft`."""
     eval: EvalConfig = Field(default_factory=EvalConfig)
     """Settings of evaluation."""
+    critic: CriticConfig | None = None
+    """The learned value model of PPO (``algorithm.advantage: gae``); null: no critic."""
+    multiturn: MultiTurnConfig = Field(default_factory=MultiTurnConfig)
+    """Episodes of samples with an ``env`` (multi-turn environments)."""
 
 
 class ConfigError(ValueError):
@@ -359,23 +380,24 @@ def apply_override(tree: dict[str, Any], dotted: str) -> None:
         raise ConfigError(f"override {dotted!r} must look like 'section.field=value'")
     parts = key.strip().split(".")
     node: Any = tree
-    for depth, part in enumerate(parts):
+    for depth, name in enumerate(parts):
         last = depth == len(parts) - 1
+        part: str | int = name
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(node)}")
-            part = int(part)
+            if not name.isdigit() or int(name) >= len(node):
+                raise ConfigError(f"override {dotted!r}: {name!r} is not an index of a list of {len(node)}")
+            part = int(name)
         elif not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:depth])!r} is not a section")
         if last:
-            node[part] = yaml.safe_load(raw) if raw.strip() else ""
+            node[part] = parse_yaml(raw, f"override {dotted!r}") if raw.strip() else ""
         else:
             if isinstance(node, dict):
                 node.setdefault(part, {})
             node = node[part]
 
 
-def _valid_fields(path: tuple, root: type[BaseModel] = RunConfig) -> list[str] | None:
+def _valid_fields(path: tuple[Any, ...], root: type[BaseModel] = RunConfig) -> list[str] | None:
     model: Any = root
     for part in path[:-1]:
         field = getattr(model, "model_fields", {}).get(part)
@@ -386,17 +408,25 @@ def _valid_fields(path: tuple, root: type[BaseModel] = RunConfig) -> list[str] |
     return sorted(getattr(model, "model_fields", {})) or None
 
 
+def _error_lines(err: Any) -> list[str]:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        valid = _valid_fields(err["loc"])
+        msg = "unknown field" + (f"; valid fields: {', '.join(valid)}" if valid else "")
+    if not loc:  # a cross-field rule: its message holds one "field: problem" line per problem
+        return [f"  {line}" for line in msg.splitlines()]
+    shown = repr(err.get("input"))
+    if err["type"] == "missing" or shown in msg or len(shown) > 200:
+        return [f"  {loc}: {msg}"]
+    return [f"  {loc}: {msg} (got {shown})"]
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, each starting with the field's dotted path."""
     lines = [f"invalid config in {source}:"]
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            valid = _valid_fields(err["loc"])
-            msg = "unknown field" + (f"; valid fields: {', '.join(valid)}" if valid else "")
-        lines.append(
-            f"  {loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"  {loc}: {msg}"
-        )
+        lines += _error_lines(err)
     return "\n".join(lines)
 
 
@@ -412,6 +442,38 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader for which a key repeated in one mapping is an error (PyYAML keeps the last one)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.name} line {line}: duplicate key {key!r} (first on line {seen[key]}); "
+                "keep one"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """YAML text as Python objects; a duplicate key is a :class:`ConfigError` naming ``name``, the line
+    and the key."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = name  # type: ignore[attr-defined]
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
 def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A recipe file as a dict. ``include: other.yaml`` (relative to the file; a list for several) is read
     first and this file's keys are merged over it, so a tiny-model variant only states what differs."""
@@ -419,9 +481,11 @@ def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     if path.resolve() in _seen:
         raise ConfigError(f"recipe {path} includes itself (through {' -> '.join(map(str, _seen))})")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = parse_yaml(path.read_text(), str(path)) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"recipe {path} not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"recipe {path} is a directory; expected a YAML file") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
     if not isinstance(tree, dict):
@@ -433,6 +497,25 @@ def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     return deep_merge(merged, tree)
 
 
+def validate_tree(tree: dict[str, Any], source: str) -> RunConfig:
+    """A nested dict (a recipe with overrides applied) as a checked :class:`RunConfig`; every problem,
+    field-level or cross-field, is one line of the :class:`ConfigError`."""
+    bad = list(non_finite(tree))
+    if bad:
+        lines = [f"  {p}: must be a finite number (got {_at(tree, p)!r})" for p in bad]
+        raise ConfigError("\n".join([f"invalid config in {source}:", *lines]))
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def _at(tree: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        tree = tree[int(part)] if isinstance(tree, list) else tree[part]
+    return tree
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML recipe (or start from defaults), apply dotted overrides, validate."""
     tree: dict[str, Any] = read_recipe(path) if path is not None else {}
@@ -441,7 +524,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         apply_override(tree, item)
     if overrides:
         source += " with overrides " + " ".join(overrides)
-    try:
-        return RunConfig.model_validate(tree)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+    return validate_tree(tree, source)

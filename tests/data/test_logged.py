@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlvr.data.errors import DataFormatError
-from rlvr.data.logged import MAX_REPORTED_ERRORS, load_logged
+from rlvr.data.logged import MAX_REPORTED_ERRORS
 from rlvr.data.sample import RewardSpec, Sample
 from rlvr.models.tiny import build_tokenizer
 from rlvr.rewards.router import ScoreRequest
@@ -17,6 +17,7 @@ from rlvr.rewards.types import RewardResult
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import Completion
 from rlvr.training.collect import RolloutBatch
+from rlvr.training.logged import load_logged
 from rlvr.training.rollout_log import rollout_rows, truncate_logged, write_logged
 
 

@@ -8,8 +8,8 @@ import torch
 from rlvr.tracking.logger import read_metrics
 from rlvr.training.collect import RolloutBatch
 from rlvr.training.pipeline import RolloutPipeline
-from rlvr.training.trainer import ROLE_TIMINGS, RLTrainer
-from tests.training.helpers import tiny_recipe, use_verifier
+from rlvr.training.trainer import ROLE_TIMINGS
+from tests.training.helpers import engine_of, make_trainer, model_of, tiny_recipe, use_verifier
 
 
 class _FakeRoles:
@@ -18,10 +18,10 @@ class _FakeRoles:
     def __init__(self) -> None:
         self.version = 0
         self.events: list[str] = []
-        self.rollout = self
+        self.rollout = self.learner = self
         self.shares_learner_model = False
 
-    def learner_weights(self):
+    def weights(self):
         return {"w": torch.zeros(1)}
 
     def sync(self, weights, version) -> float:
@@ -67,7 +67,7 @@ def test_staleness_never_exceeds_the_bound():
 
 def _async(tmp_path, *overrides):
     cfg = tiny_recipe(tmp_path, "trainer.max_staleness=1", "algorithm.tis_cap=2.0", *overrides)
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = make_trainer(cfg, show_progress=False)
     use_verifier(trainer, "digit_fraction")
     return trainer
 
@@ -85,9 +85,9 @@ def test_one_step_off_trains_with_importance_weights_and_per_role_timings(tmp_pa
     for key in ROLE_TIMINGS:
         assert all(f"perf/{key}" in r for r in rows), key
     # the rollout worker has its own copy of the weights, refreshed to the learner's after each update
-    rollout_model = trainer.engine.model
-    assert rollout_model is not trainer.model
-    for k, v in trainer.model.state_dict().items():
+    rollout_model = engine_of(trainer).model
+    assert rollout_model is not model_of(trainer)
+    for k, v in model_of(trainer).state_dict().items():
         torch.testing.assert_close(rollout_model.state_dict()[k], v, rtol=0, atol=0)
 
 
@@ -107,7 +107,7 @@ def test_an_interrupted_async_run_resumes_before_the_batch_in_flight(tmp_path):
     assert trainer.fit() == {} and trainer.stopped_by == signal.SIGINT
     trainer.close()
     assert trainer.step == 2
-    sync = RLTrainer(tiny_recipe(tmp_path / "sync", "trainer.steps=2"), show_progress=False)
+    sync = make_trainer(tiny_recipe(tmp_path / "sync", "trainer.steps=2"), show_progress=False)
     use_verifier(sync, "digit_fraction")
     sync.fit()
     sync.close()

@@ -7,8 +7,7 @@ ray = pytest.importorskip("ray", reason="backend: ray needs Ray: pip install 'rl
 
 from rlvr.tracking.logger import read_metrics  # noqa: E402
 from rlvr.training.checkpoint import latest_checkpoint  # noqa: E402
-from rlvr.training.trainer import RLTrainer  # noqa: E402
-from tests.training.helpers import tiny_recipe, use_verifier  # noqa: E402
+from tests.training.helpers import make_trainer, model_of, tiny_recipe, use_verifier  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -24,7 +23,7 @@ def ray_instance():
 
 
 def _trainer(tmp_path, *overrides):
-    trainer = RLTrainer(tiny_recipe(tmp_path, *overrides), show_progress=False)
+    trainer = make_trainer(tiny_recipe(tmp_path, *overrides), show_progress=False)
     use_verifier(trainer, "digit_fraction")
     return trainer
 
@@ -48,7 +47,7 @@ def test_ray_backend_follows_the_local_curve(tmp_path):
     assert b == pytest.approx(a, abs=1e-6), (a, b)
     final = latest_checkpoint(remote.run_dir)
     assert final is not None and final.state.step == 4
-    local_weights = local.model.state_dict()
+    local_weights = model_of(local).state_dict()
     for key, value in final.weights.items():  # (tied weights are saved once)
         torch.testing.assert_close(value, local_weights[key], rtol=0, atol=1e-5)
 

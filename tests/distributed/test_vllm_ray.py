@@ -9,9 +9,8 @@ pytest.importorskip(
 ray = pytest.importorskip("ray", reason="backend: ray needs Ray: pip install 'rlvr[ray]'")
 
 from rlvr.tracking.logger import read_metrics  # noqa: E402
-from rlvr.training.trainer import RLTrainer  # noqa: E402
 from tests.distributed.test_vllm_trainer import VLLM_TINY  # noqa: E402
-from tests.training.helpers import tiny_recipe, use_verifier  # noqa: E402
+from tests.training.helpers import make_trainer, tiny_recipe, use_verifier  # noqa: E402
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -24,7 +23,7 @@ def test_a_vllm_rollout_actor_samples_with_the_learners_weights(tmp_path):
         cfg = tiny_recipe(
             tmp_path, VLLM_TINY, "rollout.engine=vllm", "trainer.steps=3", "algorithm.tis_cap=2.0", *RAY
         )
-        trainer = RLTrainer(cfg, show_progress=False)
+        trainer = make_trainer(cfg, show_progress=False)
         use_verifier(trainer, "digit_fraction")
         trainer.fit()
         trainer.close()

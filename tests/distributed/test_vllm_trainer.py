@@ -8,8 +8,7 @@ pytest.importorskip(
 )
 
 from rlvr.tracking.logger import read_metrics  # noqa: E402
-from rlvr.training.trainer import RLTrainer  # noqa: E402
-from tests.training.helpers import tiny_recipe, use_verifier  # noqa: E402
+from tests.training.helpers import make_trainer, tiny_recipe, use_verifier  # noqa: E402
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -21,7 +20,7 @@ VLLM_TINY = (
 
 def test_a_synchronous_vllm_run_samples_with_the_learners_current_weights(tmp_path):
     cfg = tiny_recipe(tmp_path, VLLM_TINY, "rollout.engine=vllm", "trainer.steps=3", "algorithm.tis_cap=2.0")
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = make_trainer(cfg, show_progress=False)
     use_verifier(trainer, "digit_fraction")
     trainer.fit()
     trainer.close()

@@ -23,7 +23,7 @@ def boom(completion, ground_truth):
 
 
 def not_a_result(completion, ground_truth):
-    return 1.0
+    return "1.0"  # a string: neither a number nor a RewardResult
 
 
 def sleepy(completion, ground_truth, *, seconds=10.0):

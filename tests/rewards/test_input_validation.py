@@ -67,7 +67,7 @@ def test_bad_row_stops_rlvr_train_with_exit_2(case, row, message, tmp_path, caps
     data = _write(tmp_path, row)
     assert main(["train", str(_recipe(tmp_path, data))]) == 2
     err = capsys.readouterr().err
-    assert f"rlvr: {data} {message}" in err, err
+    assert f"rlvr train: {data} {message}" in err, err
     assert not (tmp_path / "runs").exists()  # failed before a run directory (or a model) was made
 
 

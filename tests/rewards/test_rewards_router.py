@@ -58,7 +58,7 @@ def test_errors_are_reported_not_zeroed():
         ]
     )
     assert results[0].error == f"{H}:boom: ValueError: bad input"
-    assert "TypeError" in results[1].error and "not RewardResult" in results[1].error
+    assert "TypeError" in results[1].error and "not a float or a RewardResult" in results[1].error
     assert results[2].error.startswith("no_such_verifier: UnknownNameError: unknown verifier")
     assert "typo_param" in results[3].error
     assert all(r.score == 0.0 and r.correct is None for r in results)

@@ -1,7 +1,9 @@
 """Shared pieces of the training tests: a tiny recipe and a deliberately easy verifier."""
 
 from rlvr.config import RunConfig, load_config
+from rlvr.distributed.placement import build_roles, local_learner, local_rollout
 from rlvr.rewards.types import RewardResult
+from rlvr.training.trainer import RLTrainer
 
 TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "max_positions": 32}
 
@@ -36,3 +38,23 @@ def use_verifier(trainer, name: str) -> None:
     """Score every training sample with tests.training.helpers:<name>."""
     for s in trainer.train_samples:
         s.reward.verifier = f"tests.training.helpers:{name}"
+
+
+def make_trainer(cfg: RunConfig, **kwargs) -> RLTrainer:
+    """An RLTrainer handed the roles that ``build_roles`` makes for ``cfg``, as the CLI builds it."""
+    return RLTrainer(cfg, build_roles(cfg), **kwargs)
+
+
+def model_of(trainer):
+    """The policy model of a local run's learner."""
+    return local_learner(trainer.roles).model
+
+
+def learner_of(trainer):
+    """The Learner (optimizer, reference, loss) of a local run."""
+    return local_learner(trainer.roles).learner
+
+
+def engine_of(trainer):
+    """The rollout engine of a local run's first rollout worker."""
+    return local_rollout(trainer.roles).engine

@@ -15,12 +15,12 @@ from rlvr.training import checkpoint
 from rlvr.training.checkpoint import ResumeError, config_diff, rng_state, truncate_logs, verify
 from rlvr.training.trainer import NonFiniteError, RLTrainer
 
-from .helpers import tiny_recipe, use_verifier
+from .helpers import engine_of, learner_of, make_trainer, model_of, tiny_recipe, use_verifier
 
 
 def _trainer(tmp_path, *overrides: str) -> RLTrainer:
     cfg = tiny_recipe(tmp_path, "data.eval=[]", "trainer.save_every=1", *overrides)
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = make_trainer(cfg, show_progress=False)
     use_verifier(trainer, "digit_fraction")  # rewards vary, so every step changes the weights
     return trainer
 
@@ -56,19 +56,22 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
 def test_round_trip_restores_every_piece_of_state(tmp_path):
     a = _run(tmp_path, "trainer.steps=2")
     rng = rng_state(
-        [a.engine.generator.get_state()]
+        [engine_of(a).generator.get_state()]
     )  # fit ends with the checkpoint of step 2; nothing draws after it
     random.random(), np.random.rand(), torch.rand(1)  # move the streams on: restoring must put them back
     b = _trainer(tmp_path, "trainer.steps=2", f"trainer.resume={a.run_dir}")
     assert (b.step, b.run_dir, b.last_checkpoint) == (2, a.run_dir, a.run_dir / "checkpoints" / "step-0002")
-    _assert_same_tensors(a.model.state_dict(), b.model.state_dict())
-    _assert_same_tensors(a.learner.optimizer.state_dict()["state"], b.learner.optimizer.state_dict()["state"])
-    assert (
-        a.learner.optimizer.state_dict()["param_groups"] == b.learner.optimizer.state_dict()["param_groups"]
+    _assert_same_tensors(model_of(a).state_dict(), model_of(b).state_dict())
+    _assert_same_tensors(
+        learner_of(a).optimizer.state_dict()["state"], learner_of(b).optimizer.state_dict()["state"]
     )
-    assert a.learner.scheduler.state_dict() == b.learner.scheduler.state_dict()
+    assert (
+        learner_of(a).optimizer.state_dict()["param_groups"]
+        == learner_of(b).optimizer.state_dict()["param_groups"]
+    )
+    assert learner_of(a).scheduler.state_dict() == learner_of(b).scheduler.state_dict()
     assert a.sampler.state_dict() == b.sampler.state_dict()
-    now = rng_state([b.engine.generator.get_state()])
+    now = rng_state([engine_of(b).generator.get_state()])
     assert torch.equal(rng["torch"], now["torch"]) and torch.equal(rng["engines"][0], now["engines"][0])
     assert rng["python"] == now["python"] and rng["numpy"] == now["numpy"]
     files = json.loads((b.last_checkpoint / "manifest.json").read_text())["files"]
@@ -94,8 +97,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, lora):
     if lora:  # the checkpoint holds only the adapter
         assert (resumed.last_checkpoint / "adapter_model.safetensors").exists()
         assert not (resumed.last_checkpoint / "model.safetensors").exists()
-    for key, value in full.model.state_dict().items():
-        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=1e-6)
+    for key, value in model_of(full).state_dict().items():
+        torch.testing.assert_close(model_of(resumed).state_dict()[key], value, rtol=0, atol=1e-6)
 
     assert untimed_metrics(resumed.run_dir) == untimed_metrics(full.run_dir)
 
@@ -150,7 +153,7 @@ def test_a_corrupt_checkpoint_is_skipped_for_the_previous_one(tmp_path, caplog):
     )
     saved = load_file(run / "checkpoints" / "step-0001" / "model.safetensors")
     for key, value in saved.items():
-        assert torch.equal(resumed.model.state_dict()[key], value)
+        assert torch.equal(model_of(resumed).state_dict()[key], value)
     resumed.close()
 
 
@@ -235,16 +238,16 @@ def test_resume_errors_name_the_problem(tmp_path):
 
 def test_nonfinite_updates_are_skipped_counted_and_stop_with_a_checkpoint(tmp_path):
     trainer = _trainer(tmp_path, "trainer.steps=6", "trainer.max_nonfinite_steps=2", "trainer.save_every=0")
-    policy_loss, last_good = trainer.learner.policy_loss, {}
+    policy_loss, last_good = learner_of(trainer).policy_loss, {}
 
     def nan_after_step_1(logp, *args, **kwargs):
         loss, metrics = policy_loss(logp, *args, **kwargs)
         if trainer.step == 0:
             return loss, metrics
-        last_good.setdefault("weights", {k: v.clone() for k, v in trainer.model.state_dict().items()})
+        last_good.setdefault("weights", {k: v.clone() for k, v in model_of(trainer).state_dict().items()})
         return loss * float("nan"), metrics
 
-    trainer.learner.policy_loss = nan_after_step_1
+    learner_of(trainer).policy_loss = nan_after_step_1
     with pytest.raises(NonFiniteError, match="2 consecutive steps") as err:
         trainer.fit()
     trainer.close()

@@ -5,6 +5,9 @@ from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.filtering import FilterStage
+
+DYNAMIC = FilterStage(["errored", "dynamic_sampling"])
 
 # Prompt k's group of 2 scores: k % 3 == 0 -> both right, 1 -> both wrong, 2 -> one of each.
 PATTERN = {0: (1.0, 1.0), 1: (0.0, 0.0), 2: (1.0, 0.0)}
@@ -32,7 +35,9 @@ def test_without_dynamic_sampling_everything_is_kept():
 
 
 def test_dynamic_sampling_keeps_only_mixed_groups_until_full():
-    batch = collect(_prompt_stream(), _fake_round, target_groups=4, dynamic=True, max_rounds=10)
+    batch = collect(
+        _prompt_stream(), _fake_round, target_groups=4, keep_groups=DYNAMIC.kept_groups, max_rounds=10
+    )
     assert [s.id for s in batch.samples] == ["2", "5", "8", "11"]
     assert {c.prompt_index for c in batch.completions} == {0, 1, 2, 3}
     for c in batch.completions:
@@ -47,6 +52,8 @@ def test_dynamic_sampling_keeps_only_mixed_groups_until_full():
 
 
 def test_dynamic_sampling_stops_after_max_rounds_and_reports_the_shortfall():
-    batch = collect(_prompt_stream(), _fake_round, target_groups=10, dynamic=True, max_rounds=1)
+    batch = collect(
+        _prompt_stream(), _fake_round, target_groups=10, keep_groups=DYNAMIC.kept_groups, max_rounds=1
+    )
     assert len(batch.samples) == 3  # ids 2, 5, 8 of the first 10
     assert batch.stats["rollout/groups_short"] == 7 and batch.stats["rollout/rounds"] == 1

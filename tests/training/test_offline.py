@@ -7,13 +7,12 @@ import torch
 
 from rlvr.data.errors import DataFormatError
 from rlvr.tracking.logger import read_metrics
-from rlvr.training.trainer import RLTrainer
 
-from .helpers import tiny_recipe, use_verifier
+from .helpers import engine_of, make_trainer, model_of, tiny_recipe, use_verifier
 
 
 def _online_with_logged_rollouts(tmp_path):
-    trainer = RLTrainer(
+    trainer = make_trainer(
         tiny_recipe(tmp_path / "online", "trainer.steps=3", "monitor.log_rollouts=true"), show_progress=False
     )
     use_verifier(trainer, "digit_fraction")
@@ -29,7 +28,7 @@ def test_a_run_trains_offline_on_another_runs_logged_rollouts(tmp_path):
     assert all(len(r["behaviour_logprobs"]) == len(r["completion_ids"]) for r in rows)
     assert [r["policy_version"] for r in rows[:: 8 * 8]] == [0, 1, 2]
 
-    offline = RLTrainer(
+    offline = make_trainer(
         tiny_recipe(
             tmp_path / "offline",
             "trainer.steps=3",
@@ -40,13 +39,13 @@ def test_a_run_trains_offline_on_another_runs_logged_rollouts(tmp_path):
         show_progress=False,
     )
     assert len(offline.logged) == 3 * 8  # groups: 8 prompts a step
-    before = {k: v.clone() for k, v in offline.model.state_dict().items()}
+    before = {k: v.clone() for k, v in model_of(offline).state_dict().items()}
     generated = []
-    offline.engine.generate = lambda *a, **k: generated.append(1)  # offline training never generates
+    engine_of(offline).generate = lambda *a, **k: generated.append(1)  # offline training never generates
     offline.fit()
     offline.close()
     assert not generated
-    assert any(not torch.equal(before[k], v) for k, v in offline.model.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in model_of(offline).state_dict().items())
     steps = [r for r in read_metrics(offline.run_dir / "metrics.jsonl") if "train/pg_loss" in r]
     assert [r["step"] for r in steps] == [1, 2, 3]
     # logged batches were sampled by older policies: the importance ratios say so
@@ -58,4 +57,4 @@ def test_a_bad_logged_file_names_the_file_row_and_field(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "1 2", "completion": "3", "reward": 1.0}\n')
     with pytest.raises(DataFormatError, match=r"bad\.jsonl.*row 1.*behaviour_logprobs"):
-        RLTrainer(tiny_recipe(tmp_path, f"data.logged={bad}"), show_progress=False)
+        make_trainer(tiny_recipe(tmp_path, f"data.logged={bad}"), show_progress=False)

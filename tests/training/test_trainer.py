@@ -1,9 +1,8 @@
 import torch
 
 from rlvr.tracking.logger import read_metrics
-from rlvr.training.trainer import RLTrainer
 
-from .helpers import tiny_recipe, use_verifier
+from .helpers import learner_of, make_trainer, model_of, tiny_recipe, use_verifier
 
 
 def _params(model):
@@ -11,12 +10,12 @@ def _params(model):
 
 
 def test_one_step_changes_weights_and_logs_metrics(tmp_path):
-    trainer = RLTrainer(tiny_recipe(tmp_path, "trainer.steps=1"), show_progress=False)
+    trainer = make_trainer(tiny_recipe(tmp_path, "trainer.steps=1"), show_progress=False)
     use_verifier(trainer, "digit_fraction")  # rewards vary within groups even for a random policy
-    before = _params(trainer.model)
+    before = _params(model_of(trainer))
     trainer.fit()
     trainer.close()
-    after = trainer.model.state_dict()
+    after = model_of(trainer).state_dict()
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed, "a training step must change the weights"
     rows = read_metrics(trainer.run_dir / "metrics.jsonl")
@@ -49,7 +48,7 @@ def test_a_few_dozen_steps_raise_the_reward(tmp_path):
         "data.eval=[]",
     )
     # the digit_sort generator scores by exact match; swap in the easy verifier on the loaded samples
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = make_trainer(cfg, show_progress=False)
     use_verifier(trainer, "starts_with_seven")
     trainer.fit()
     trainer.close()
@@ -59,13 +58,13 @@ def test_a_few_dozen_steps_raise_the_reward(tmp_path):
 
 
 def test_kl_loads_a_reference_only_when_needed(tmp_path):
-    trainer = RLTrainer(tiny_recipe(tmp_path), show_progress=False)
-    assert trainer.learner.reference is None
+    trainer = make_trainer(tiny_recipe(tmp_path), show_progress=False)
+    assert learner_of(trainer).reference is None
     trainer.close()
-    trainer = RLTrainer(
+    trainer = make_trainer(
         tiny_recipe(tmp_path, "algorithm.kl_coef=0.1", "trainer.steps=1"), show_progress=False
     )
-    assert trainer.learner.reference is not None
+    assert learner_of(trainer).reference is not None
     trainer.fit()
     rows = read_metrics(trainer.run_dir / "metrics.jsonl")
     assert "train/kl_loss" in rows[0]
@@ -76,7 +75,7 @@ def test_several_epochs_and_mini_batches(tmp_path):
     cfg = tiny_recipe(
         tmp_path, "trainer.ppo_epochs=2", "trainer.mini_batch_size=16", "trainer.micro_batch_size=8"
     )
-    trainer = RLTrainer(cfg, show_progress=False)
+    trainer = make_trainer(cfg, show_progress=False)
     use_verifier(trainer, "digit_fraction")
     trainer.fit()
     trainer.close()

@@ -6,13 +6,12 @@ import pytest
 import torch
 
 from rlvr.tracking.logger import read_metrics
-from rlvr.training.trainer import RLTrainer
 
-from .helpers import tiny_recipe, use_verifier
+from .helpers import learner_of, make_trainer, tiny_recipe, use_verifier
 
 
 def _run(tmp_path, *overrides, verifier="digit_fraction"):
-    trainer = RLTrainer(tiny_recipe(tmp_path, *overrides), show_progress=False)
+    trainer = make_trainer(tiny_recipe(tmp_path, *overrides), show_progress=False)
     use_verifier(trainer, verifier)
     trainer.fit()
     trainer.close()
@@ -33,6 +32,8 @@ def test_dynamic_sampling_reports_rounds_and_dropped_groups(tmp_path):
         assert row["rollout/rounds"] >= 1
         assert row["rollout/groups_kept"] + row["rollout/groups_short"] == 8
         assert row["rollout/groups_dropped_all_wrong"] > 0
+        dropped = row["rollout/groups_dropped_all_wrong"] + row["rollout/groups_dropped_all_correct"]
+        assert row["filter/dynamic_sampling/removed"] == 8 * dropped  # rollout.n rows per dropped group
 
 
 def test_overlong_filter_masks_truncated_completions(tmp_path):
@@ -51,11 +52,11 @@ def test_reference_reset_is_logged_and_survives_resume(tmp_path):
         "trainer.run_name=reset",
     )
     assert [r.get("train/reference_reset", 0.0) for r in rows] == [0.0, 1.0, 0.0]
-    ref = trainer.learner.reference.state_dict()
+    ref = learner_of(trainer).reference.state_dict()
     # the reference was reset at step 2 and the checkpoint of step 3 carries it
     ckpt = trainer.last_checkpoint
     assert (ckpt / "extra" / "reference.safetensors").exists()
-    resumed = RLTrainer(
+    resumed = make_trainer(
         tiny_recipe(
             tmp_path,
             "algorithm.kl_coef=0.1",
@@ -67,7 +68,7 @@ def test_reference_reset_is_logged_and_survives_resume(tmp_path):
         ),
         show_progress=False,
     )
-    for k, v in resumed.learner.reference.state_dict().items():
+    for k, v in learner_of(resumed).reference.state_dict().items():
         assert torch.equal(v, ref[k]), k
     assert resumed.reset_policy.last_reset == 2
     resumed.close()
@@ -75,7 +76,7 @@ def test_reference_reset_is_logged_and_survives_resume(tmp_path):
 
 def test_reference_reset_without_kl_is_refused(tmp_path):
     with pytest.raises(ValueError, match="kl_coef > 0"):
-        RLTrainer(tiny_recipe(tmp_path, "reference_reset.every=2"), show_progress=False)
+        make_trainer(tiny_recipe(tmp_path, "reference_reset.every=2"), show_progress=False)
 
 
 def test_monitors_and_sample_log(tmp_path):

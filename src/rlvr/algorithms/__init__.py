@@ -1,18 +1,19 @@
 """The pure tensor math of RL post-training: advantages, policy losses, KL estimators, aggregations.
 
-Importing this package registers every built-in piece in its registry; a trainer looks pieces up by the
-names in :class:`AlgorithmConfig` (``ADVANTAGES.get(cfg.advantage)``) and never branches on them.
+A trainer looks pieces up by the names in :class:`AlgorithmConfig` (``ADVANTAGES.get(cfg.advantage)``)
+and never branches on them. The config and the registries import no torch; the math (and the
+registration of every built-in piece) is imported on first access to it, from :mod:`.builtin_pieces`.
 """
 
-from . import advantages, aggregation, entropy, kl, losses
-from .advantages import discounted_returns, group_index_from_ids, group_stats, masked_whiten, outcome_scores
+import importlib
+from typing import Any
+
 from .config import AlgorithmConfig
-from .entropy import entropy_from_logits, logprobs_from_logits
-from .kl import kl_penalty
-from .registries import ADVANTAGES, KL_ESTIMATORS, LOSS_AGGREGATIONS, POLICY_LOSSES
+from .registries import ADVANTAGES, FILTERS, KL_ESTIMATORS, LOSS_AGGREGATIONS, POLICY_LOSSES
 
 __all__ = [
     "ADVANTAGES",
+    "FILTERS",
     "KL_ESTIMATORS",
     "LOSS_AGGREGATIONS",
     "POLICY_LOSSES",
@@ -22,6 +23,7 @@ __all__ = [
     "discounted_returns",
     "entropy",
     "entropy_from_logits",
+    "filters",
     "group_index_from_ids",
     "group_stats",
     "kl",
@@ -31,3 +33,11 @@ __all__ = [
     "masked_whiten",
     "outcome_scores",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The torch-side names (``kl_penalty``, ``losses``, ...), imported on first access."""
+    pieces = importlib.import_module("rlvr.algorithms.builtin_pieces")
+    if name in pieces.__all__:
+        return getattr(pieces, name)
+    raise AttributeError(f"module 'rlvr.algorithms' has no attribute {name!r}")

@@ -212,3 +212,6 @@ def gae(
         adv[:, t] = next_adv
     returns = torch.where(mask > 0, adv + values, torch.zeros_like(adv))
     return masked_whiten(adv, mask, cfg.adv_eps), returns
+
+
+gae.needs_values = True  # type: ignore[attr-defined]  # read by registries.needs_values: a critic is required

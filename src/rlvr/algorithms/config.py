@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .registries import ADVANTAGES, KL_ESTIMATORS, LOSS_AGGREGATIONS, POLICY_LOSSES
 
 
 class AlgorithmConfig(BaseModel):
     """The knobs of the objective. Names of pieces are looked up in the registries of
     :mod:`rlvr.algorithms`; a ``module:attr`` path plugs in user code."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     advantage: str = "grpo"
     """Advantage estimator: grpo | dr_grpo | rloo | reinforce_pp | reinforce | gae, or module:attr."""
@@ -52,3 +54,23 @@ class AlgorithmConfig(BaseModel):
     """True: subtract kl_coef * KL from token rewards (PPO/RLHF style); False: add it to the loss (GRPO)."""
     entropy_coef: float = Field(0.0, ge=0)
     """Coefficient of the entropy bonus (subtracted from the loss)."""
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_advantage(cls, v: str) -> str:
+        return ADVANTAGES.check(v)
+
+    @field_validator("policy_loss")
+    @classmethod
+    def _known_policy_loss(cls, v: str) -> str:
+        return POLICY_LOSSES.check(v)
+
+    @field_validator("loss_agg")
+    @classmethod
+    def _known_loss_agg(cls, v: str) -> str:
+        return LOSS_AGGREGATIONS.check(v)
+
+    @field_validator("kl_estimator")
+    @classmethod
+    def _known_kl_estimator(cls, v: str) -> str:
+        return KL_ESTIMATORS.check(v)

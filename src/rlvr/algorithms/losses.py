@@ -5,6 +5,10 @@ Every loss has the signature
     fn(logprobs (B, T), old_logprobs (B, T), advantages (B, T), response_mask (B, T), cfg, aggregate,
        *, behaviour_logprobs (B, T) | None = None) -> (scalar loss, {name: scalar metric})
 
+Each is registered with ``register_policy_loss(name, zero_at_zero_advantage=...)``: both built-ins are
+-A times a function of the ratio, so a row whose advantage is 0 everywhere has loss and gradient exactly 0
+and the learner may skip it (the ``zero_advantage`` filter).
+
 ``aggregate(loss_mat, mask)`` is a partial of a registered loss aggregation carrying the mini-batch's
 global counts, so that micro-batch losses sum to the mini-batch loss. Metrics are detached means over
 the valid tokens of the tensors given (a micro-batch, when the caller splits).
@@ -21,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .config import AlgorithmConfig
-from .registries import POLICY_LOSSES
+from .registries import register_policy_loss
 
 Aggregate = Callable[[Tensor, Tensor], Tensor]
 
@@ -108,7 +112,7 @@ def _clip_diagnostics(
     }
 
 
-@POLICY_LOSSES.register("ppo_clip")
+@register_policy_loss("ppo_clip", zero_at_zero_advantage=True)
 def ppo_clip(
     logprobs: Tensor,
     old_logprobs: Tensor,
@@ -154,7 +158,7 @@ def ppo_clip(
     return aggregate(loss_mat, response_mask), metrics
 
 
-@POLICY_LOSSES.register("vanilla_pg")
+@register_policy_loss("vanilla_pg", zero_at_zero_advantage=True)
 def vanilla_pg(
     logprobs: Tensor,
     old_logprobs: Tensor,

@@ -1,6 +1,7 @@
 """Reading logged rollouts: the row model, per-row checks, tokenization and grouping.
 
-The format is documented in :mod:`rlvr.data.logged`, which serves the groups read here as training batches.
+The format is documented in :mod:`rlvr.data.logged`; :mod:`rlvr.training.logged` serves the groups read
+here as training batches.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,13 +20,14 @@ from rlvr.data.errors import DataFormatError, row_error
 from rlvr.data.loaders import iter_jsonl, iter_parquet
 from rlvr.data.rows import _check_messages
 from rlvr.data.sample import RewardSpec, Sample
-from rlvr.rewards.types import RewardResult
-from rlvr.rollout.prompts import render_prompt
 
 MAX_REPORTED_ERRORS = 20
 """Problems listed in one DataFormatError; the rest are counted."""
 LOGPROB_TOLERANCE = 1e-4
 """A log-probability above this is an error (rounding may leave a certain token's a hair above 0)."""
+
+Render = Callable[[Sample], str]
+"""A sample -> the prompt text the policy sees (chat template applied)."""
 
 
 class LoggedRow(BaseModel):
@@ -108,17 +110,6 @@ class LoggedCompletion:
     @property
     def verifier(self) -> str:
         return "logged" if self.row.verifier is None else self.row.verifier
-
-    def result(self) -> RewardResult:
-        """The row's reward as a verifier result; ``info`` has the row number, id and metadata."""
-        r = self.row
-        info: dict[str, Any] = {"row": self.row_num, "id": self.id}
-        info |= {k: v for k, v in (("step", r.step), ("policy_version", r.policy_version)) if v is not None}
-        if r.metadata is not None:
-            info["metadata"] = dict(r.metadata)
-        return RewardResult(
-            0.0 if r.reward is None else r.reward, correct=r.correct, info=info, error=r.error
-        )
 
 
 @dataclass
@@ -286,16 +277,16 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def _prompt_ids(rows: list[tuple[int, LoggedRow]], tokenizer, source: str, report: _Report) -> dict:
+def _prompt_ids(
+    rows: list[tuple[int, LoggedRow]], tokenizer, render: Render, source: str, report: _Report
+) -> dict:
     """Row number -> prompt token ids, for the rows that give only prompt text (rendered like online)."""
     texts, nums = [], []
     for n, row in rows:
         if row.prompt_ids is not None:
             continue
         try:
-            texts.append(
-                render_prompt(tokenizer, Sample(id=f"row {n}", prompt=row.prompt, messages=row.messages))
-            )
+            texts.append(render(Sample(id=f"row {n}", prompt=row.prompt, messages=row.messages)))
             nums.append(n)
         except ValueError as exc:
             report.add(n, str(row_error(source, n, f"field 'messages': {exc}; or give 'prompt_ids'")))
@@ -336,11 +327,11 @@ def _length_problems(row: LoggedRow, p_ids: list[int], c_ids: list[int], vocab: 
 
 
 def _tokenize(
-    rows: list[tuple[int, LoggedRow]], tokenizer, stem: str, source: str, report: _Report
+    rows: list[tuple[int, LoggedRow]], tokenizer, render: Render, stem: str, source: str, report: _Report
 ) -> list[LoggedCompletion]:
     """Fill in whichever of text / ids each row lacks; check the ids and the log-prob count."""
     vocab = len(tokenizer)
-    prompt_ids = _prompt_ids(rows, tokenizer, source, report)
+    prompt_ids = _prompt_ids(rows, tokenizer, render, source, report)
     texts = {n: r.completion for n, r in rows if r.completion_ids is None}
     completion_ids = dict(zip(texts, _encode(tokenizer, list(texts.values())), strict=True))
     out = []
@@ -406,8 +397,13 @@ def _group(rows: list[LoggedCompletion], stem: str, source: str, report: _Report
     return groups
 
 
-def read_groups(path: str | os.PathLike[str], tokenizer, require_logprobs: bool = True) -> list[LoggedGroup]:
-    """The checked, tokenized groups of a logged file; every bad row is reported in one DataFormatError."""
+def read_groups(
+    path: str | os.PathLike[str], tokenizer, render: Render, require_logprobs: bool = True
+) -> list[LoggedGroup]:
+    """The checked, tokenized groups of a logged file; every bad row is reported in one DataFormatError.
+
+    ``render(sample)`` is the prompt text the policy sees for a row that gives only ``prompt`` or
+    ``messages`` (the rollout engine's chat-template rendering; data does not know chat templates)."""
     p = Path(path)
     source, stem = str(path), p.stem
     report = _Report(source)
@@ -426,6 +422,6 @@ def read_groups(path: str | os.PathLike[str], tokenizer, require_logprobs: bool 
             f"{source}: no rows; expected one logged completion per row with a prompt, a completion, "
             "'behaviour_logprobs' and 'reward' (see rlvr.data.logged)"
         )
-    groups = _group(_tokenize(rows, tokenizer, stem, source, report), stem, source, report)
+    groups = _group(_tokenize(rows, tokenizer, render, stem, source, report), stem, source, report)
     report.raise_if_any(num_rows)
     return groups

@@ -34,7 +34,7 @@ VERIFIER = "reasoning_gym"
 class ReasoningGymTask(BaseModel):
     """One reasoning-gym task in a (possibly weighted) mix."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     name: str
     """reasoning-gym dataset name (``reasoning_gym.factory.DATASETS``), e.g. ``chain_sum``."""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rlvr.data.errors import DataFormatError, row_error
-from rlvr.data.sample import RewardSpec, Sample
+from rlvr.data.sample import EnvSpec, RewardSpec, Sample
 
 RowConverter = Callable[[dict[str, Any], str, int, str], Sample]
 """(row, source name, 1-based row number, prefix for generated ids) -> Sample."""
@@ -38,7 +38,7 @@ class FieldMapping(BaseModel):
     ``{"question", "answer": "... #### 72"}`` map with :meth:`gsm8k`.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     prompt_key: str | None = "prompt"
     """Field holding the prompt text (a string). Used when ``messages_key`` is unset or absent from a row."""
@@ -100,7 +100,7 @@ class VerlMapping(BaseModel):
     (``reward_model.verifier`` set) name their own verifier, renamed through ``verifier_aliases``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     verifiers: dict[str, str] = Field(default_factory=dict)
     """Exact ``data_source`` -> verifier name, checked first."""
@@ -198,7 +198,8 @@ def gsm8k_final_answer(answer: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # rlvr native rows
 
-NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata")
+NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata", "env")
+ENV_FIELDS = ("name", "params", "max_turns")
 REWARD_FIELDS = ("verifier", "ground_truth", "params", "weight")
 
 
@@ -238,6 +239,26 @@ def _native_reward(value: Any, source: str, row_num: int) -> RewardSpec:
     )
 
 
+def _native_env(value: Any, source: str, row_num: int) -> EnvSpec | None:
+    """The row's multi-turn environment ``{name, params, max_turns}``, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise row_error(source, row_num, f"field 'env' must be a dict, got {_type_name(value)}")
+    unknown = sorted(set(value) - set(ENV_FIELDS))
+    if unknown:
+        raise row_error(
+            source, row_num, f"field 'env.{unknown[0]}' is not an env field; expected {', '.join(ENV_FIELDS)}"
+        )
+    if not isinstance(value.get("name"), str) or not value["name"]:
+        raise row_error(source, row_num, "field 'env.name' missing; expected an environment name (string)")
+    turns = value.get("max_turns")
+    turns = 4 if turns is None else turns
+    if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
+        raise row_error(source, row_num, f"field 'env.max_turns' must be an integer >= 1, got {turns!r}")
+    return EnvSpec(value["name"], _check_dict(value.get("params"), "env.params", source, row_num), turns)
+
+
 def native_row_to_sample(row: dict[str, Any], source: str, row_num: int, id_prefix: str) -> Sample:
     """A native rlvr row -> Sample. ``None`` counts as absent (Parquet fills missing struct fields)."""
     unknown = sorted(set(row) - set(NATIVE_FIELDS))
@@ -275,6 +296,7 @@ def native_row_to_sample(row: dict[str, Any], source: str, row_num: int, id_pref
         reward=_native_reward(row.get("reward"), source, row_num),
         response=response,
         metadata=_check_dict(row.get("metadata"), "metadata", source, row_num),
+        env=_native_env(row.get("env"), source, row_num),
     )
 
 

@@ -32,7 +32,7 @@ from rlvr.data.sample import Sample
 
 
 class _SpecBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     limit: int | None = Field(None, ge=1)
     """Keep at most this many samples (after shuffling, so a shuffled limit is a random subset)."""

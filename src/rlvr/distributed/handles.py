@@ -10,9 +10,9 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+from rlvr.training.protocols import RoleFailed
 
-class RoleFailed(RuntimeError):
-    """A role's process died and could not be restarted (or its restarts are used up)."""
+__all__ = ["Handle", "LocalHandle", "RoleFailed", "SubmitThread"]
 
 
 class Handle(Protocol):

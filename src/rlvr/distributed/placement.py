@@ -13,75 +13,140 @@ through the driver.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from torch import Tensor
 
 from rlvr.config import RunConfig
 from rlvr.distributed.handles import Handle, LocalHandle
 from rlvr.distributed.pools import RewardPool, RolloutPool
 from rlvr.models.load import load_tokenizer
-from rlvr.rewards.factory import router_from_config
+from rlvr.rewards.factory import router_for
+from rlvr.training.batch import TokenBatch
+from rlvr.training.checkpoint import Checkpoint, CheckpointState
+from rlvr.training.protocols import Roles
 from rlvr.training.roles import LearnerRole, RewardRole, RolloutRole
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Roles:
-    learner: Handle
-    rollout: RolloutPool
-    scorer: Any  # a RewardRouter, RemoteRewardRouter or RewardPool: score / submit / close
-    runtime: Any = None  # the RayRuntime of a ray run
+class LearnerClient:
+    """The learner role behind a handle, as the loop's :class:`~rlvr.training.protocols.LearnerProtocol`:
+    each method is one call on the handle (in this process, or on the Ray actor)."""
+
+    def __init__(self, handle: Handle) -> None:
+        self.handle = handle
 
     @property
-    def local_learner(self) -> LearnerRole | None:
-        return getattr(self.learner, "role", None)
+    def local(self) -> LearnerRole | None:
+        """The learner object itself when it lives in this process (tests and scripts poke at it)."""
+        return getattr(self.handle, "role", None)
 
-    def learner_weights(self) -> Any:
-        """The learner's current weights as the rollout pool takes them: a dict, or a Ray ObjectRef."""
-        ref = getattr(self.learner, "ref", None)
-        return ref("weights") if callable(ref) else self.learner.call("weights")
+    def train_on(
+        self, batch: TokenBatch, scores: Tensor, group_index: Tensor, episodes: Any = None
+    ) -> dict[str, float]:
+        return self.handle.call("train_on", batch, scores, group_index, episodes)
+
+    def nonfinite_streak(self) -> int:
+        return self.handle.call("nonfinite_streak")
+
+    def weights(self) -> Any:
+        """A state dict, or a Ray ObjectRef of one (the weights then go to the rollout actors through the
+        object store, never through the driver)."""
+        ref = getattr(self.handle, "ref", None)
+        return ref("weights") if callable(ref) else self.handle.call("weights")
+
+    def reset_reference(self) -> None:
+        self.handle.call("reset_reference")
+
+    def save_checkpoint(
+        self, run_dir: Path, state: CheckpointState, keep_last: int, with_reference: bool
+    ) -> Path:
+        return self.handle.call("save_checkpoint", run_dir, state, keep_last, with_reference)
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        self.handle.call("restore", ckpt)
+
+    def save(self, path: Path) -> Path:
+        return self.handle.call("save", path)
 
     def close(self) -> None:
-        self.rollout.close()
-        self.scorer.close()
-        self.learner.close()
-        if self.runtime is not None:
-            self.runtime.close()
+        self.handle.close()
 
 
-def build_roles(cfg: RunConfig, run_dir: Path) -> Roles:
-    return _ray_roles(cfg, run_dir) if cfg.backend == "ray" else _local_roles(cfg, run_dir)
+def local_learner(roles: Roles) -> LearnerRole:
+    """The learner object of a ``backend: local`` run (its model, optimizer and reference)."""
+    role = getattr(roles.learner, "local", None)
+    if role is None:
+        raise AttributeError("the learner lives in a Ray actor (backend: ray); it has no local object")
+    return role
 
 
-def _rollout_model_path(cfg: RunConfig, learner: Handle, run_dir: Path) -> str | None:
+def local_rollout(roles: Roles) -> RolloutRole:
+    """The first rollout worker of a ``backend: local`` run (its engine and model)."""
+    pool = roles.rollout
+    role = getattr(pool.workers[0], "role", None) if isinstance(pool, RolloutPool) else None
+    if role is None:
+        raise AttributeError("the rollout workers live in Ray actors (backend: ray); no local object")
+    return role
+
+
+def build_roles(cfg: RunConfig, scratch_dir: Path | None = None) -> Roles:
+    """The learner, rollout and reward roles of ``cfg`` (``backend: local`` or ``ray``), ready for
+    ``RLTrainer(cfg, roles)``, which closes them. ``scratch_dir`` is where a vLLM engine reads the initial
+    policy of a model built in memory; None uses a temporary directory under ``trainer.output_dir`` (where
+    run directories live, so on a cluster the learner and rollout actors share it), removed at close."""
+    if cfg.rollout.engine == "vllm" and cfg.model.path is None and scratch_dir is None:
+        Path(cfg.trainer.output_dir).mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryDirectory(prefix=".rollout-init-", dir=cfg.trainer.output_dir)
+        roles = _build(cfg, Path(tmp.name))
+        roles.on_close = _then(roles.on_close, tmp.cleanup)
+        return roles
+    return _build(cfg, scratch_dir or Path("."))
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        if first is not None:
+            first()
+        second()
+
+    return both
+
+
+def _build(cfg: RunConfig, scratch_dir: Path) -> Roles:
+    return _ray_roles(cfg, scratch_dir) if cfg.backend == "ray" else _local_roles(cfg, scratch_dir)
+
+
+def _rollout_model_path(cfg: RunConfig, learner: Handle, scratch_dir: Path) -> str | None:
     """A directory vLLM can load the policy's architecture from: model.path, or the initial policy saved
-    into the run directory (a tiny model built in memory)."""
+    into ``scratch_dir`` (a tiny model built in memory)."""
     if cfg.rollout.engine != "vllm":
         return None
     if cfg.model.path is not None:
         return cfg.model.path
-    return str(learner.call("save", run_dir / "rollout-init"))
+    return str(learner.call("save", scratch_dir / "rollout-init"))
 
 
-def _local_roles(cfg: RunConfig, run_dir: Path) -> Roles:
+def _local_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
     learner_role = LearnerRole(cfg)
     learner = LocalHandle(learner_role, "learner")
     shared = cfg.trainer.max_staleness == 0 and cfg.rollout.engine == "hf"
     if shared:
         rollout = RolloutRole(cfg, model=learner_role.model, tokenizer=learner_role.tokenizer)
     else:
-        path = _rollout_model_path(cfg, learner, run_dir)
+        path = _rollout_model_path(cfg, learner, scratch_dir)
         rollout = RolloutRole(cfg, tokenizer=learner_role.tokenizer, model_path=path)
     pool = RolloutPool(
         [LocalHandle(rollout, "rollout-0")], learner_role.tokenizer, cfg.rollout.max_batch_size, shared
     )
-    r = cfg.reward
-    return Roles(learner, pool, router_from_config(r))
+    return Roles(LearnerClient(learner), pool, router_for(cfg.reward))
 
 
-def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
+def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
     from rlvr.distributed.ray_backend import RayRuntime
 
     rc = cfg.ray
@@ -93,13 +158,13 @@ def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
     try:
         learner = runtime.actor(LearnerRole, cfg, bundle=0, resources=bundles[0], restarts=0, name="learner")
         handles.append(learner)
-        path = _rollout_model_path(cfg, learner, run_dir)
+        path = _rollout_model_path(cfg, learner, scratch_dir)
         pool_holder: list[RolloutPool] = []
 
         def resend(worker) -> None:  # a restarted rollout actor gets the current weights first
             pool_holder[0].resend_weights(worker)
 
-        workers = []
+        workers: list[Handle] = []
         for rank in range(rc.rollout_workers):
             w = runtime.actor(
                 RolloutRole,
@@ -120,7 +185,7 @@ def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
         pool = RolloutPool(workers, tokenizer, cfg.rollout.max_batch_size, shares_learner_model=False)
         pool_holder.append(pool)
         if rc.reward_workers:
-            reward_workers = [
+            reward_workers: list[Handle] = [
                 runtime.actor(
                     RewardRole,
                     cfg,
@@ -134,8 +199,7 @@ def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
             handles.extend(reward_workers)
             scorer: Any = RewardPool(reward_workers)
         else:
-            r = cfg.reward
-            scorer = router_from_config(r)
+            scorer = router_for(cfg.reward)
     except BaseException:
         for h in handles:
             h.close()
@@ -148,4 +212,4 @@ def _ray_roles(cfg: RunConfig, run_dir: Path) -> Roles:
         rc.reward_workers,
         rc.placement_strategy,
     )
-    return Roles(learner, pool, scorer, runtime)
+    return Roles(LearnerClient(learner), pool, scorer, on_close=runtime.close)

@@ -5,7 +5,7 @@ so a cluster packs them onto as few nodes as the strategy allows; reward actors 
 anywhere. An actor that dies (a crash, an OOM kill, a lost node) is restarted by Ray up to
 ``ray.max_restarts`` times; its handle then waits for it, lets the owner re-send its state (the current
 weights) and retries the call once. When the restarts are used up the handle raises
-:class:`~rlvr.distributed.handles.RoleFailed` and the trainer stops with a checkpoint.
+:class:`~rlvr.training.protocols.RoleFailed` and the trainer stops with a checkpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rlvr.config import RayConfig
-from rlvr.distributed.handles import RoleFailed, SubmitThread
+from rlvr.distributed.handles import SubmitThread
+from rlvr.training.protocols import RoleFailed
 
 log = logging.getLogger(__name__)
 

@@ -82,6 +82,7 @@ def pseudo_label_main(cfg, k: int, mode: Literal["majority", "incorrect"], outpu
     """``rlvr pseudo-label``: label data.train with the recipe's model and write the kept samples."""
     from rlvr.data import load_dataset_specs, save_jsonl
     from rlvr.models.load import load_model, load_tokenizer
+    from rlvr.rewards.factory import router_for
     from rlvr.rollout.hf_engine import HFEngine
 
     samples = load_dataset_specs(cfg.data.train)
@@ -94,8 +95,11 @@ def pseudo_label_main(cfg, k: int, mode: Literal["majority", "incorrect"], outpu
         fast_decoder=cfg.rollout.fast_decoder,
     )
     params = cfg.rollout.sampling_params(n=k)
-    with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
+    router = router_for(cfg.reward)  # as training scores: in-process, a process pool or reward.server_url
+    try:
         majority = majority_answers(engine, samples, router, params)
+    finally:
+        router.close()
     kept = relabel(samples, majority, mode)
     save_jsonl(kept, output)
     right = sum(c for a, c, _ in majority if a is not None)

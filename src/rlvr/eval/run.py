@@ -13,7 +13,7 @@ def run_eval(
 ) -> dict[str, float]:
     from rlvr.data.specs import load_dataset_specs
     from rlvr.eval.evaluate import evaluate
-    from rlvr.rewards.router import RewardRouter
+    from rlvr.rewards.factory import router_for
     from rlvr.training.roles import RolloutRole
     from rlvr.training.trainer import eval_params
 
@@ -22,11 +22,12 @@ def run_eval(
     if model:
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": model, "tiny": None})})
     worker = RolloutRole(cfg)  # the recipe's rollout.engine (hf or vllm) samples the answers
+    router = router_for(cfg.reward)  # as training scores: in-process, a process pool or reward.server_url
     try:
-        with RewardRouter(cfg.reward.workers, cfg.reward.timeout_s) as router:
-            samples = load_dataset_specs(cfg.data.eval)
-            metrics = evaluate(worker.engine, samples, router, eval_params(cfg), cfg.eval.k)
+        samples = load_dataset_specs(cfg.data.eval)
+        metrics = evaluate(worker.engine, samples, router, eval_params(cfg), cfg.eval.k)
     finally:
+        router.close()
         worker.close()
     if output:
         Path(output).write_text(json.dumps(metrics, indent=2, sort_keys=True))

@@ -5,15 +5,32 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from rlvr.config import ModelConfig
 from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+
+if TYPE_CHECKING:  # the config names models' types (TinyModelConfig); models read it, never import it
+    from rlvr.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelLoadError(OSError):
+    """model.path names neither a model directory nor a hub id this machine can load; says what to do."""
+
+
+def _load_error(path: str, what: str, exc: Exception) -> ModelLoadError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if Path(path).expanduser().exists():
+        return ModelLoadError(f"model.path {path}: cannot load the {what} from this directory: {first}")
+    return ModelLoadError(
+        f"model.path {path!r}: not a local directory, and loading it as a hub id failed ({first}); give a "
+        "model directory, or a hub id on a machine that reaches huggingface.co or has it cached"
+    )
 
 
 def quiet_transformers() -> None:
@@ -35,7 +52,10 @@ def load_tokenizer(cfg: ModelConfig):
         return build_tokenizer((cfg.tiny or TinyModelConfig()).alphabet)
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(cfg.path, trust_remote_code=cfg.trust_remote_code)
+    try:
+        tok = AutoTokenizer.from_pretrained(cfg.path, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _load_error(cfg.path, "tokenizer", exc) from exc
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
@@ -54,9 +74,12 @@ def load_model(cfg: ModelConfig, tokenizer):
 
         if not Path(cfg.path).exists():
             log.info("model %s is not a local directory; loading it as a hub id", cfg.path)
-        model = AutoModelForCausalLM.from_pretrained(
-            cfg.path, dtype=DTYPES[cfg.dtype], trust_remote_code=cfg.trust_remote_code
-        )
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                cfg.path, dtype=DTYPES[cfg.dtype], trust_remote_code=cfg.trust_remote_code
+            )
+        except (OSError, ValueError) as exc:
+            raise _load_error(cfg.path, "model", exc) from exc
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False

@@ -27,7 +27,7 @@ CHAT_TEMPLATE = (
 class TinyModelConfig(BaseModel):
     """Shape of a tiny Llama-style model built from scratch."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     hidden_size: int = Field(128, gt=0)
     """Width of the residual stream."""

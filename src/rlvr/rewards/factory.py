@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from rlvr.rewards.client import RemoteRewardRouter
 from rlvr.rewards.router import RewardRouter
@@ -36,13 +36,25 @@ def build_router(
     return RewardRouter(max_workers=workers, timeout_s=timeout_s)
 
 
-def router_from_config(r: Any) -> RewardRouter | RemoteRewardRouter:
-    """``build_router`` from a run's ``reward`` config section (``rlvr.config.RewardConfig``)."""
+class RewardSettings(Protocol):
+    """The fields of a run's ``reward`` section that choose the router (``rlvr.config.RewardConfig``)."""
+
+    workers: int
+    timeout_s: float
+    server_url: str | None
+    server_retry_window_s: float
+    sandbox: str
+    sandbox_url: str | None
+
+
+def router_for(reward: RewardSettings) -> RewardRouter | RemoteRewardRouter:
+    """The router a run's ``reward`` section asks for. Training, ``rlvr eval`` and ``rlvr pseudo-label``
+    all score through this one construction, so ``reward.server_url`` means the same everywhere."""
     return build_router(
-        r.workers,
-        r.timeout_s,
-        r.server_url,
-        sandbox=r.sandbox,
-        sandbox_url=r.sandbox_url,
-        retry_window_s=r.server_retry_window_s,
+        reward.workers,
+        reward.timeout_s,
+        reward.server_url,
+        sandbox=reward.sandbox,
+        sandbox_url=reward.sandbox_url,
+        retry_window_s=reward.server_retry_window_s,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import multiprocessing
+import numbers
 import signal
 import time
 from collections import defaultdict, deque
@@ -56,14 +57,17 @@ def call_verifier(
     completion_tokens: int,
     sample_key: str,
 ) -> RewardResult:
-    """Look ``name`` up (registered name or ``module:attr``) and call it; exceptions propagate."""
+    """Look ``name`` up (registered name or ``module:attr``) and call it; exceptions propagate. A verifier
+    may return a plain number (a reward function's convention) instead of a ``RewardResult``."""
     fn = VERIFIERS.get(name)
     kwargs = dict(params or {})
     extra = {"completion_tokens": completion_tokens, "sample_key": sample_key}
     kwargs.update({k: v for k, v in extra.items() if k in _accepted(fn)})
     result = fn(completion, ground_truth, **kwargs)
+    if isinstance(result, numbers.Real):  # a plain number is the reward; a bool also says right or wrong
+        return RewardResult(float(result), correct=bool(result) if isinstance(result, bool) else None)
     if not isinstance(result, RewardResult):
-        raise TypeError(f"verifier returned {type(result).__name__}, not RewardResult")
+        raise TypeError(f"verifier returned {type(result).__name__}, not a float or a RewardResult")
     return result
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class SamplingParams(BaseModel):
     """How completions are sampled. The same fields drive every engine (hf, vllm)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     n: int = Field(8, ge=1)
     """Completions per prompt (the GRPO group size)."""
@@ -42,3 +42,5 @@ class Completion:
     finish_reason: str  # "stop" (eos or a stop string) | "length"
     prompt_ids: list[int] = field(default_factory=list)
     sample_index: int = 0  # which of the prompt's n completions this is (0..n-1)
+    # multi-turn rows: 1 on generated tokens, 0 on observation tokens (None: every token generated)
+    loss_mask: list[int] | None = None

@@ -12,7 +12,7 @@ Tracker = Literal["tensorboard", "wandb", "mlflow"]
 class TrackingConfig(BaseModel):
     """Optional metric trackers. Each needs its pip package (``pip install 'rlvr[trackers]'``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     trackers: list[Tracker] = []
     """Trackers to log to, beside the always-written metrics.jsonl: 'tensorboard' (event files in

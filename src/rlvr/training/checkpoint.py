@@ -71,6 +71,7 @@ class CheckpointState:
     counters: dict[str, int] = field(default_factory=dict)  # the learner's counters (nonfinite_streak)
     extra: dict[str, Any] = field(default_factory=dict)  # JSON state of other stateful parts (schedules...)
     tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # e.g. a reset reference model
+    objects: dict[str, Any] = field(default_factory=dict)  # torch-saved state of other parts (a critic)
 
 
 @dataclass
@@ -195,6 +196,8 @@ def _write_files(tmp: Path, model, tokenizer, state: CheckpointState) -> None:
                 {k: v.detach().clone().contiguous() for k, v in tensors.items()},
                 tmp / "extra" / f"{name}.safetensors",
             )
+    if state.objects:
+        torch.save(state.objects, tmp / "objects.pt")
     (tmp / "config.yaml").write_text(yaml.safe_dump(state.config, sort_keys=False))
 
 
@@ -309,6 +312,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
             config=yaml.safe_load((path / "config.yaml").read_text()),
             extra=meta.get("extra", {}),
             tensors=_read_extra_tensors(path),
+            objects=_read_objects(path),
         )
         weights, adapter = _read_weights(path)
     except Exception as exc:
@@ -323,6 +327,11 @@ def _read_extra_tensors(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     from safetensors.torch import load_file
 
     return {f.stem: load_file(f) for f in sorted((path / "extra").glob("*.safetensors"))}
+
+
+def _read_objects(path: Path) -> dict[str, Any]:
+    file = path / "objects.pt"
+    return torch.load(file, weights_only=True, map_location="cpu") if file.is_file() else {}
 
 
 def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], bool]:

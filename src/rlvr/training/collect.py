@@ -1,8 +1,10 @@
-"""Collecting a rollout batch: generate, score, and (optionally) DAPO's dynamic sampling.
+"""Collecting a rollout batch: generate, score, and (optionally) group filters such as DAPO's dynamic
+sampling.
 
-With dynamic sampling on, prompts are over-sampled, groups whose rewards are all equal are dropped,
-and generation repeats until ``target_groups`` informative groups are gathered or ``max_rounds`` is
-reached (then the batch goes ahead with what it has, and the shortfall is reported).
+With a group filter (``keep_groups``; see :class:`rlvr.training.filtering.FilterStage`), prompts are
+over-sampled, the groups it drops (dynamic sampling: those whose rewards are all equal) leave the batch,
+and generation repeats until ``target_groups`` groups are gathered or ``max_rounds`` is reached (then the
+batch goes ahead with what it has, and the shortfall is reported).
 """
 
 from __future__ import annotations
@@ -12,9 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
-
-from rlvr.algorithms.filters import informative_groups
 from rlvr.data.sample import Sample
 from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
@@ -30,6 +29,10 @@ class RolloutBatch:
     requests: list[ScoreRequest] = field(default_factory=list)
     results: list[RewardResult] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+    # multi-turn: the episodes (rlvr.training.episodes.Trajectory) and each completion's trajectory
+    # (-1: a single-turn completion); None for a purely single-turn batch
+    trajectories: list | None = None
+    row_traj: list[int] = field(default_factory=list)
 
     def extend(self, other: RolloutBatch, keep_prompts: list[int]) -> None:
         """Append the groups of ``other`` whose prompt index is in ``keep_prompts`` (re-indexed)."""
@@ -45,46 +48,48 @@ class RolloutBatch:
                 self.results.append(r)
 
 
-def group_outcomes(batch: RolloutBatch) -> tuple[list[int], list[int], list[int]]:
-    """Prompt indices of (informative, all-correct, all-wrong-or-equal) groups; errored samples aside."""
-    ok = [j for j, r in enumerate(batch.results) if r.error is None]
-    if not ok:
-        return [], [], list(range(len(batch.samples)))
-    scores = torch.tensor([batch.results[j].score for j in ok])
-    groups = torch.tensor([batch.completions[j].prompt_index for j in ok])
-    keep = informative_groups(scores, groups)
-    informative = sorted({int(g) for g, k in zip(groups, keep, strict=True) if k})
-    rest = [p for p in range(len(batch.samples)) if p not in set(informative)]
+KeepGroups = Callable[[RolloutBatch], tuple[list[int], dict[str, float]]]
+"""A scored round -> (prompt indices of the groups that stay, sorted; rows each filter removed)."""
+
+
+def dropped_outcomes(batch: RolloutBatch, kept: list[int]) -> tuple[list[int], list[int]]:
+    """Prompt indices of the groups not in ``kept``: (all correct, the rest: all wrong or equal)."""
     by_prompt: dict[int, list[bool]] = {}
     for c, r in zip(batch.completions, batch.results, strict=True):
         by_prompt.setdefault(c.prompt_index, []).append(r.correct is True)
+    rest = [p for p in range(len(batch.samples)) if p not in set(kept)]
     all_correct = [p for p in rest if all(by_prompt.get(p, [False]))]
-    return informative, all_correct, [p for p in rest if p not in set(all_correct)]
+    return all_correct, [p for p in rest if p not in set(all_correct)]
 
 
 def collect(
     next_prompts: Callable[[int], list[Sample]],
     generate_and_score: Callable[[list[Sample]], RolloutBatch],
     target_groups: int,
-    dynamic: bool = False,
+    keep_groups: KeepGroups | None = None,
     max_rounds: int = 4,
     oversample: float = 1.0,
 ) -> RolloutBatch:
-    """One training batch of ``target_groups`` prompt groups (fewer only if dynamic sampling ran out of
-    rounds). ``next_prompts(k)`` draws k prompts from the sampler; ``generate_and_score`` does the rest."""
+    """One training batch of ``target_groups`` prompt groups (fewer only if the group filters ran out of
+    rounds). ``next_prompts(k)`` draws k prompts from the sampler; ``generate_and_score`` does the rest;
+    ``keep_groups`` (the collect-stage filters, e.g. dynamic sampling) says which groups of a round stay."""
     t0 = time.perf_counter()
-    if not dynamic:
+    if keep_groups is None:
         batch = generate_and_score(next_prompts(target_groups))
-        batch.stats = {"rollout/rounds": 1.0, "rollout/prompts_sampled": float(target_groups)}
+        batch.stats.update({"rollout/rounds": 1.0, "rollout/prompts_sampled": float(target_groups)})
         return batch
     out = RolloutBatch()
     dropped_correct = dropped_wrong = sampled = rounds = 0
+    removed: dict[str, float] = {}
     while len(out.samples) < target_groups and rounds < max_rounds:
         want = target_groups - len(out.samples)
         ask = max(want, math.ceil(want * oversample))
         fresh = generate_and_score(next_prompts(ask))
-        informative, all_correct, all_wrong = group_outcomes(fresh)
-        out.extend(fresh, informative[:want])
+        kept, round_removed = keep_groups(fresh)
+        all_correct, all_wrong = dropped_outcomes(fresh, kept)
+        out.extend(fresh, kept[:want])
+        for k, v in round_removed.items():
+            removed[k] = removed.get(k, 0.0) + v
         dropped_correct, dropped_wrong = dropped_correct + len(all_correct), dropped_wrong + len(all_wrong)
         sampled, rounds = sampled + ask, rounds + 1
     out.stats = {
@@ -95,5 +100,6 @@ def collect(
         "rollout/groups_dropped_all_wrong": float(dropped_wrong),
         "rollout/groups_short": float(target_groups - len(out.samples)),
         "perf/collect_s": time.perf_counter() - t0,
+        **removed,
     }
     return out

@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rlvr.algorithms import LOSS_AGGREGATIONS, POLICY_LOSSES, AlgorithmConfig, kl_penalty
+from rlvr.algorithms import FILTERS, LOSS_AGGREGATIONS, POLICY_LOSSES, AlgorithmConfig, kl_penalty
 from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
+from rlvr.algorithms.filters import FilterInput
+from rlvr.algorithms.registries import zero_at_zero_advantage
 from rlvr.config import OptimConfig, TrainerConfig
 from rlvr.models.attention import short_sequence_attention
 from rlvr.models.prefix import SharedPrefix
@@ -24,7 +26,9 @@ from rlvr.training.optim import build_optimizer
 
 class Learner:
     """Owns the policy's optimizer. ``reference`` is a frozen model, ``"adapter"`` (a peft model with its
-    adapter disabled serves as the reference) or None (no KL, nothing loaded)."""
+    adapter disabled serves as the reference) or None (no KL, nothing loaded). ``update_filters`` names the
+    update-stage filters (``zero_advantage``; see :mod:`rlvr.algorithms.filters`); None derives them from
+    ``trainer.skip_zero_advantage``."""
 
     def __init__(
         self,
@@ -36,6 +40,7 @@ class Learner:
         temperature: float,
         norm_len: int,
         reference: torch.nn.Module | str | None = None,
+        update_filters: list[str] | None = None,
     ) -> None:
         self.model, self.algo, self.optim_cfg, self.trainer_cfg = model, algo, optim, trainer
         self.reference = reference
@@ -47,6 +52,11 @@ class Learner:
         self.device = next(model.parameters()).device
         self.optimizer, self.scheduler = build_optimizer(model, optim, total_steps)
         self.nonfinite_streak = 0
+        if update_filters is None:
+            update_filters = ["zero_advantage"] if trainer.skip_zero_advantage else []
+        # rows are skipped only under a loss that declares itself exactly 0 at zero advantage
+        skippable = zero_at_zero_advantage(self.policy_loss)
+        self.update_filters = [(n, FILTERS.get(n)) for n in update_filters] if skippable else []
 
     def counters(self) -> dict[str, int]:
         """The learner's state besides the optimizer and schedule, for checkpoints."""
@@ -268,18 +278,34 @@ class Learner:
         return ref is not None and self.algo.kl_coef > 0 and not self.algo.kl_in_reward
 
     def _rows_to_train(self, adv: Tensor, response_mask: Tensor, ref: Tensor | None) -> Tensor | None:
-        """Rows (b,) of a mini-batch that can have a gradient, or None to train every row.
+        """Rows (b,) of a mini-batch that the update filters keep, or None to train every row.
 
-        A row whose advantage is 0 on all its tokens has a policy loss of exactly 0 and no gradient
-        (both policy losses are -A times a function of the ratio), unless a KL loss term or an entropy
-        bonus gives it one; with ``trainer.skip_zero_advantage`` such rows are left out.
+        A row whose advantage is 0 on all its tokens has a policy loss of exactly 0 and no gradient under
+        a loss that declares ``zero_at_zero_advantage``, unless a KL loss term or an entropy bonus gives it
+        one; the ``zero_advantage`` filter then leaves it out.
         """
-        if not self.trainer_cfg.skip_zero_advantage or self._kl_loss_term(ref) or self.algo.entropy_coef > 0:
-            return None
-        informative = ((adv != 0) & (response_mask > 0)).any(dim=-1)  # (b,)
-        if bool(informative.all()):
-            return None
-        return informative.nonzero().flatten()
+        keep, _ = self._update_filter(adv, response_mask, ref)
+        return None if keep is None or bool(keep.all()) else keep.nonzero().flatten()
+
+    def _update_filter(
+        self, adv: Tensor, response_mask: Tensor, ref: Tensor | None
+    ) -> tuple[Tensor | None, dict[str, float]]:
+        """keep (b,) bool after the update filters in order (None when they do not apply) and the rows
+        each removed, as ``filter/<name>/removed``."""
+        removed = {f"filter/{name}/removed": 0.0 for name, _ in self.update_filters}
+        if not self.update_filters or self._kl_loss_term(ref) or self.algo.entropy_coef > 0:
+            return None, removed
+        keep = torch.ones(adv.size(0), dtype=torch.bool, device=adv.device)  # (b,)
+        for name, f in self.update_filters:
+            k = f.fn(FilterInput(kept=keep, advantages=adv, response_mask=response_mask))
+            removed[f"filter/{name}/removed"] = float((keep & ~k).sum())
+            keep = keep & k
+        return keep, removed
+
+    def filter_metrics(self, adv: Tensor, response_mask: Tensor, ref: Tensor | None) -> dict[str, float]:
+        """The rows of a whole batch each update filter leaves out of every pass (rows are independent,
+        so this is what the mini-batches skip together)."""
+        return self._update_filter(adv, response_mask, ref)[1]
 
     def _clip_gradients(self) -> Tensor:
         params = [p for p in self.model.parameters() if p.grad is not None]

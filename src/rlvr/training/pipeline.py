@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlvr.training.collect import RolloutBatch
+from rlvr.training.protocols import Roles
 
 Collected = tuple[RolloutBatch, dict[str, float]]
 
@@ -107,16 +108,16 @@ class RolloutPipeline:
         return copy.deepcopy(self.snapshot())
 
     # ---- weights and other rollout-side work ---------------------------------------------------------
-    def send_weights(self, roles: Any, version: int) -> None:
+    def send_weights(self, roles: Roles, version: int) -> None:
         """After an update: the new weights (version = updates so far) to every rollout worker, queued behind
         the collections already under way."""
         pool = roles.rollout
         if not self.depth:
-            weights = None if pool.shares_learner_model else roles.learner_weights()
+            weights = None if pool.shares_learner_model else roles.learner.weights()
             self.last_sync_s = self._timed(pool.sync, weights, version)
             return
         weights = (
-            roles.learner_weights()
+            roles.learner.weights()
         )  # a snapshot taken now; the learner may update again before it loads
 
         def sync() -> None:

@@ -14,14 +14,18 @@ from pathlib import Path
 import torch
 
 from rlvr.algorithms import ADVANTAGES, kl_penalty
+from rlvr.algorithms.multiturn import OUTCOME_ESTIMATORS, trajectory_advantages
 from rlvr.config import RunConfig
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
-from rlvr.rewards.factory import router_from_config
+from rlvr.rewards.factory import router_for
 from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion, SamplingParams
 from rlvr.training.batch import TokenBatch, last_token_rewards
 from rlvr.training.checkpoint import Checkpoint, CheckpointState, load_weights, save_checkpoint
+from rlvr.training.critic import build_critic, value_metrics
+from rlvr.training.episode_rollout import EpisodeTargets
+from rlvr.training.filtering import update_filter_names
 from rlvr.training.learner import Learner
 from rlvr.training.reference_reset import copy_into_reference
 from rlvr.training.seeding import seed_everything
@@ -57,7 +61,9 @@ class LearnerRole:
             temperature=cfg.rollout.temperature,
             norm_len=cfg.rollout.max_new_tokens,
             reference=self._reference(),
+            update_filters=update_filter_names(cfg),
         )
+        self.critic = build_critic(cfg, model)  # PPO's value model; None without a critic: section
 
     def _reference(self):
         """The frozen reference policy, only when a KL term needs it (kl_coef > 0)."""
@@ -72,31 +78,65 @@ class LearnerRole:
 
     # ---- one update -----------------------------------------------------------------------------
     def train_on(
-        self, batch: TokenBatch, scores: torch.Tensor, group_index: torch.Tensor
+        self,
+        batch: TokenBatch,
+        scores: torch.Tensor,
+        group_index: torch.Tensor,
+        episodes: EpisodeTargets | None = None,
     ) -> dict[str, float]:
-        """Old / reference log-probs, advantages and the policy update on one scored batch."""
+        """Old / reference log-probs, advantages, the critic's and the policy's update on one scored batch.
+        ``episodes`` (multi-turn rows) replaces ``scores`` by token rewards and groups trajectories."""
         algo, trainer = self.cfg.algorithm, self.cfg.trainer
         t0 = time.perf_counter()
         several_passes = trainer.ppo_epochs > 1 or (trainer.mini_batch_size or batch.size) < batch.size
         need_old = several_passes or (algo.kl_coef > 0 and algo.kl_in_reward)
         old = self.learner.logprobs(batch) if need_old else None
         ref = self.learner.logprobs(batch, reference=True) if algo.kl_coef > 0 else None
+        values = self.critic.values(batch) if self.critic is not None else None
         t1 = time.perf_counter()
         metrics = {"perf/logprob_s": t1 - t0}
 
-        token_rewards = last_token_rewards(scores, batch.response_mask)
+        if episodes is None:
+            token_rewards = last_token_rewards(scores, batch.response_mask)
+        else:
+            token_rewards = episodes.token_rewards
         if ref is not None and algo.kl_in_reward:
             kl = kl_penalty(old, ref, algo.kl_estimator) * batch.response_mask  # (B, R)
             token_rewards = token_rewards - algo.kl_coef * kl
             metrics["train/kl_in_reward"] = float(kl.sum() / batch.response_mask.sum().clamp_min(1))
-        advantages, _ = self.advantage_fn(token_rewards, batch.response_mask, group_index, algo)
+        advantages, returns = self._advantages(batch, token_rewards, group_index, episodes, values)
         metrics["train/advantage_abs_mean"] = float(
             (advantages.abs() * batch.response_mask).sum() / batch.response_mask.sum().clamp_min(1)
         )
-        use_tis = algo.tis_cap is not None
-        metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
+        warming_up = False
+        if self.critic is not None and values is not None:
+            warming_up = self.critic.scheduler.last_epoch < self.critic.cfg.warmup_steps
+            metrics.update(value_metrics(values, returns, batch.response_mask))
+            metrics.update(self.critic.update(batch, returns, values))
+            metrics["critic/warmup"] = float(warming_up)
+        if not warming_up:  # critic warm-up: the policy waits until the critic has seen some returns
+            metrics.update(self.learner.filter_metrics(advantages, batch.response_mask, ref))
+            use_tis = algo.tis_cap is not None
+            metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
         metrics["perf/update_s"] = time.perf_counter() - t1
         return metrics
+
+    def _advantages(self, batch, token_rewards, group_index, episodes, values):
+        """(advantages, returns) (B, R): per row for single-turn batches, over trajectories otherwise."""
+        algo, mt = self.cfg.algorithm, self.cfg.multiturn
+        if episodes is None:
+            return self.advantage_fn(token_rewards, batch.response_mask, group_index, algo, values)
+        per_turn = mt.turn_rewards == "return" and algo.advantage in OUTCOME_ESTIMATORS
+        return trajectory_advantages(
+            self.advantage_fn,
+            token_rewards,
+            batch.response_mask,
+            episodes.row_traj,
+            episodes.traj_group,
+            algo,
+            values,
+            per_turn_gamma=mt.turn_gamma if per_turn else None,
+        )
 
     def nonfinite_streak(self) -> int:
         return self.learner.nonfinite_streak
@@ -122,6 +162,9 @@ class LearnerRole:
         ref = self.learner.reference
         if with_reference and isinstance(ref, torch.nn.Module):
             state.tensors = {**state.tensors, "reference": ref.state_dict()}
+        if self.critic is not None:
+            state.tensors = {**state.tensors, "critic": self.critic.weights()}
+            state.objects = {**state.objects, "critic": self.critic.training_state()}
         return save_checkpoint(run_dir, self.model, self.tokenizer, state, keep_last)
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -131,6 +174,12 @@ class LearnerRole:
         self.learner.load_counters(ckpt.state.counters)
         if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
             self.learner.reference.load_state_dict(ckpt.state.tensors["reference"])
+        if self.critic is not None:
+            if "critic" not in ckpt.state.tensors:
+                raise ValueError(
+                    f"checkpoint {ckpt.path} has no critic; the run's config has a critic: section"
+                )
+            self.critic.load(ckpt.state.tensors["critic"], ckpt.state.objects["critic"])
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""
@@ -239,8 +288,7 @@ class RewardRole:
     """A reward worker: the verifier router (in-process, process pool or reward server) behind a call."""
 
     def __init__(self, cfg: RunConfig) -> None:
-        r = cfg.reward
-        self.router = router_from_config(r)
+        self.router = router_for(cfg.reward)
 
     def ping(self) -> bool:
         return True

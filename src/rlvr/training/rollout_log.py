@@ -1,4 +1,4 @@
-"""Logging an online run's rollouts as rows that offline training reads back (see :mod:`rlvr.data.logged`).
+"""Logging an online run's rollouts as rows that offline training reads back (format: :mod:`rlvr.data.logged`).
 
 With ``monitor.log_rollouts`` on, every step appends its scored batch (prompt and completion ids,
 behaviour log-probs, reward, the weight version that sampled it) to ``run_dir/rollouts.jsonl``; a run

@@ -1,13 +1,17 @@
-"""Metrics of one rollout batch, per data_source: lengths, truncation, rewards, verifier errors."""
+"""Metrics of one rollout batch, per data_source: lengths, truncation, rewards, verifier errors, and the
+monitor's probes (reflection words, behaviour patterns)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 
+from rlvr.config import MonitorConfig
+from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics, reflection_metrics
 from rlvr.rewards.router import ScoreRequest, aggregate_metrics
 from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion
+from rlvr.training.collect import RolloutBatch
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -35,4 +39,17 @@ def rollout_metrics(
             "truncation_rate": _mean([float(completions[i].finish_reason == "length") for i in idx]),
         }
         metrics.update({f"reward/{key}/{k}": v for k, v in values.items() if v is not None})
+    return metrics
+
+
+def monitor_metrics(rollouts: RolloutBatch, monitor: MonitorConfig) -> dict[str, float]:
+    """Reflection-word and behaviour-pattern rates per data_source, with accuracy split by presence."""
+    texts = [c.text for c in rollouts.completions]
+    sources = [r.data_source for r in rollouts.requests]
+    correct = [r.correct for r in rollouts.results]
+    metrics = reflection_metrics(
+        texts, sources, correct, words=monitor.reflection_words or DEFAULT_REFLECTION_WORDS
+    )
+    for name, pattern in monitor.behaviours.items():
+        metrics.update(behaviour_metrics(texts, sources, correct, pattern, name))
     return metrics

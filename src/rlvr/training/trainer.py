@@ -22,19 +22,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rlvr.algorithms.filters import not_truncated
 from rlvr.config import RunConfig
-from rlvr.data.logged import LoggedDataset, load_logged
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
-from rlvr.distributed.handles import RoleFailed
-from rlvr.distributed.placement import build_roles
 from rlvr.eval.evaluate import evaluate
 from rlvr.models.load import load_tokenizer
 from rlvr.rewards.async_scoring import submit
 from rlvr.rewards.completions import score_requests
-from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics, reflection_metrics
 from rlvr.rewards.param_schedules import ParamSchedule
 from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.prompts import encode_prompts
@@ -54,11 +49,15 @@ from rlvr.training.checkpoint import (
     truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.episode_rollout import EpisodeRollout, episode_targets, generate_mixed, split_by_env
+from rlvr.training.filtering import FilterStage, filter_names
 from rlvr.training.input_checks import prompt_lengths_checked
+from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
+from rlvr.training.protocols import RoleFailed, Roles
 from rlvr.training.reference_reset import ResetPolicy
 from rlvr.training.rollout_log import truncate_logged, write_logged
-from rlvr.training.rollout_metrics import rollout_metrics
+from rlvr.training.rollout_metrics import monitor_metrics, rollout_metrics
 from rlvr.training.sample_log import write_samples
 from rlvr.training.seeding import seed_everything
 from rlvr.training.signals import StopSignals
@@ -88,16 +87,27 @@ def eval_params(cfg: RunConfig) -> SamplingParams:
 
 
 class RLTrainer:
-    """Builds every role from a RunConfig and runs the loop. ``fit()`` returns the final eval metrics.
+    """Runs the loop of a RunConfig with the roles it is handed. ``fit()`` returns the final eval metrics.
 
-    The roles (learner, rollout workers, reward scoring) are reached through handles that
-    :func:`rlvr.distributed.placement.build_roles` places in this process or in Ray actors. With
+    ``roles`` (learner, rollout, reward; see :mod:`rlvr.training.protocols`) may live in this process or
+    in Ray actors (:func:`rlvr.distributed.placement.build_roles` builds either); the trainer owns them from
+    here on and closes them in :meth:`close` (or at once, when its own set-up fails). With
     ``trainer.max_staleness = k > 0`` generation runs up to k batches ahead of the learner on a rollout
     thread (one-step-off for k = 1); weights go to the rollout workers after every update, queued behind
     the generation already under way.
     """
 
-    def __init__(self, cfg: RunConfig, run_dir: str | Path | None = None, show_progress: bool = True) -> None:
+    def __init__(
+        self, cfg: RunConfig, roles: Roles, run_dir: str | Path | None = None, show_progress: bool = True
+    ) -> None:
+        self.roles = roles
+        try:
+            self._setup(cfg, run_dir, show_progress)
+        except BaseException:
+            roles.close()
+            raise
+
+    def _setup(self, cfg: RunConfig, run_dir: str | Path | None, show_progress: bool) -> None:
         self.cfg = cfg
         self.show_progress = show_progress
         seed_everything(cfg.trainer.seed)
@@ -136,12 +146,17 @@ class RLTrainer:
             raise ValueError(
                 "reference_reset needs a reference model: set algorithm.kl_coef > 0 (ProRL uses 1e-4)"
             )
-        self.roles = build_roles(cfg, self.run_dir)
         self.param_schedules = [
             ParamSchedule(p.param, p.verifiers, ThresholdSchedule(p.boundaries, p.values))
             for p in cfg.reward.schedules
         ]
         self.reset_policy = ResetPolicy(rr)
+        self.filters = FilterStage(filter_names(cfg))
+        self.episodes = EpisodeRollout(cfg.multiturn, self.tokenizer)  # samples with an env: multi-turn
+        if self.filters.collects and split_by_env(self.train_samples)[0]:
+            raise ValueError(
+                "dynamic sampling (a collect-stage filter) does not support multi-turn (env) samples yet"
+            )
         self.sampler = PromptSampler(max(len(self.train_samples), 1), batch_size=1, seed=cfg.trainer.seed)
         self.step = 0
         self.last_checkpoint: Path | None = None
@@ -152,27 +167,8 @@ class RLTrainer:
         if resume is not None:
             self._restore(resume)  # before the logger opens metrics.jsonl, which it truncates
         pool = self.roles.rollout  # the rollout workers start from the learner's (possibly resumed) weights
-        pool.sync(None if pool.shares_learner_model else self.roles.learner_weights(), self.step)
+        pool.sync(None if pool.shares_learner_model else self.roles.learner.weights(), self.step)
         self.logger = build_sinks(cfg.tracking, self.run_dir, self.run_dir.name, cfg.model_dump(mode="json"))
-
-    # the local backend's objects, for tests and scripts that poke at them
-    @property
-    def model(self):
-        return self._local_learner().model
-
-    @property
-    def learner(self):
-        return self._local_learner().learner
-
-    @property
-    def engine(self):
-        return self.roles.rollout.workers[0].role.engine
-
-    def _local_learner(self):
-        role = self.roles.local_learner
-        if role is None:
-            raise AttributeError("the learner lives in a Ray actor (backend: ray); it has no local model")
-        return role
 
     # ---- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -195,7 +191,7 @@ class RLTrainer:
                         self.logger.log(self.step, metrics)
                     if cfg.save_every and self.step % cfg.save_every == 0:
                         self.save_checkpoint()
-                    if self.roles.learner.call("nonfinite_streak") >= cfg.max_nonfinite_steps:
+                    if self.roles.learner.nonfinite_streak() >= cfg.max_nonfinite_steps:
                         self._stop_nonfinite()
                     bar.update(1)
                     bar.set_postfix(
@@ -248,10 +244,15 @@ class RLTrainer:
         if rollouts.completions:
             if self.logged is None:
                 metrics.update(self._staleness(perf))
-            batch, scores, group_index = self._to_tensors(rollouts)
-            metrics.update(self.roles.learner.call("train_on", batch, scores, group_index))
+            batch, scores, group_index, removed = self._to_tensors(rollouts)
+            metrics.update(removed)
+            if rollouts.trajectories is None:
+                metrics.update(self.roles.learner.train_on(batch, scores, group_index))
+            else:  # multi-turn rows: token rewards and trajectories
+                episodes = episode_targets(rollouts, batch)
+                metrics.update(self.roles.learner.train_on(batch, scores, group_index, episodes=episodes))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
-            metrics.update(self._monitor(rollouts))
+            metrics.update(monitor_metrics(rollouts, self.cfg.monitor))
         else:  # dynamic sampling found no informative group within its rounds: nothing to learn from
             log.warning(
                 "step %d: no informative group after %d rounds; update skipped", self.step + 1, f.max_rounds
@@ -299,7 +300,7 @@ class RLTrainer:
                 self._next_prompts,
                 partial(self._generate_and_score, step_index=step_index, perf=perf),
                 target_groups=self.cfg.trainer.prompts_per_step,
-                dynamic=f.dynamic_sampling,
+                keep_groups=self.filters.kept_groups if self.filters.collects else None,
                 max_rounds=f.max_rounds,
                 oversample=f.oversample,
             )
@@ -314,7 +315,19 @@ class RLTrainer:
     def _generate_and_score(
         self, samples: list[Sample], step_index: int, perf: dict[str, float]
     ) -> RolloutBatch:
-        """n completions per prompt; each chunk of completions is scored while the next one generates."""
+        """n completions per prompt; each chunk of completions is scored while the next one generates.
+        Samples with an ``env`` are played as episodes instead (:mod:`rlvr.training.episode_rollout`)."""
+        if any(s.env is not None for s in samples):
+            single = partial(self._generate_and_score, step_index=step_index, perf=perf)
+            params, prefix = self.cfg.rollout.sampling_params(), f"step{step_index + 1}/"
+            play = partial(
+                self.episodes.collect,
+                self.roles.rollout.generate,
+                params=params,
+                key_prefix=prefix,
+                perf=perf,
+            )
+            return generate_mixed(samples, single, lambda s: play(samples=s))
         progress = step_index / self.cfg.trainer.steps
         prefix = f"step{step_index + 1}/"
         completions, requests, pending = [], [], []
@@ -324,7 +337,7 @@ class RLTrainer:
             reqs = score_requests(samples, chunk, key_prefix=prefix)
             for schedule in self.param_schedules:
                 reqs = schedule.apply(reqs, progress)
-            pending.append(submit(self.roles.scorer, reqs))
+            pending.append(submit(self.roles.reward, reqs))
             completions.extend(chunk)
             requests.extend(reqs)
             perf["perf/gen_s"] += info["gen_s"]
@@ -338,43 +351,30 @@ class RLTrainer:
         return RolloutBatch(list(samples), completions, requests, results)
 
     def _to_tensors(self, rollouts: RolloutBatch):
-        """The token batch, scores (B,) and group index (B,); errored (and, with overlong filtering,
-        truncated) samples are masked out of the loss and kept out of their group's statistics."""
+        """The token batch, scores (B,), group index (B,) and what each loss filter removed: rows the loss
+        filters drop (errored; truncated, with overlong filtering) are masked out of the loss, and those
+        with unknown scores (errored) are kept out of their group's statistics (a group of their own)."""
         batch = collate(rollouts.completions, self.tokenizer.pad_token_id)
-        errored = torch.tensor([r.error is not None for r in rollouts.results])
-        truncated = torch.tensor([c.finish_reason == "length" for c in rollouts.completions])
-        batch.response_mask[errored] = 0.0  # a failed verification trains nothing, and is counted
-        if self.cfg.filters.overlong:
-            batch.response_mask[~not_truncated(truncated)] = 0.0
+        keep, in_groups, removed = self.filters.loss_masks(rollouts)
+        batch.response_mask[~keep] = 0.0
         scores = torch.tensor([0.0 if r.error else r.score for r in rollouts.results])
         rows = torch.arange(batch.size)
         prompt = torch.tensor([c.prompt_index for c in rollouts.completions])
-        return batch, scores, torch.where(errored, batch.size + rows, prompt)
-
-    def _monitor(self, rollouts: RolloutBatch) -> dict[str, float]:
-        """Reflection-word and behaviour-pattern rates per data_source, with accuracy split by presence."""
-        texts = [c.text for c in rollouts.completions]
-        sources = [r.data_source for r in rollouts.requests]
-        correct = [r.correct for r in rollouts.results]
-        words = self.cfg.monitor.reflection_words or DEFAULT_REFLECTION_WORDS
-        metrics = reflection_metrics(texts, sources, correct, words=words)
-        for name, pattern in self.cfg.monitor.behaviours.items():
-            metrics.update(behaviour_metrics(texts, sources, correct, pattern, name))
-        return metrics
+        return batch, scores, torch.where(in_groups, prompt, batch.size + rows), removed
 
     def _maybe_reset_reference(self, metrics: dict[str, float]) -> dict[str, float]:
         """ProRL: pi_ref <- pi_theta and fresh optimizer moments, when the reset policy says so."""
         reason = self.reset_policy.observe(self.step, metrics)
         if reason is None:
             return {}
-        self.roles.learner.call("reset_reference")
+        self.roles.learner.reset_reference()
         log.info("step %d: reference policy reset (%s)", self.step, reason)
         return {"train/reference_reset": 1.0}
 
     def _stop_nonfinite(self) -> None:
         """Checkpoint the last good state and raise NonFiniteError. A skipped update changes no weight, so the
         current weights are those of the last good update."""
-        streak = self.roles.learner.call("nonfinite_streak")
+        streak = self.roles.learner.nonfinite_streak()
         checkpoint = self.save_checkpoint()
         last_good = self.save(self.run_dir / "last-good")
         raise NonFiniteError(
@@ -398,9 +398,17 @@ class RLTrainer:
         training_streams = pool.generator_states()
         pool.seed_generators(self.cfg.trainer.seed + 1_000_003 * (self.step + 1))
         try:
-            return evaluate(
-                pool, self.eval_samples, self.roles.scorer, eval_params(self.cfg), self.cfg.eval.k
-            )
+            with_env, without = split_by_env(self.eval_samples)
+            metrics = {}
+            if with_env:
+                episodes = [self.eval_samples[i] for i in with_env]
+                metrics.update(self.episodes.evaluate(pool.generate, episodes, eval_params(self.cfg)))
+            if without:
+                single = [self.eval_samples[i] for i in without]
+                metrics.update(
+                    evaluate(pool, single, self.roles.reward, eval_params(self.cfg), self.cfg.eval.k)
+                )
+            return metrics
         finally:
             pool.set_generator_states(training_streams)
 
@@ -424,8 +432,8 @@ class RLTrainer:
             with_reference = (
                 self.reset_policy.last_reset > 0
             )  # only once a reset made it differ from the start
-            self.last_checkpoint = self.roles.learner.call(
-                "save_checkpoint", self.run_dir, state, self.cfg.trainer.keep_last, with_reference
+            self.last_checkpoint = self.roles.learner.save_checkpoint(
+                self.run_dir, state, self.cfg.trainer.keep_last, with_reference
             )
             self._checkpoint_step = self.step
         assert self.last_checkpoint is not None
@@ -433,7 +441,7 @@ class RLTrainer:
 
     def _restore(self, ckpt: Checkpoint) -> None:
         """Put every piece of state back as the checkpoint saw it; drop what the run wrote after it."""
-        self.roles.learner.call("restore", ckpt)
+        self.roles.learner.restore(ckpt)
         if "reference_reset" in ckpt.state.extra:
             self.reset_policy.load_state_dict(ckpt.state.extra["reference_reset"])
         for schedule, state in zip(
@@ -460,10 +468,11 @@ class RLTrainer:
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""
-        return self.roles.learner.call("save", path)
+        return self.roles.learner.save(path)
 
     def close(self) -> None:
         self._pipeline.stop()
+        self.episodes.close()
         detach_run_log(self._log_handler)
         self.logger.close()
         self.roles.close()

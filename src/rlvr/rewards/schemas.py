@@ -123,6 +123,8 @@ def check_reward_spec(spec: RewardSpec, where: str = "reward") -> tuple[str, str
 
 
 def _check_sample(sample: Sample) -> tuple[str, str] | None:
+    if getattr(sample, "env", None) is not None:  # a multi-turn episode: its environment scores it
+        return None
     return check_reward_spec(sample.reward)
 
 

@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
+    if argv[:1] == ["serve-rewards"]:  # its own parser: argparse's REMAINDER drops a leading --option
+        from rlvr.rewards.server import serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     args.debug = debug
@@ -215,6 +219,7 @@ def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:
         cfg.trainer = cfg.trainer.model_copy(update={k: v for k, v in update.items() if v is not None})
     run = Trainer(config=cfg, show_progress=show)
     trainer = run.build()
+    from rlvr.training.checkpoint import DiskFullError
     from rlvr.training.trainer import NonFiniteError
 
     resumed = f", resuming from {trainer.last_checkpoint} at step {trainer.step}" if trainer.step else ""
@@ -223,6 +228,13 @@ def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:
         final = run.fit()
     except NonFiniteError as exc:
         print(f"rlvr train: {exc}", file=sys.stderr)
+        return 1
+    except DiskFullError as exc:
+        resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
+        print(
+            f"rlvr train: {exc.strerror}\nrlvr train: free some space, then continue with: {resume}",
+            file=sys.stderr,
+        )
         return 1
     if trainer.failed is not None:
         resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"

@@ -125,6 +125,13 @@ class RewardConfig(_Strict):
     """Per-completion limit for a verifier; past it the sample is marked as a timeout."""
     server_url: str | None = None
     """Score on a reward server (`rlvr serve-rewards`) at this URL instead of in this machine's processes."""
+    server_retry_window_s: float = Field(30.0, ge=0)
+    """How long the client keeps retrying an unreachable reward server (longer than a restart, ~15 s)."""
+    sandbox: Literal["bwrap", "sandbox_fusion", "none"] = "bwrap"
+    """Where `code` runs programs: bwrap (kernel-isolated, the default), sandbox_fusion (a SandboxFusion
+    server at sandbox_url) or none (unguarded, warns every run). A reward server uses its own setting."""
+    sandbox_url: str | None = None
+    """SandboxFusion's base URL (http://HOST:8080), for sandbox=sandbox_fusion."""
     schedules: list[ParamScheduleConfig] = Field(default_factory=list)
     """Verifier parameters that change over training, e.g. the dynamic IoU threshold."""
 

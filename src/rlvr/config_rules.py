@@ -24,10 +24,8 @@ if TYPE_CHECKING:
 
 
 def critic_enabled(cfg: RunConfig) -> bool:
-    """Whether the run trains a critic (a value model). There is none yet: when a ``critic`` section is
-    added, this reads it (present and, if it has one, its ``enabled`` flag true)."""
-    critic = getattr(cfg, "critic", None)
-    return critic is not None and bool(getattr(critic, "enabled", True))
+    """Whether the run trains a critic (a value model): a ``critic:`` section is present."""
+    return cfg.critic is not None
 
 
 def _resets(cfg: RunConfig) -> bool:
@@ -75,6 +73,33 @@ def values_need_a_critic(cfg: RunConfig) -> list[str]:
         return [
             f"algorithm.advantage: {adv!r} needs per-token values from a critic, and this run has no "
             "critic; use an estimator without one (grpo, dr_grpo, rloo, reinforce, reinforce_pp)"
+        ]
+    return []
+
+
+def filter_switches_in_list(cfg: RunConfig) -> list[str]:
+    """An explicit ``filters.apply`` replaces the filter switches: a switch turned on whose filter is not in
+    the list would be silently ignored, so it is an error."""
+    if cfg.filters.apply is None:
+        return []
+    switches = {
+        "filters.dynamic_sampling": ("dynamic_sampling", cfg.filters.dynamic_sampling),
+        "filters.overlong": ("overlong", cfg.filters.overlong),
+    }
+    return [
+        f"{field}: true, but filters.apply {cfg.filters.apply} does not list {name!r}; add it to the list "
+        f"or set {field}=false"
+        for field, (name, on) in switches.items()
+        if on and name not in cfg.filters.apply
+    ]
+
+
+def update_subset_within_group(cfg: RunConfig) -> list[str]:
+    k = cfg.algorithm.num_update_samples_per_prompt
+    if k is not None and k > cfg.rollout.n:
+        return [
+            f"algorithm.num_update_samples_per_prompt: {k} samples of each group cannot be drawn from "
+            f"rollout.n={cfg.rollout.n}; set it to at most {cfg.rollout.n} (or null for every sample)"
         ]
     return []
 
@@ -171,6 +196,8 @@ RULES: list[Callable[[RunConfig], list[str]]] = [
     vllm_without_lora,
     logged_is_synchronous,
     values_need_a_critic,
+    filter_switches_in_list,
+    update_subset_within_group,
     pass_k_within_n,
     schedules_are_piecewise,
     known_verifiers,

@@ -13,7 +13,8 @@ import sys
 import time
 
 from rlvr.data.sample import RewardSpec, Sample
-from rlvr.data.tasks import digit_sort
+from rlvr.data.tasks import digit_sort, guess_number
+from rlvr.envs.guess_number import GuessNumber
 from rlvr.rewards.types import RewardResult
 from tests.training.helpers import digit_fraction
 
@@ -29,6 +30,23 @@ def digit_fraction_task(size: int, seed: int, **kwargs) -> list[Sample]:
 def slow_digit_fraction(completion: str, ground_truth, **_) -> RewardResult:
     time.sleep(float(os.environ.get("RESUME_WORKER_DELAY_S", "0")))
     return digit_fraction(completion, ground_truth)
+
+
+class SlowGuess(GuessNumber):
+    """guess_number whose steps take RESUME_WORKER_DELAY_S each (so a test can kill a run part-way)."""
+
+    def step(self, action: str):
+        time.sleep(float(os.environ.get("RESUME_WORKER_DELAY_S", "0")))
+        return super().step(action)
+
+
+def slow_guess_task(size: int, seed: int, **kwargs) -> list[Sample]:
+    """guess_number episodes played in SlowGuess."""
+    samples = guess_number(size, seed, **kwargs)
+    for s in samples:
+        assert s.env is not None
+        s.env.name = "tests.training.resume_worker:SlowGuess"
+    return samples
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""scripts/grpo_reference.py, the readable loop, against the real one: the same loss on one batch, and the
-script itself runs end to end (slow)."""
+"""scripts/grpo_reference.py, the readable loop, against the real one: the same loss and gradient on one
+batch, and the script itself runs end to end (slow)."""
 
+import copy
 import importlib.util
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -9,11 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlvr.data import generate
 from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
-from rlvr.rollout.hf_engine import HFEngine
-from rlvr.rollout.prompts import encode_prompts
-from rlvr.rollout.types import SamplingParams
+from rlvr.rollout.types import Completion
 from rlvr.training.batch import collate
 from rlvr.training.roles import LearnerRole
 
@@ -31,8 +30,20 @@ def _script():
     return module
 
 
+def _batch(seed: int = 0):
+    """3 prompts x 4 completions of 1, 3 or 5 random tokens (lengths vary, so the loss is not 0)."""
+    rng = random.Random(seed)
+    completions = []
+    for i in range(3):
+        prompt = [rng.randrange(4, 90) for _ in range(rng.choice([3, 6]))]
+        for k in range(4):
+            tokens = [rng.randrange(4, 90) for _ in range(rng.choice([1, 3, 5]))]
+            completions.append(Completion(i, tokens, [-1.0] * len(tokens), "", "stop", prompt, k))
+    return collate(completions, pad_id=0)
+
+
 @pytest.mark.parametrize("skip_zero_advantage", [True, False])
-def test_the_reference_loss_equals_the_learners_on_one_batch(tmp_path, skip_zero_advantage):
+def test_the_reference_loss_and_gradient_equal_the_learners_on_one_batch(tmp_path, skip_zero_advantage):
     reference = _script()
     torch.manual_seed(0)
     tok = build_tokenizer()
@@ -40,27 +51,29 @@ def test_the_reference_loss_equals_the_learners_on_one_batch(tmp_path, skip_zero
         TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, max_positions=32),
         tok,
     )
-    samples = generate("digit_sort", size=3, seed=2, num_digits=3)
-    engine = HFEngine(model, tok, max_batch_size=64, seed=0)
-    completions = engine.generate(encode_prompts(tok, samples), SamplingParams(n=4, max_new_tokens=5))
-    batch = collate(completions, tok.pad_token_id)
+    batch = _batch()
     # group 0 mixed, group 1 all equal (zero advantage: the learner may skip it), group 2 mixed
     scores = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 1.0, 1.0])
-    group = torch.tensor([c.prompt_index for c in completions])
-    assert group.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    group = torch.tensor([0] * 4 + [1] * 4 + [2] * 4)
 
-    expected, _ = reference.grpo_loss(model, batch, scores, group, temperature=1.0)
+    script_model = copy.deepcopy(model)
+    expected, _ = reference.grpo_loss(script_model, batch, scores, group, temperature=1.0)
+    expected.backward()
     cfg = tiny_recipe(
         tmp_path,
         *SCRIPT_ALGO,
         "algorithm.loss_agg=token_mean",
         "rollout.temperature=1.0",
+        "optim.max_grad_norm=null",  # the learner's gradient stays as computed (no clipping)
         f"trainer.skip_zero_advantage={str(skip_zero_advantage).lower()}",
     )
     metrics = LearnerRole(cfg, model=model, tokenizer=tok).train_on(batch, scores, group)
+
     loss = expected.item()
-    assert loss != 0.0
-    assert metrics["train/pg_loss"] == pytest.approx(loss, rel=1e-5, abs=1e-7)
+    assert abs(loss) > 1e-3
+    assert metrics["train/pg_loss"] == pytest.approx(loss, rel=1e-5)
+    for (name, a), b in zip(model.named_parameters(), script_model.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7, msg=name)
     # the learner left group 1's four rows out of its passes, or trained every row
     assert metrics.get("filter/zero_advantage/removed") == (4.0 if skip_zero_advantage else None)
 

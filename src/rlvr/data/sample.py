@@ -23,11 +23,26 @@ class RewardSpec:
 
 
 @dataclass
+class EnvSpec:
+    """The environment a multi-turn sample is played in (``rlvr.envs``): a registered name or a
+    ``module:attr`` path, its constructor keyword arguments, and the most assistant turns it allows."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    max_turns: int = 4
+
+    def __post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ValueError(f"env {self.name!r}: max_turns must be >= 1, got {self.max_turns}")
+
+
+@dataclass
 class Sample:
     """One prompt with everything needed to score a completion of it.
 
     Exactly one of ``prompt`` (plain text, sent to the model as is) or ``messages`` (chat messages,
-    rendered with the tokenizer's chat template) is set.
+    rendered with the tokenizer's chat template) is set. With ``env`` set the sample is an episode:
+    the environment's ``reset`` gives the first turn and its ``step`` scores each action.
     """
 
     id: str
@@ -37,8 +52,14 @@ class Sample:
     reward: RewardSpec = field(default_factory=lambda: RewardSpec(verifier="exact_match"))
     response: str | None = None  # a reference completion, used by SFT
     metadata: dict[str, Any] = field(default_factory=dict)
+    env: EnvSpec | None = None  # set for a multi-turn sample; None: one completion, scored by ``reward``
+    # images shown with the prompt (``rlvr.data.images.ImageRef``: a path, bytes or a PIL image, decoded
+    # when used); ``<image>`` in the prompt text marks where each goes
+    images: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if isinstance(self.env, dict):  # from JSON / YAML rows
+            self.env = EnvSpec(**self.env)
         if (self.prompt is None) == (self.messages is None):
             raise ValueError(f"sample {self.id!r}: set exactly one of 'prompt' or 'messages'")
         if self.messages is not None:

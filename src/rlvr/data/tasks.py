@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from rlvr.data.generators import GENERATORS, generate
-from rlvr.data.sample import RewardSpec, Sample
+from rlvr.data.sample import EnvSpec, RewardSpec, Sample
 
 
 @GENERATORS.register("digit_sort")
@@ -204,6 +204,79 @@ def instruction_following(size: int, seed: int, split: str = "train") -> list[Sa
                 data_source="instruction_following",
                 reward=RewardSpec(verifier="constraints", ground_truth=constraints),
                 response=body,
+            )
+        )
+    return samples
+
+
+@GENERATORS.register("guess_number")
+def guess_number(
+    size: int,
+    seed: int,
+    high: int = 8,
+    max_turns: int = 4,
+    chat: bool = False,
+    hint_range: bool = False,
+    shaping: float = 0.0,
+    split: str = "train",
+) -> list[Sample]:
+    """Episodes of the ``guess_number`` environment (``rlvr.envs``): find a secret in 1..high within
+    ``max_turns`` guesses from higher / lower feedback. The environment scores them, not a verifier."""
+    rng = random.Random(seed)
+    samples = []
+    for i in range(size):
+        secret = rng.randint(1, high)
+        first = f"guess 1-{high}"
+        samples.append(
+            Sample(
+                id=f"guess_number-{split}-{seed}-{i}",
+                prompt=None if chat else first + "\n",
+                messages=[{"role": "user", "content": first}] if chat else None,
+                data_source="guess_number",
+                reward=RewardSpec(verifier="env", ground_truth=secret),
+                metadata={"secret": secret},
+                env=EnvSpec(
+                    "guess_number",
+                    {"high": high, "chat": chat, "hint_range": hint_range, "shaping": shaping},
+                    max_turns,
+                ),
+            )
+        )
+    return samples
+
+
+@GENERATORS.register("guess_number_sft")
+def guess_number_sft(
+    size: int,
+    seed: int,
+    high: int = 8,
+    max_turns: int = 4,
+    informed: float = 0.0,
+    hint_range: bool = False,
+    split: str = "train",
+) -> list[Sample]:
+    """SFT rows for ``guess_number`` (raw text): a game so far as the prompt, the next guess (and its
+    newline) as the response. A guess is uniform in 1..high, or, with probability ``informed``, uniform
+    in the range the feedback so far leaves open: a warm start that knows the format, not the strategy."""
+    rng = random.Random(seed)
+    samples = []
+    for i in range(size):
+        secret, low, top = rng.randint(1, high), 1, high
+        text = f"guess 1-{high}\n"
+        for _ in range(rng.randrange(max_turns)):  # the turns already played
+            guess = rng.randint(low, top) if rng.random() < informed else rng.randint(1, high)
+            if guess == secret:
+                break
+            low, top = (max(low, guess + 1), top) if guess < secret else (low, min(top, guess - 1))
+            said = "higher" if guess < secret else "lower"
+            text += f"{guess}\n{said} {low}-{top}\n" if hint_range else f"{guess}\n{said}\n"
+        guess = rng.randint(low, top) if rng.random() < informed else rng.randint(1, high)
+        samples.append(
+            Sample(
+                id=f"guess_number_sft-{split}-{seed}-{i}",
+                prompt=text,
+                data_source="guess_number",
+                response=f"{guess}\n",
             )
         )
     return samples

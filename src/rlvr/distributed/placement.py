@@ -45,8 +45,10 @@ class LearnerClient:
         """The learner object itself when it lives in this process (tests and scripts poke at it)."""
         return getattr(self.handle, "role", None)
 
-    def train_on(self, batch: TokenBatch, scores: Tensor, group_index: Tensor) -> dict[str, float]:
-        return self.handle.call("train_on", batch, scores, group_index)
+    def train_on(
+        self, batch: TokenBatch, scores: Tensor, group_index: Tensor, episodes: Any = None
+    ) -> dict[str, float]:
+        return self.handle.call("train_on", batch, scores, group_index, episodes)
 
     def nonfinite_streak(self) -> int:
         return self.handle.call("nonfinite_streak")

@@ -1,6 +1,11 @@
-"""Multi-turn text environments (search, persuasion, toys): ``reset`` / ``step``, one per trajectory.
+"""Multi-turn text environments: ``reset`` / ``step``, one instance per trajectory, in a registry.
 
-A layer of its own: environments know the Sample schema and the rewards they hand out, never the trainer
-or where they run (``lint-imports`` checks that ``rlvr.envs`` imports neither ``rlvr.training`` nor
-``rlvr.distributed``). The environments themselves arrive with the multi-turn issue.
+Importing this package registers the built-in environments (``guess_number``).
 """
+
+from rlvr.envs import guess_number as _guess_number  # noqa: F401  (registers the built-in envs)
+from rlvr.envs.base import Env, Messages, Observation, StepResult
+from rlvr.envs.executor import CallOutcome, EnvExecutor
+from rlvr.envs.registry import ENVS, build_env
+
+__all__ = ["ENVS", "CallOutcome", "Env", "EnvExecutor", "Messages", "Observation", "StepResult", "build_env"]

@@ -42,3 +42,5 @@ class Completion:
     finish_reason: str  # "stop" (eos or a stop string) | "length"
     prompt_ids: list[int] = field(default_factory=list)
     sample_index: int = 0  # which of the prompt's n completions this is (0..n-1)
+    # multi-turn rows: 1 on generated tokens, 0 on observation tokens (None: every token generated)
+    loss_mask: list[int] | None = None

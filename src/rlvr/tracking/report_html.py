@@ -78,6 +78,8 @@ code { font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; }
   font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; background:#f9fafb;
   border:1px solid #f1f5f9; border-radius:6px; padding:6px 8px; }
 #samples pre.prompt { max-height:8em; color:#374151; }
+#samples .obs { background:#eef2ff; border-left:3px solid #6366f1; color:#3730a3; font-style:italic; margin:2px 0; padding:0 4px; }
+#samples .act { margin:2px 0; padding:0 4px; }
 #samples details { margin-top:4px; color:var(--muted); }
 .badge { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; font-weight:600; }
 .ok { background:#dcfce7; color:#166534; } .bad { background:#fee2e2; color:#991b1b; } .na { background:#f3f4f6; color:#6b7280; }
@@ -212,8 +214,28 @@ def _sample_row(s: dict[str, Any]) -> str:
         f'<td class="num">{fmt(number(s.get("reward")))}</td>'
         f"<td>{badge}</td><td>{finish}</td>"
         f'<td><pre class="prompt">{_text(s.get("prompt", ""))}</pre></td>'
-        f"<td><pre>{_text(s.get('completion', ''))}</pre>{info_html}</td></tr>"
+        f"<td>{_completion(s)}{info_html}</td></tr>"
     )
+
+
+def _completion(s: dict[str, Any]) -> str:
+    """A completion, or a multi-turn episode as a conversation: the model's turns as plain text, the
+    environment's observations (tokens the model never generated) in marked blocks."""
+    turns = s.get("turns")
+    if not isinstance(turns, list):
+        return f"<pre>{_text(s.get('completion', ''))}</pre>"
+    parts = []
+    for turn in turns:
+        kind = turn.get("kind") if isinstance(turn, dict) else None
+        text = _text(turn.get("text", "") if isinstance(turn, dict) else turn)
+        if kind == "observation":
+            parts.append(
+                f'<div class="obs" title="observation: not generated, not trained"><b>env</b> {text}</div>'
+            )
+        elif kind == "action":
+            parts.append(f'<div class="act"><b>model</b> {text}</div>')
+    stop = escape(str(s.get("stop_reason", "")))
+    return f'<pre class="conv">{"".join(parts)}</pre><span class="note">stop: {stop}</span>'
 
 
 def _samples(data: RunData) -> str:

@@ -45,6 +45,26 @@ class TokenBatch:
         """Tokens of each response (B,), from the attention mask: a row whose loss is masked keeps its length."""
         return self.attention_mask[:, self.prompt_width :].sum(-1)
 
+    def prompt_lengths(self) -> Tensor:
+        """Tokens of each prompt (B,), from the attention mask."""
+        return self.attention_mask[:, : self.prompt_width].sum(-1)
+
+    def drop_prompt_padding(self) -> TokenBatch:
+        """The batch without the leading columns that are padding in every row (exact: padding is never
+        attended to, and position ids count attended tokens only). A micro-batch of short prompts
+        selected from a batch with long ones then runs at its own width."""
+        cut = self.prompt_width - int(self.prompt_lengths().max()) if self.size else 0
+        if cut <= 0:
+            return self
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        kw.update(
+            input_ids=self.input_ids[:, cut:],
+            attention_mask=self.attention_mask[:, cut:],
+            position_ids=self.position_ids[:, cut:],
+            prompt_width=self.prompt_width - cut,
+        )
+        return TokenBatch(**kw)
+
     def trim(self, width: int) -> TokenBatch:
         """The batch with responses cut to ``width`` columns (exact when no response is longer: causal
         attention never lets a position see the padding after it)."""
@@ -81,6 +101,9 @@ def collate(completions: list[Completion], pad_id: int) -> TokenBatch:
     input_ids[in_response] = torch.tensor([t for c in completions for t in c.token_ids], dtype=torch.long)
     attn = (in_prompt | in_response).long()
     resp_mask = in_response[:, P:].float()  # (B, R)
+    if any(c.loss_mask is not None for c in completions):  # multi-turn rows: observation tokens are 0
+        masks = [c.loss_mask if c.loss_mask is not None else [1] * len(c.token_ids) for c in completions]
+        resp_mask[in_response[:, P:]] = torch.tensor([float(m) for row in masks for m in row])
     behaviour = torch.zeros((B, R))
     behaviour[in_response[:, P:]] = torch.tensor(
         [x for c in completions for x in c.logprobs], dtype=torch.float32
@@ -111,11 +134,14 @@ def length_buckets(lengths: Tensor, min_saving: float = 0.15) -> list[Tensor]:
 
 
 def last_token_rewards(scores: Tensor, response_mask: Tensor) -> Tensor:
-    """Outcome rewards placed on each response's last token. (B,), (B, R) -> (B, R)"""
+    """Outcome rewards placed on each response's last valid token (the last 1 of the mask, which may
+    have gaps: multi-turn observation tokens). (B,), (B, R) -> (B, R)"""
     assert scores.dim() == 1 and response_mask.dim() == 2 and scores.size(0) == response_mask.size(0)
-    lengths = response_mask.sum(-1).long()  # (B,)
+    valid = response_mask > 0  # (B, R)
+    cols = torch.arange(response_mask.size(1), device=response_mask.device)
+    last = torch.where(valid, cols, -1).max(-1).values  # (B,) -1 for a row with no valid token
     token_rewards = torch.zeros_like(response_mask, dtype=torch.float32)
     rows = torch.arange(scores.size(0))
-    has_tokens = lengths > 0
-    token_rewards[rows[has_tokens], lengths[has_tokens] - 1] = scores[has_tokens].float()
+    has_tokens = last >= 0
+    token_rewards[rows[has_tokens], last[has_tokens]] = scores[has_tokens].float()
     return token_rewards

@@ -29,6 +29,10 @@ class RolloutBatch:
     requests: list[ScoreRequest] = field(default_factory=list)
     results: list[RewardResult] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+    # multi-turn: the episodes (rlvr.training.episodes.Trajectory) and each completion's trajectory
+    # (-1: a single-turn completion); None for a purely single-turn batch
+    trajectories: list | None = None
+    row_traj: list[int] = field(default_factory=list)
 
     def extend(self, other: RolloutBatch, keep_prompts: list[int]) -> None:
         """Append the groups of ``other`` whose prompt index is in ``keep_prompts`` (re-indexed)."""
@@ -72,7 +76,7 @@ def collect(
     t0 = time.perf_counter()
     if keep_groups is None:
         batch = generate_and_score(next_prompts(target_groups))
-        batch.stats = {"rollout/rounds": 1.0, "rollout/prompts_sampled": float(target_groups)}
+        batch.stats.update({"rollout/rounds": 1.0, "rollout/prompts_sampled": float(target_groups)})
         return batch
     out = RolloutBatch()
     dropped_correct = dropped_wrong = sampled = rounds = 0

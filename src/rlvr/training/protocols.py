@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rlvr.rollout.types import Completion, SamplingParams
     from rlvr.training.batch import TokenBatch
     from rlvr.training.checkpoint import Checkpoint, CheckpointState
+    from rlvr.training.episode_rollout import EpisodeTargets
 
 
 class RoleFailed(RuntimeError):
@@ -33,9 +34,12 @@ class RoleFailed(RuntimeError):
 class LearnerProtocol(Protocol):
     """The policy being trained: its update, its weights and its share of a checkpoint."""
 
-    def train_on(self, batch: TokenBatch, scores: Tensor, group_index: Tensor) -> dict[str, float]:
+    def train_on(
+        self, batch: TokenBatch, scores: Tensor, group_index: Tensor, episodes: EpisodeTargets | None = None
+    ) -> dict[str, float]:
         """Advantages and one policy update on a scored batch: tokens (B, P + R), scores (B,), group
-        index (B,) (rows of one group share it); returns the update's metrics."""
+        index (B,) (rows of one group share it); returns the update's metrics. ``episodes`` (multi-turn
+        rows) gives token rewards and the rows' trajectories instead."""
         ...
 
     def nonfinite_streak(self) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from rlvr.algorithms import ADVANTAGES, kl_penalty
+from rlvr.algorithms.multiturn import OUTCOME_ESTIMATORS, trajectory_advantages
 from rlvr.config import RunConfig
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
 from rlvr.rewards.factory import router_for
@@ -22,6 +23,8 @@ from rlvr.rewards.types import RewardResult
 from rlvr.rollout.types import Completion, SamplingParams
 from rlvr.training.batch import TokenBatch, last_token_rewards
 from rlvr.training.checkpoint import Checkpoint, CheckpointState, load_weights, save_checkpoint
+from rlvr.training.critic import build_critic, value_metrics
+from rlvr.training.episode_rollout import EpisodeTargets
 from rlvr.training.filtering import update_filter_names
 from rlvr.training.learner import Learner
 from rlvr.training.reference_reset import copy_into_reference
@@ -60,6 +63,7 @@ class LearnerRole:
             reference=self._reference(),
             update_filters=update_filter_names(cfg),
         )
+        self.critic = build_critic(cfg, model)  # PPO's value model; None without a critic: section
 
     def _reference(self):
         """The frozen reference policy, only when a KL term needs it (kl_coef > 0)."""
@@ -74,32 +78,85 @@ class LearnerRole:
 
     # ---- one update -----------------------------------------------------------------------------
     def train_on(
-        self, batch: TokenBatch, scores: torch.Tensor, group_index: torch.Tensor
+        self,
+        batch: TokenBatch,
+        scores: torch.Tensor,
+        group_index: torch.Tensor,
+        episodes: EpisodeTargets | None = None,
     ) -> dict[str, float]:
-        """Old / reference log-probs, advantages and the policy update on one scored batch."""
+        """Old / reference log-probs, advantages, the critic's and the policy's update on one scored batch.
+        ``episodes`` (multi-turn rows) replaces ``scores`` by token rewards and groups trajectories."""
         algo, trainer = self.cfg.algorithm, self.cfg.trainer
         t0 = time.perf_counter()
         several_passes = trainer.ppo_epochs > 1 or (trainer.mini_batch_size or batch.size) < batch.size
         need_old = several_passes or (algo.kl_coef > 0 and algo.kl_in_reward)
         old = self.learner.logprobs(batch) if need_old else None
         ref = self.learner.logprobs(batch, reference=True) if algo.kl_coef > 0 else None
+        values = self.critic.values(batch) if self.critic is not None else None
         t1 = time.perf_counter()
         metrics = {"perf/logprob_s": t1 - t0}
 
-        token_rewards = last_token_rewards(scores, batch.response_mask)
+        if episodes is None:
+            token_rewards = last_token_rewards(scores, batch.response_mask)
+        else:
+            token_rewards = episodes.token_rewards
         if ref is not None and algo.kl_in_reward:
             kl = kl_penalty(old, ref, algo.kl_estimator) * batch.response_mask  # (B, R)
             token_rewards = token_rewards - algo.kl_coef * kl
             metrics["train/kl_in_reward"] = float(kl.sum() / batch.response_mask.sum().clamp_min(1))
-        advantages, _ = self.advantage_fn(token_rewards, batch.response_mask, group_index, algo)
+        advantages, returns = self._advantages(batch, token_rewards, group_index, episodes, values)
+        if (
+            algo.num_update_samples_per_prompt is not None
+        ):  # RaML: a random subset of each group gets gradient
+            batch = self._update_subset(batch, group_index, metrics)
         metrics["train/advantage_abs_mean"] = float(
             (advantages.abs() * batch.response_mask).sum() / batch.response_mask.sum().clamp_min(1)
         )
-        metrics.update(self.learner.filter_metrics(advantages, batch.response_mask, ref))
-        use_tis = algo.tis_cap is not None
-        metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
+        warming_up = False
+        if self.critic is not None and values is not None:
+            warming_up = self.critic.scheduler.last_epoch < self.critic.cfg.warmup_steps
+            metrics.update(value_metrics(values, returns, batch.response_mask))
+            metrics.update(self.critic.update(batch, returns, values))
+            metrics["critic/warmup"] = float(warming_up)
+        if not warming_up:  # critic warm-up: the policy waits until the critic has seen some returns
+            metrics.update(self.learner.filter_metrics(advantages, batch.response_mask, ref))
+            use_tis = algo.tis_cap is not None
+            metrics.update(self.learner.update(batch, advantages, old, ref, use_behaviour_for_tis=use_tis))
         metrics["perf/update_s"] = time.perf_counter() - t1
         return metrics
+
+    def _advantages(self, batch, token_rewards, group_index, episodes, values):
+        """(advantages, returns) (B, R): per row for single-turn batches, over trajectories otherwise."""
+        algo, mt = self.cfg.algorithm, self.cfg.multiturn
+        if episodes is None:
+            return self.advantage_fn(token_rewards, batch.response_mask, group_index, algo, values)
+        per_turn = mt.turn_rewards == "return" and algo.advantage in OUTCOME_ESTIMATORS
+        return trajectory_advantages(
+            self.advantage_fn,
+            token_rewards,
+            batch.response_mask,
+            episodes.row_traj,
+            episodes.traj_group,
+            algo,
+            values,
+            per_turn_gamma=mt.turn_gamma if per_turn else None,
+        )
+
+    def _update_subset(
+        self, batch: TokenBatch, group_index: torch.Tensor, metrics: dict[str, float]
+    ) -> TokenBatch:
+        """The batch with the rows outside RaML's update subset masked out of the loss; the draw is seeded by
+        the run's seed and the scheduler's update count (checkpointed), so a resumed run draws the same."""
+        from dataclasses import replace
+
+        from rlvr.algorithms.subsample import update_subset, update_subset_generator
+
+        k = self.cfg.algorithm.num_update_samples_per_prompt
+        assert k is not None
+        gen = update_subset_generator(self.cfg.trainer.seed, int(self.learner.scheduler.last_epoch))
+        keep = update_subset(group_index, k, gen)  # (B,)
+        metrics["train/update_rows"] = float((keep & (batch.response_mask.sum(-1) > 0)).sum())
+        return replace(batch, response_mask=batch.response_mask * keep[:, None].to(batch.response_mask.dtype))
 
     def nonfinite_streak(self) -> int:
         return self.learner.nonfinite_streak
@@ -125,6 +182,9 @@ class LearnerRole:
         ref = self.learner.reference
         if with_reference and isinstance(ref, torch.nn.Module):
             state.tensors = {**state.tensors, "reference": ref.state_dict()}
+        if self.critic is not None:
+            state.tensors = {**state.tensors, "critic": self.critic.weights()}
+            state.objects = {**state.objects, "critic": self.critic.training_state()}
         return save_checkpoint(run_dir, self.model, self.tokenizer, state, keep_last)
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -134,6 +194,12 @@ class LearnerRole:
         self.learner.load_counters(ckpt.state.counters)
         if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
             self.learner.reference.load_state_dict(ckpt.state.tensors["reference"])
+        if self.critic is not None:
+            if "critic" not in ckpt.state.tensors:
+                raise ValueError(
+                    f"checkpoint {ckpt.path} has no critic; the run's config has a critic: section"
+                )
+            self.critic.load(ckpt.state.tensors["critic"], ckpt.state.objects["critic"])
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""
@@ -193,6 +259,7 @@ class RolloutRole:
                 cfg.rollout.max_batch_size,
                 seed=seed,
                 fast_decoder=cfg.rollout.fast_decoder,
+                max_kv_cache_bytes=cfg.rollout.max_kv_cache_bytes,
             )
 
     def ping(self) -> bool:

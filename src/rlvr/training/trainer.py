@@ -49,7 +49,9 @@ from rlvr.training.checkpoint import (
     truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
+from rlvr.training.episode_rollout import EpisodeRollout, episode_targets, generate_mixed, split_by_env
 from rlvr.training.filtering import FilterStage, filter_names
+from rlvr.training.input_checks import prompt_lengths_checked
 from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.protocols import RoleFailed, Roles
@@ -111,7 +113,8 @@ class RLTrainer:
         seed_everything(cfg.trainer.seed)
         t = cfg.trainer
         self.tokenizer = load_tokenizer(cfg.model)
-        self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
+        with prompt_lengths_checked(self.tokenizer, cfg.model, cfg.rollout.max_new_tokens):
+            self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
         self.logged: LoggedDataset | None = None  # offline RL: logged rollouts instead of generation
         if cfg.data.logged:
             if t.max_staleness:
@@ -149,6 +152,11 @@ class RLTrainer:
         ]
         self.reset_policy = ResetPolicy(rr)
         self.filters = FilterStage(filter_names(cfg))
+        self.episodes = EpisodeRollout(cfg.multiturn, self.tokenizer)  # samples with an env: multi-turn
+        if self.filters.collects and split_by_env(self.train_samples)[0]:
+            raise ValueError(
+                "dynamic sampling (a collect-stage filter) does not support multi-turn (env) samples yet"
+            )
         self.sampler = PromptSampler(max(len(self.train_samples), 1), batch_size=1, seed=cfg.trainer.seed)
         self.step = 0
         self.last_checkpoint: Path | None = None
@@ -238,7 +246,11 @@ class RLTrainer:
                 metrics.update(self._staleness(perf))
             batch, scores, group_index, removed = self._to_tensors(rollouts)
             metrics.update(removed)
-            metrics.update(self.roles.learner.train_on(batch, scores, group_index))
+            if rollouts.trajectories is None:
+                metrics.update(self.roles.learner.train_on(batch, scores, group_index))
+            else:  # multi-turn rows: token rewards and trajectories
+                episodes = episode_targets(rollouts, batch)
+                metrics.update(self.roles.learner.train_on(batch, scores, group_index, episodes=episodes))
             metrics.update(rollout_metrics(rollouts.completions, rollouts.requests, rollouts.results))
             metrics.update(monitor_metrics(rollouts, self.cfg.monitor))
         else:  # dynamic sampling found no informative group within its rounds: nothing to learn from
@@ -303,7 +315,19 @@ class RLTrainer:
     def _generate_and_score(
         self, samples: list[Sample], step_index: int, perf: dict[str, float]
     ) -> RolloutBatch:
-        """n completions per prompt; each chunk of completions is scored while the next one generates."""
+        """n completions per prompt; each chunk of completions is scored while the next one generates.
+        Samples with an ``env`` are played as episodes instead (:mod:`rlvr.training.episode_rollout`)."""
+        if any(s.env is not None for s in samples):
+            single = partial(self._generate_and_score, step_index=step_index, perf=perf)
+            params, prefix = self.cfg.rollout.sampling_params(), f"step{step_index + 1}/"
+            play = partial(
+                self.episodes.collect,
+                self.roles.rollout.generate,
+                params=params,
+                key_prefix=prefix,
+                perf=perf,
+            )
+            return generate_mixed(samples, single, lambda s: play(samples=s))
         progress = step_index / self.cfg.trainer.steps
         prefix = f"step{step_index + 1}/"
         completions, requests, pending = [], [], []
@@ -374,9 +398,17 @@ class RLTrainer:
         training_streams = pool.generator_states()
         pool.seed_generators(self.cfg.trainer.seed + 1_000_003 * (self.step + 1))
         try:
-            return evaluate(
-                pool, self.eval_samples, self.roles.reward, eval_params(self.cfg), self.cfg.eval.k
-            )
+            with_env, without = split_by_env(self.eval_samples)
+            metrics = {}
+            if with_env:
+                episodes = [self.eval_samples[i] for i in with_env]
+                metrics.update(self.episodes.evaluate(pool.generate, episodes, eval_params(self.cfg)))
+            if without:
+                single = [self.eval_samples[i] for i in without]
+                metrics.update(
+                    evaluate(pool, single, self.roles.reward, eval_params(self.cfg), self.cfg.eval.k)
+                )
+            return metrics
         finally:
             pool.set_generator_states(training_streams)
 
@@ -440,6 +472,7 @@ class RLTrainer:
 
     def close(self) -> None:
         self._pipeline.stop()
+        self.episodes.close()
         detach_run_log(self._log_handler)
         self.logger.close()
         self.roles.close()

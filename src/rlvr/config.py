@@ -460,7 +460,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         line = key_node.start_mark.line + 1
         if key in seen:
             raise ConfigError(
@@ -478,11 +478,11 @@ def parse_yaml(text: str, name: str) -> Any:
     """YAML text as Python objects; a duplicate key is a :class:`ConfigError` naming ``name``, the line
     and the key."""
     loader = _UniqueKeyLoader(text)
-    loader.name = name  # type: ignore[attr-defined]
+    loader.name = name
     try:
         return loader.get_single_data()
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
 
 
 def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class _ChunkedLogprobs(torch.autograd.Function):
     """log softmax(z / T)_y over flat positions: z (N, V) any float dtype, y (N,) -> (N,) float32."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, labels: Tensor, temperature: float, chunk: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, logits: Tensor, labels: Tensor, temperature: float, chunk: int) -> Tensor:
         N = logits.size(0)
         out = logits.new_empty(N, dtype=torch.float32)
         lse = logits.new_empty(N, dtype=torch.float32)
@@ -51,7 +51,7 @@ class _ChunkedLogprobs(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_out: Tensor):
         logits, labels, lse = ctx.saved_tensors
         T = ctx.temperature
         grad = torch.empty_like(logits)

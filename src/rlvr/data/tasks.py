@@ -119,7 +119,8 @@ def variant(
         if prompt is not None:
             prompt += prompt_suffix
             if as_messages:
-                prompt, messages = None, [{"role": "user", "content": prompt}]
+                messages = [{"role": "user", "content": prompt}]
+                prompt = None
         out.append(
             replace(
                 s,

@@ -26,20 +26,15 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
     on_cpu = next(model.parameters()).device.type == "cpu"
-    if (
-        current != "sdpa"
-        or not on_cpu
-        or seq_len > EAGER_MAX_LEN
-        or not hasattr(model, "set_attn_implementation")
-        or _checkpointed(model)
-    ):
+    set_attn = getattr(model, "set_attn_implementation", None)  # transformers' PreTrainedModel method
+    if current != "sdpa" or not on_cpu or seq_len > EAGER_MAX_LEN or set_attn is None or _checkpointed(model):
         yield
         return
-    model.set_attn_implementation("eager")
+    set_attn("eager")
     try:
         yield
     finally:
-        model.set_attn_implementation(current)
+        set_attn(current)
 
 
 def _checkpointed(model: torch.nn.Module) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -46,7 +47,7 @@ def hint(where: str, settings: str) -> Iterator[None]:
 
 def kv_cache_bytes_per_token(model: torch.nn.Module) -> int:
     """Bytes of keys and values one sequence position holds across all layers (the model's dtype)."""
-    config = model.config
+    config: Any = model.config  # a transformers PretrainedConfig: its fields depend on the architecture
     config = getattr(config, "text_config", None) or config
     heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads

@@ -33,7 +33,7 @@ def _image_only(base: type) -> type:
     """``base`` (a Qwen2-VL-style processor) without its video processor."""
     from transformers.processing_utils import ProcessorMixin
 
-    class _ImageOnly(base):  # type: ignore[misc, valid-type]
+    class _ImageOnly(base):
         def __init__(
             self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any
         ):

@@ -39,12 +39,19 @@ def build_router(
 class RewardSettings(Protocol):
     """The fields of a run's ``reward`` section that choose the router (``rlvr.config.RewardConfig``)."""
 
-    workers: int
-    timeout_s: float
-    server_url: str | None
-    server_retry_window_s: float
-    sandbox: str
-    sandbox_url: str | None
+    # read-only properties: a config may narrow a type (``sandbox`` is a Literal of the backends)
+    @property
+    def workers(self) -> int: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def server_url(self) -> str | None: ...
+    @property
+    def server_retry_window_s(self) -> float: ...
+    @property
+    def sandbox(self) -> str: ...
+    @property
+    def sandbox_url(self) -> str | None: ...
 
 
 def router_for(reward: RewardSettings) -> RewardRouter | RemoteRewardRouter:

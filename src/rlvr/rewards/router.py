@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import multiprocessing
-import numbers
 import signal
 import time
 from collections import defaultdict, deque
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rlvr.data.sample import RewardSpec
-from rlvr.rewards.types import VERIFIERS, RewardResult
+from rlvr.rewards.types import VERIFIERS, RewardResult, as_result
 
 ROUTER_KWARGS = ("completion_tokens", "sample_key")  # passed to verifiers whose signature accepts them
 
@@ -70,12 +69,7 @@ def call_verifier(
     kwargs = dict(params or {})
     extra = {"completion_tokens": completion_tokens, "sample_key": sample_key}
     kwargs.update({k: v for k, v in extra.items() if k in _accepted(fn)})
-    result = fn(completion, ground_truth, **kwargs)
-    if isinstance(result, numbers.Real):  # a plain number is the reward; a bool also says right or wrong
-        return RewardResult(float(result), correct=bool(result) if isinstance(result, bool) else None)
-    if not isinstance(result, RewardResult):
-        raise TypeError(f"verifier returned {type(result).__name__}, not a float or a RewardResult")
-    return result
+    return as_result(fn(completion, ground_truth, **kwargs))
 
 
 @VERIFIERS.register("combined")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +24,16 @@ class RewardResult:
     correct: bool | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+def as_result(value: object) -> RewardResult:
+    """A verifier's return value as a ``RewardResult``: a plain number is the reward (a bool also says
+    right or wrong); anything else but a ``RewardResult`` is a TypeError."""
+    if isinstance(value, numbers.Real):
+        return RewardResult(float(value), correct=bool(value) if isinstance(value, bool) else None)
+    if not isinstance(value, RewardResult):
+        raise TypeError(f"verifier returned {type(value).__name__}, not a float or a RewardResult")
+    return value
 
 
 class Verifier(Protocol):

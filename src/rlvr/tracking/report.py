@@ -88,11 +88,17 @@ def load_run(run_dir: str | Path) -> RunData:
         rows, bad = _read_jsonl(path)
         samples += rows
         data.bad_lines += bad
-    samples.sort(key=lambda s: s.get("step") if isinstance(s.get("step"), int) else -1, reverse=True)
+    samples.sort(key=_step, reverse=True)
     data.samples, data.samples_total = samples[:MAX_SAMPLES], len(samples)  # newest first
     config = run_dir / "config.yaml"
     data.config_text = config.read_text(encoding="utf-8", errors="replace") if config.exists() else None
     return data
+
+
+def _step(sample: dict[str, Any]) -> int:
+    """A logged sample's step (-1 when it has none, so those sort last, newest first)."""
+    step = sample.get("step")
+    return step if isinstance(step, int) else -1
 
 
 def summary_table(rows: Sequence[dict[str, Any]]) -> list[tuple[str, float, float, float]]:

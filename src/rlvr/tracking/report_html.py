@@ -145,7 +145,10 @@ def _duration(seconds: float) -> str:
 
 
 def _summary(data: RunData) -> str:
-    sft = [(k if k.startswith("sft/") else f"{k} (SFT)", *v) for k, *v in summary_table(data.sft)]
+    sft = [
+        (k if k.startswith("sft/") else f"{k} (SFT)", first, final, mean)
+        for k, first, final, mean in summary_table(data.sft)
+    ]
     rows = summary_table(data.metrics) + sft
     if not rows:
         return ""

@@ -10,7 +10,9 @@ so the response's log-probs are the logits at positions P-1 .. P+R-2, the same s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -38,8 +40,7 @@ class TokenBatch:
 
     def select(self, index: Tensor | slice) -> TokenBatch:
         """Rows ``index`` of every tensor (a micro-batch or a shuffled mini-batch)."""
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return TokenBatch(**{k: v[index] if isinstance(v, Tensor) else v for k, v in kw.items()})
+        return self._map(lambda t: t[index])
 
     def response_lengths(self) -> Tensor:
         """Tokens of each response (B,), from the attention mask: a row whose loss is masked keeps its length."""
@@ -80,8 +81,14 @@ class TokenBatch:
         )
 
     def to(self, device: torch.device) -> TokenBatch:
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return TokenBatch(**{k: v.to(device) if isinstance(v, Tensor) else v for k, v in kw.items()})
+        return self._map(lambda t: t.to(device))
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> TokenBatch:
+        """The batch with ``fn`` applied to every tensor field (the others are kept)."""
+        changes: dict[str, Any] = {
+            f.name: fn(v) for f in fields(self) if isinstance(v := getattr(self, f.name), Tensor)
+        }
+        return replace(self, **changes)
 
 
 def collate(completions: list[Completion], pad_id: int) -> TokenBatch:

@@ -91,9 +91,16 @@ class Checkpoint:
 # ---- random number generators and the dataset fingerprint -------------------------------------------
 
 
+def _numpy_state() -> tuple[str, np.ndarray, int, int, float]:
+    """numpy's global MT19937 state (``get_state()``'s legacy tuple form, the default)."""
+    state = np.random.get_state()
+    assert isinstance(state, tuple), "np.random.get_state() is a tuple unless legacy=False"
+    return state
+
+
 def rng_state(engine_states: list[torch.Tensor] | None) -> dict[str, Any]:
     """Every random stream a step draws from: this process's, and each rollout worker's generator."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    name, keys, pos, has_gauss, gauss = _numpy_state()
     state = {
         "python": random.getstate(),
         "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
@@ -352,25 +359,27 @@ def load_weights(model, ckpt: Checkpoint) -> None:
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
         result = set_peft_model_state_dict(model, ckpt.weights)
+        # torch's _IncompatibleKeys subclasses a namedtuple built at run time, which mypy cannot see
+        unexpected = result.unexpected_keys  # type: ignore[attr-defined]
         missing = sorted(set(get_peft_model_state_dict(model)) - set(ckpt.weights))
     else:
         result = model.load_state_dict(ckpt.weights, strict=False)
+        unexpected = result.unexpected_keys
         current = model.state_dict()
         loaded_ptrs = {current[k].data_ptr() for k in ckpt.weights if k in current}
         missing = [k for k in result.missing_keys if current[k].data_ptr() not in loaded_ptrs]  # not tied
-    if result.unexpected_keys or missing:
+    if unexpected or missing:
         raise CheckpointError(
             f"checkpoint {ckpt.path} does not fit the model: missing {missing[:5]}, "
-            f"unexpected {list(result.unexpected_keys)[:5]}"
+            f"unexpected {list(unexpected)[:5]}"
         )
 
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     """The newest checkpoint of ``run_dir`` that verifies and loads; each one skipped is warned about."""
     root = Path(run_dir) / "checkpoints"
-    found = sorted(
-        (p for p in root.glob(f"{_PREFIX}*") if step_of(p) is not None and p.is_dir()), key=step_of
-    )
+    steps = {p: step for p in root.glob(f"{_PREFIX}*") if (step := step_of(p)) is not None and p.is_dir()}
+    found = sorted(steps, key=steps.__getitem__)
     for path in reversed(found):
         try:
             return read_checkpoint(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from functools import partial
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,7 @@ class Learner:
         total_steps: int,
         temperature: float,
         norm_len: int,
-        reference: torch.nn.Module | str | None = None,
+        reference: torch.nn.Module | Literal["adapter"] | None = None,
         update_filters: list[str] | None = None,
     ) -> None:
         self.model, self.algo, self.optim_cfg, self.trainer_cfg = model, algo, optim, trainer
@@ -103,7 +104,8 @@ class Learner:
             return parts[0]
         order = torch.cat(buckets).argsort().to(device)  # back to the rows' order
         logprobs = torch.cat([p[0] for p in parts]).index_select(0, order)
-        entropy = torch.cat([p[1] for p in parts]).index_select(0, order) if with_entropy else None
+        entropies = [e for _, e in parts if e is not None]  # every part has them when with_entropy
+        entropy = torch.cat(entropies).index_select(0, order) if with_entropy else None
         return logprobs, entropy
 
     @staticmethod
@@ -144,19 +146,20 @@ class Learner:
         """Pieces of (log-probs, entropies) side by side, padded with zeros to ``pad_to`` columns."""
         logprobs = torch.cat([s[0] for s in stats], dim=1)
         pad = (0, pad_to - logprobs.size(1))
-        entropy = None if stats[0][1] is None else F.pad(torch.cat([s[1] for s in stats], dim=1), pad)
+        entropies = [e for _, e in stats if e is not None]  # all pieces or none have them
+        entropy = F.pad(torch.cat(entropies, dim=1), pad) if entropies else None
         return F.pad(logprobs, pad), entropy
 
     @torch.no_grad()
     def logprobs(self, batch: TokenBatch, reference: bool = False) -> Tensor:
         """Per-token log-probs (B, R) of the policy (or of the reference) on ``batch``, no gradient."""
         model = self.model
-        ctx: contextlib.AbstractContextManager = contextlib.nullcontext()
+        ctx: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if reference:
             if self.reference is None:
                 raise ValueError("no reference model: set algorithm.kl_coef > 0 to load one")
-            if self.reference == "adapter":
-                ctx = self.model.disable_adapter()
+            if isinstance(self.reference, str):  # "adapter": the peft policy with its adapter disabled
+                ctx = _adapter_disabled(self.model)
             else:
                 model = self.reference
         was_training = self.model.training
@@ -260,6 +263,7 @@ class Learner:
             mb = mb_all.select(sl).drop_prompt_padding().to(self.device)
             mask = mb.response_mask
             logp, entropy = self._forward(self.model, mb, with_entropy=True)
+            assert entropy is not None, "asked for with_entropy=True"
             old_mb = logp.detach() if old is None else old[sl].to(self.device)
             behaviour = mb.behaviour_logprobs if use_tis else None
             loss, loss_metrics = self.policy_loss(
@@ -331,3 +335,13 @@ class Learner:
         params = [p for p in self.model.parameters() if p.grad is not None]
         max_norm = self.optim_cfg.max_grad_norm or float("inf")
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def _adapter_disabled(model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
+    """``model.disable_adapter()``: the peft policy with its adapter switched off, which serves as the
+    reference when the learner was built with ``reference="adapter"``."""
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        raise TypeError(f"reference='adapter' needs a peft model as the policy, got {type(model).__name__}")
+    return model.disable_adapter()

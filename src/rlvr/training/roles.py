@@ -20,6 +20,7 @@ from rlvr.models.load import frozen_copy, load_model, load_tokenizer
 from rlvr.rewards.factory import router_for
 from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
+from rlvr.rollout.engine import RolloutEngine, WeightLoadingEngine
 from rlvr.rollout.types import Completion, SamplingParams
 from rlvr.training.batch import TokenBatch, last_token_rewards
 from rlvr.training.checkpoint import Checkpoint, CheckpointState, load_weights, save_checkpoint
@@ -237,7 +238,7 @@ class RolloutRole:
                     "rollout.engine=vllm needs a model directory (model.path, or the run's saved policy)"
                 )
             self.model = None
-            self.engine = VLLMEngine(
+            self.engine: RolloutEngine = VLLMEngine(
                 path,
                 self.tokenizer,
                 seed=seed,
@@ -283,6 +284,9 @@ class RolloutRole:
         t0 = time.perf_counter()
         if not self.shares_learner_model:
             if self.model is None:
+                assert isinstance(self.engine, WeightLoadingEngine), (
+                    "an engine without the model holds weights"
+                )
                 self.engine.load_weights(weights.items())
             else:
                 self.model.load_state_dict(weights)

@@ -79,8 +79,9 @@ def _harness(code, cfg):
         scope = {"__name__": "solution", "__builtins__": builtins}
         exec(compile(code, "main.py", "exec"), scope)
         fn = scope.get(cfg["fn_name"])
-        if fn is None and isinstance(scope.get("Solution"), type):
-            fn = getattr(scope["Solution"](), cfg["fn_name"], None)
+        solution = scope.get("Solution")
+        if fn is None and isinstance(solution, type):
+            fn = getattr(solution(), cfg["fn_name"], None)
         if not callable(fn):
             write(RESULT_FD, (dumps({"error_type": "MissingFunction"}) + "\n").encode())
             return 1

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from rlvr.rewards.extract import tagged
-from rlvr.rewards.types import VERIFIERS, RewardResult
+from rlvr.rewards.types import VERIFIERS, RewardResult, as_result
 
 # verbatim from the released inference.py: the model is trained with it
 VLAA_SYSTEM_PROMPT = (
@@ -67,28 +67,32 @@ def box_iou_accuracy(answer: str, ground_truth: Any) -> tuple[float, str | None]
 
 
 def _accuracy(kind: str, completion: str, answer: str, ground_truth: Any, p: dict[str, Any]) -> RewardResult:
+    # registered verifiers are typed as the registry's Verifier (a RewardResult or a number); these
+    # built-ins return a RewardResult, which as_result passes through
     if kind == "digit":
         acc = digit_accuracy(answer, ground_truth)
         return RewardResult(acc, correct=acc == 1.0)
     if kind == "mcq":
         from rlvr.rewards.verifiers.choice import choice
 
-        return choice(completion, ground_truth)
+        return as_result(choice(completion, ground_truth))
     if kind == "math":
         from rlvr.rewards.verifiers.math import math_verifier
 
-        return math_verifier(completion, ground_truth, answer_tag="answer")
+        return as_result(math_verifier(completion, ground_truth, answer_tag="answer"))
     if kind == "iou":
         iou, reason = box_iou_accuracy(answer, ground_truth)
         return RewardResult(iou, correct=iou >= 0.5, info={"reason": reason} if reason else {})
     if p.get("open_scorer", "reward_model") == "llm_judge":
         from rlvr.rewards.verifiers.judge import llm_judge
 
-        return llm_judge(completion, ground_truth, prompt=p.get("question", ""), **p.get("scorer_params", {}))
+        return as_result(
+            llm_judge(completion, ground_truth, prompt=p.get("question", ""), **p.get("scorer_params", {}))
+        )
     from rlvr.rewards.verifiers.reward_model import reward_model
 
-    return reward_model(
-        completion, ground_truth, question=p.get("question", ""), **p.get("scorer_params", {})
+    return as_result(
+        reward_model(completion, ground_truth, question=p.get("question", ""), **p.get("scorer_params", {}))
     )
 
 

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=64, help="samples per question (default 64, as in the paper)")
     p.add_argument("--mode", choices=["majority", "incorrect"], default="majority")
     p.add_argument("--output", required=True, help="JSONL file of relabelled samples (use it as data.train)")
+    from rlvr.retrieval.cli import add_parser as add_index_parser
+
+    add_index_parser(sub)
     return parser
 
 
@@ -112,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         from rlvr.rewards.server import serve_main
 
         return serve_main([*args.args, *extra])
+    if getattr(args, "handler", None) is not None:  # subcommands that carry their handler (rlvr index)
+        return int(args.handler(args))
     if args.command == "report":
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

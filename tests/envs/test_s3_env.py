@@ -89,3 +89,11 @@ def test_env_rejects_missing_source():
         from rlvr.envs.s3 import S3Env
 
         S3Env()
+
+
+def test_the_last_allowed_turn_reports_the_final_metrics():
+    _, env, _ = _episode(2)  # max_turns 3
+    assert "gbr" not in env.step("nothing").metrics
+    assert "gbr" not in env.step("nothing").metrics
+    last = env.step("still nothing")
+    assert last.metrics["gbr"] == 0.0 and last.metrics["acc_rag"] == 0.0 and env.score() == 0.0

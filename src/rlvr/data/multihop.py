@@ -103,9 +103,12 @@ def multihop_world(
     env: dict[str, object] | None = None,
 ) -> list[Sample]:
     """s3 episodes over :func:`build_world` (world ``world_seed``): ``size`` questions with the given
-    hop counts, sampled with ``seed``. ``env`` adds s3 environment params (``topk``, ``generator``...)."""
+    hop counts, sampled with ``seed``; ``split="eval"`` draws from a held-out fifth of the questions. ``env`` adds s3 environment params (``topk``, ``generator``...)."""
     world = build_world(world_seed, people, cities, nations)
-    pool = [q for q in world.questions if q.hops in (hops or [1, 2])]
+    held_out = split == "eval"  # every 5th question of the world is held out for eval
+    pool = [
+        q for i, q in enumerate(world.questions) if q.hops in (hops or [1, 2]) and (i % 5 == 0) == held_out
+    ]
     if size > len(pool):
         raise ValueError(
             f"multihop_world: size={size} but the world has {len(pool)} questions of hops {hops}"

@@ -53,7 +53,8 @@ class S3Env(Env):
     ``format_penalty`` (>= 0, subtracted); ``generator`` (an answerer spec); ``accuracy`` (``span`` |
     ``em``); ``judge`` (an answerer spec asked when no span matches); ``reward`` (``gbr`` | ``generation``:
     the ablation Acc(G(q, D_s3)) alone); ``unselected`` (``all`` | ``none``: what a block without
-    ``<important_info>`` contributes)."""
+    ``<important_info>`` contributes); ``chat`` (messages, else raw text); ``instructions`` (False: the
+    question and results only, for a tiny model with a short context)."""
 
     stop = ["</query>"]
 
@@ -71,6 +72,7 @@ class S3Env(Env):
         reward: str = "gbr",
         unselected: str = "all",
         chat: bool = True,
+        instructions: bool = True,
         **params: Any,
     ) -> None:
         super().__init__(**params)
@@ -90,7 +92,7 @@ class S3Env(Env):
         self.topk, self.max_select, self.format_penalty = topk, max_select, format_penalty
         self.generator_spec, self.accuracy_mode, self.reward_mode = generator, accuracy, reward
         self.judge = llm_judge(get_answerer(judge)) if judge is not None else None
-        self.unselected, self.chat = unselected, chat
+        self.unselected, self.chat, self.instructions = unselected, chat, instructions
         self.question, self.answers = "", [""]
         self.blocks: list[tuple[list[Hit], list[int] | None]] = []
         self.seen: set[int] = set()
@@ -105,19 +107,23 @@ class S3Env(Env):
         rag = self._search(self.question)
         self.rag_docs = rag
         self.blocks, self.seen, self.queries, self._score = [(rag, None)], {h.index for h in rag}, 0, None
-        text = first_prompt(self.question, render_information(rag), self.max_select)
+        self.turns, self.max_turns = 0, sample.env.max_turns if sample.env is not None else None
+        text = first_prompt(self.question, render_information(rag), self.max_select, self.instructions)
         return [{"role": "user", "content": text}] if self.chat else text
 
     def step(self, action: str) -> StepResult:
         parsed = parse_action(action)
+        self.turns += 1
+        last = self.max_turns is not None and self.turns >= self.max_turns  # the runner stops after this turn
         if parsed.important is not None and self.blocks[-1][1] is None:
             hits = self.blocks[-1][0]
             picked = [i for i in parsed.important if 1 <= i <= len(hits)][: self.max_select]
             self.blocks[-1] = (hits, picked)
         if parsed.complete:
-            return StepResult(None, done=True, metrics=self._final_metrics())
+            return StepResult(None, done=True, metrics={"format_error": 0.0, **self._final_metrics()})
         if not parsed.valid:
-            return StepResult(self._say(REMINDER), reward=-self.format_penalty, metrics={"format_error": 1.0})
+            metrics = {"format_error": 1.0, **(self._final_metrics() if last else {})}
+            return StepResult(self._say(REMINDER), reward=-self.format_penalty, metrics=metrics)
         start = time.perf_counter()
         hits = self._search(str(parsed.query))
         latency = time.perf_counter() - start
@@ -126,6 +132,8 @@ class S3Env(Env):
         self.blocks.append((hits, None))
         self.queries += 1
         metrics = {"format_error": 0.0, "new_docs": float(len(new)), "retrieval_latency_s": latency}
+        if last:  # the results of a last-turn query are never seen, but their block counts as unselected
+            metrics.update(self._final_metrics())
         return StepResult(self._say(render_information(hits)), metrics=metrics)
 
     def selected_docs(self) -> list[Hit]:

@@ -16,5 +16,6 @@ the entity a document names), not for the question again.
 """
 
 
-def first_prompt(question: str, information: str, max_select: int) -> str:
-    return f"{INSTRUCTIONS.format(max_select=max_select)}\n<question>\n{question}\n</question>\n{information}"
+def first_prompt(question: str, information: str, max_select: int, instructions: bool = True) -> str:
+    head = INSTRUCTIONS.format(max_select=max_select) + "\n" if instructions else ""
+    return f"{head}<question>\n{question}\n</question>\n{information}"

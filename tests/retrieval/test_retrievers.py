@@ -77,3 +77,25 @@ def test_s3_question_loader_and_an_episode_over_a_saved_index(tmp_path):
     (tmp_path / "q.jsonl").write_text('{"question": "q?"}\n')
     with pytest.raises(ValueError, match=r"q.jsonl:1: no answers; expected one of golden_answers"):
         load_s3_questions(tmp_path / "q.jsonl", index="x")
+
+
+def test_http_server_and_client_give_the_in_process_hits(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rlvr.retrieval.server import HTTPRetriever, create_app
+
+    local = build_index(_corpus(), "bm25")
+    local.save(tmp_path / "i")
+    with TestClient(create_app(tmp_path / "i")) as client:
+        assert client.get("/health").json()["documents"] == 4
+        remote = HTTPRetriever("http://testserver", client=client)
+        queries = ["capital of Austria", "Danube Vienna Budapest"]
+        assert remote.search(queries, 2) == local.search(queries, 2)
+
+
+def test_s3_questions_generator_draws_by_seed(tmp_path):
+    from rlvr.data import generate
+
+    a = generate("s3_questions", size=1, seed=0, path=f"{FIXTURES}/nq_sample.jsonl", index="x")
+    b = generate("s3_questions", size=1, seed=0, path=f"{FIXTURES}/nq_sample.jsonl", index="x")
+    assert a == b and a[0].env.params == {"index": "x"}

@@ -8,9 +8,11 @@ The corpus (wiki-18 JSONL, ``{"id", "contents": "\\"Title\\"\\nText"}``) is inde
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
+from rlvr.data.generators import GENERATORS
 from rlvr.data.sample import EnvSpec, RewardSpec, Sample
 
 _ANSWER_KEYS = ("golden_answers", "answers", "target")
@@ -55,3 +57,12 @@ def load_s3_questions(
                 )
             )
     return samples
+
+
+@GENERATORS.register("s3_questions")
+def s3_questions(size: int, seed: int, path: str, index: str, **kwargs: Any) -> list[Sample]:
+    """``size`` questions of an s3 question file, drawn with ``seed`` (a ``synthetic`` dataset spec)."""
+    samples = load_s3_questions(path, index, **kwargs)
+    if size > len(samples):
+        raise ValueError(f"s3_questions: size={size} but {path} has {len(samples)} questions")
+    return random.Random(seed).sample(samples, size)

@@ -1,4 +1,5 @@
-"""``rlvr index build CORPUS.jsonl --kind bm25|dense --output DIR`` and ``rlvr index search DIR QUERY``."""
+"""``rlvr index build CORPUS.jsonl --kind bm25|dense --output DIR``, ``rlvr index search DIR QUERY...``,
+``rlvr index serve DIR``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     search.add_argument("queries", nargs="+")
     search.add_argument("-k", type=int, default=3)
     search.set_defaults(handler=search_main)
+    serve = sub.add_parser("serve", help="serve a saved index over HTTP (POST /search)")
+    serve.add_argument("index_dir")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    serve.add_argument("--port", type=int, default=8002)
+    serve.set_defaults(handler=_serve)
 
 
 def build_main(args: argparse.Namespace) -> int:
@@ -51,3 +57,9 @@ def search_main(args: argparse.Namespace) -> int:
         rows = [{"id": h.doc_id, "title": h.title, "score": round(h.score, 4)} for h in hits]
         print(json.dumps({"query": query, "hits": rows}))
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rlvr.retrieval.server import serve_main
+
+    return serve_main(args)

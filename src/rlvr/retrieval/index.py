@@ -18,7 +18,12 @@ def build_index(corpus: Corpus, kind: str, **options: Any) -> Retriever:
 
 
 def load_index(directory: str | Path) -> Retriever:
-    """The index saved in ``directory`` (its ``index.json`` names the kind), loaded once per process."""
+    """The index saved in ``directory`` (its ``index.json`` names the kind), loaded once per process; an
+    ``http(s)://`` URL is an index served by ``rlvr index serve``."""
+    if str(directory).startswith(("http://", "https://")):
+        from rlvr.retrieval.server import HTTPRetriever
+
+        return _LOADED.setdefault(str(directory), HTTPRetriever(str(directory)))  # type: ignore[arg-type]
     key = str(Path(directory).resolve())
     if key not in _LOADED:
         meta_path = Path(directory) / "index.json"

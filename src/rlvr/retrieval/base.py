@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rlvr.registry import Registry
 
@@ -97,7 +97,7 @@ class Retriever(Protocol):
 
 
 class RetrieverKind(Protocol):
-    def build(self, corpus: Corpus, **options: object) -> Retriever: ...
+    def build(self, corpus: Corpus, **options: Any) -> Retriever: ...
 
     def load(self, directory: str | Path) -> Retriever: ...
 

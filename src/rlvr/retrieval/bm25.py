@@ -19,8 +19,8 @@ class BM25Retriever:
         self.corpus, self.model = corpus, model
 
     @classmethod
-    def build(cls, corpus: Corpus, k1: float = 1.5, b: float = 0.75, **options: object) -> BM25Retriever:
-        import bm25s
+    def build(cls, corpus: Corpus, k1: float = 1.5, b: float = 0.75, **options: Any) -> BM25Retriever:
+        import bm25s  # type: ignore[import-untyped]
 
         if options:
             raise TypeError(f"bm25 index takes k1 and b, got {sorted(options)}")
@@ -30,7 +30,7 @@ class BM25Retriever:
         return cls(corpus, model)
 
     def search(self, queries: list[str], k: int) -> list[list[Hit]]:
-        import bm25s
+        import bm25s  # type: ignore[import-untyped]
 
         k = min(k, len(self.corpus))
         tokens = bm25s.tokenize(queries, stopwords="en", return_ids=False, show_progress=False)
@@ -57,7 +57,7 @@ class BM25Retriever:
 
     @classmethod
     def load(cls, directory: str | Path) -> BM25Retriever:
-        import bm25s
+        import bm25s  # type: ignore[import-untyped]
 
         directory = Path(directory)
         model = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)

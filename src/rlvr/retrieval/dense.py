@@ -27,12 +27,12 @@ class Embedder:
     def _load(self) -> Any:
         if self._model is None:
             if self.name == "wordllama":
-                import wordllama
-                from wordllama import WordLlama
+                import wordllama  # type: ignore[import-untyped]
+                from wordllama import WordLlama  # type: ignore[import-untyped]
 
                 self._model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
             elif self.name.startswith("sentence-transformers:"):
-                from sentence_transformers import SentenceTransformer
+                from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
 
                 self._model = SentenceTransformer(self.name.split(":", 1)[1])
             else:
@@ -70,9 +70,9 @@ class DenseRetriever:
         query_prefix: str = "",
         doc_prefix: str = "",
         batch_size: int = 256,
-        **options: object,
+        **options: Any,
     ) -> DenseRetriever:
-        import faiss
+        import faiss  # type: ignore[import-untyped]
 
         if options:
             raise TypeError(
@@ -96,7 +96,7 @@ class DenseRetriever:
         ]
 
     def save(self, directory: str | Path) -> None:
-        import faiss
+        import faiss  # type: ignore[import-untyped]
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ class DenseRetriever:
 
     @classmethod
     def load(cls, directory: str | Path) -> DenseRetriever:
-        import faiss
+        import faiss  # type: ignore[import-untyped]
 
         directory = Path(directory)
         meta = json.loads((directory / "index.json").read_text())

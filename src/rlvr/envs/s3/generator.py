@@ -73,11 +73,12 @@ def hf_answerer(path: str, max_new_tokens: int = 32, device: str = "cpu") -> Ans
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    tokenizer: Any = AutoTokenizer.from_pretrained(path)
+    model: Any = AutoModelForCausalLM.from_pretrained(path)
+    model = model.to(device).eval()
 
     def answer(question: str, docs: list[Hit]) -> str:
-        prompt = answer_prompt(question, docs)
+        prompt: Any = answer_prompt(question, docs)
         if tokenizer.chat_template:
             prompt = tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True

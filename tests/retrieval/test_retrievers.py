@@ -99,3 +99,9 @@ def test_s3_questions_generator_draws_by_seed(tmp_path):
     a = generate("s3_questions", size=1, seed=0, path=f"{FIXTURES}/nq_sample.jsonl", index="x")
     b = generate("s3_questions", size=1, seed=0, path=f"{FIXTURES}/nq_sample.jsonl", index="x")
     assert a == b and a[0].env.params == {"index": "x"}
+
+
+def test_declared_retriever_kinds_are_the_registered_ones():
+    from rlvr.retrieval import RETRIEVERS
+
+    assert RETRIEVERS.names() == sorted(RETRIEVERS.builtins) == ["bm25", "dense"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from rlvr.retrieval.base import RETRIEVERS, Corpus, Hit
 
 CORPUS_FILE = "corpus.jsonl"
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # its DEBUG line on every index build
 
 
 @RETRIEVERS.register("bm25")

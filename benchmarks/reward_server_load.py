@@ -68,9 +68,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int, timeout_s: float) -> subprocess.Popen[bytes]:
+def start_server(port: int, workers: int, timeout_s: float, sandbox: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "rlvr.rewards.server", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(workers), "--timeout-s", str(timeout_s), "--log-level", "warning"]
+    cmd += ["--sandbox", sandbox]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 120
     while True:
@@ -149,12 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout-s", type=float, default=30.0, help="the server's per-call verifier timeout")
     p.add_argument("--deadline-s", type=float, default=300.0, help="stop sending after this long")
+    p.add_argument(
+        "--sandbox", default="bwrap", choices=["bwrap", "none"], help="where code runs (server side)"
+    )
     p.add_argument("--output", default="benchmarks/results/reward_server_load.json")
     args = p.parse_args(argv)
 
     work, port = plan(args.requests), free_port()
     url = f"http://{HOST}:{port}"
-    proc = start_server(port, args.workers, args.timeout_s)
+    proc = start_server(port, args.workers, args.timeout_s, args.sandbox)
     tally, next_i = Tally(), [0]
     try:
         start = time.monotonic()
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "not_sent_deadline": args.requests - tally.sent,
         "clients": args.clients,
         "server_workers": args.workers,
+        "sandbox": args.sandbox,
         "wall_s": wall,
         "throughput_req_per_s": tally.answered / wall if wall > 0 else 0.0,
         "latency_s": {

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=64, help="samples per question (default 64, as in the paper)")
     p.add_argument("--mode", choices=["majority", "incorrect"], default="majority")
     p.add_argument("--output", required=True, help="JSONL file of relabelled samples (use it as data.train)")
+    from rlvr.eval.analysis import cli as analyze  # `rlvr analyze ...` (RaML's probes); a light import
+
+    analyze.add_parser(sub)
     from rlvr.retrieval.cli import add_parser as add_index_parser
 
     add_index_parser(sub)
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
+    if argv[:1] == ["serve-rewards"]:  # its own parser: argparse's REMAINDER drops a leading --option
+        from rlvr.rewards.server import serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     args.debug = debug
@@ -170,8 +177,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "quickstart":
         from rlvr.quickstart import run_quickstart
 
-        run_quickstart(args.overrides, show_progress=show)
-        return 0
+        result = run_quickstart(args.overrides, show_progress=show)
+        return 0 if "after_rl" in result else 1
+    if args.command == "analyze":
+        from rlvr.eval.analysis import cli as analyze
+
+        return analyze.main(args, show)
     from rlvr import api
     from rlvr.config import load_config
 
@@ -213,6 +224,7 @@ def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:
         cfg.trainer = cfg.trainer.model_copy(update={k: v for k, v in update.items() if v is not None})
     run = Trainer(config=cfg, show_progress=show)
     trainer = run.build()
+    from rlvr.training.checkpoint import DiskFullError
     from rlvr.training.trainer import NonFiniteError
 
     resumed = f", resuming from {trainer.last_checkpoint} at step {trainer.step}" if trainer.step else ""
@@ -221,6 +233,13 @@ def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:
         final = run.fit()
     except NonFiniteError as exc:
         print(f"rlvr train: {exc}", file=sys.stderr)
+        return 1
+    except DiskFullError as exc:
+        resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"
+        print(
+            f"rlvr train: {exc.strerror}\nrlvr train: free some space, then continue with: {resume}",
+            file=sys.stderr,
+        )
         return 1
     if trainer.failed is not None:
         resume = f"rlvr train {args.recipe} --resume {trainer.run_dir}"

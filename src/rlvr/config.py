@@ -90,6 +90,10 @@ class RolloutConfig(SamplingParams):
     """hf only: sample Llama-family models (llama, mistral, qwen2, qwen3) with rlvr's lean forward
     (``rlvr.models.fast_decoder``: the model's own modules, none of transformers' per-call machinery; same
     log-probs to float rounding). Other models, and all with this off, use the model's own forward."""
+    max_kv_cache_bytes: int | None = Field(None, ge=1)
+    """hf only: split a generation batch into chunks whose KV cache (layers x 2 x KV heads x head_dim x
+    (longest prompt + max_new_tokens) x dtype bytes a sequence) fits in this many bytes. None: only
+    max_batch_size bounds a chunk."""
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
     """vllm only: the share of GPU memory (or of the CPU KV-cache space) vLLM may take."""
 
@@ -104,7 +108,7 @@ class ParamScheduleConfig(_Strict):
 
     param: str = "iou_threshold"
     """The verifier keyword argument to set."""
-    verifiers: list[str] = Field(default_factory=lambda: ["iou", "detection"])
+    verifiers: list[str] = Field(default_factory=lambda: ["iou", "detection", "vtriune_detection"])
     """Verifiers that receive it (also inside `combined` specs)."""
     boundaries: list[float] = Field(default_factory=lambda: [0.1, 0.25])
     """Progress fractions where the value changes (a boundary belongs to the segment before it)."""
@@ -121,6 +125,13 @@ class RewardConfig(_Strict):
     """Per-completion limit for a verifier; past it the sample is marked as a timeout."""
     server_url: str | None = None
     """Score on a reward server (`rlvr serve-rewards`) at this URL instead of in this machine's processes."""
+    server_retry_window_s: float = Field(30.0, ge=0)
+    """How long the client keeps retrying an unreachable reward server (longer than a restart, ~15 s)."""
+    sandbox: Literal["bwrap", "sandbox_fusion", "none"] = "bwrap"
+    """Where `code` runs programs: bwrap (kernel-isolated, the default), sandbox_fusion (a SandboxFusion
+    server at sandbox_url) or none (unguarded, warns every run). A reward server uses its own setting."""
+    sandbox_url: str | None = None
+    """SandboxFusion's base URL (http://HOST:8080), for sandbox=sandbox_fusion."""
     schedules: list[ParamScheduleConfig] = Field(default_factory=list)
     """Verifier parameters that change over training, e.g. the dynamic IoU threshold."""
 
@@ -216,6 +227,13 @@ class TrainerConfig(_Strict):
     """Sequences per optimizer step; None uses the whole rollout batch (one step per epoch)."""
     micro_batch_size: int = Field(64, ge=1)
     """Sequences per forward/backward; gradients accumulate up to a mini-batch."""
+    max_tokens_per_micro_batch: int | None = Field(None, ge=1)
+    """Bound each forward/backward by padded tokens (rows x (longest prompt + longest response)) instead
+    of rows alone: the learner sorts a mini-batch's rows by length and packs them under this budget (and
+    micro_batch_size rows). Exact under every loss aggregation. None: consecutive micro_batch_size rows."""
+    logprob_chunk_tokens: int = Field(1024, ge=1)
+    """Token positions whose log-softmax over the vocabulary is computed at once in the learner (float32
+    temporaries of this many x vocabulary values); the (B, R, V) float32 logits are never materialised."""
     skip_zero_advantage: bool = True
     """Leave out of the update's forward and backward the rows whose advantage is 0 on every token (a GRPO
     group whose rewards are all equal). Their loss terms and gradients are exactly 0, so the update is

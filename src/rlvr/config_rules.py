@@ -77,6 +77,33 @@ def values_need_a_critic(cfg: RunConfig) -> list[str]:
     return []
 
 
+def filter_switches_in_list(cfg: RunConfig) -> list[str]:
+    """An explicit ``filters.apply`` replaces the filter switches: a switch turned on whose filter is not in
+    the list would be silently ignored, so it is an error."""
+    if cfg.filters.apply is None:
+        return []
+    switches = {
+        "filters.dynamic_sampling": ("dynamic_sampling", cfg.filters.dynamic_sampling),
+        "filters.overlong": ("overlong", cfg.filters.overlong),
+    }
+    return [
+        f"{field}: true, but filters.apply {cfg.filters.apply} does not list {name!r}; add it to the list "
+        f"or set {field}=false"
+        for field, (name, on) in switches.items()
+        if on and name not in cfg.filters.apply
+    ]
+
+
+def update_subset_within_group(cfg: RunConfig) -> list[str]:
+    k = cfg.algorithm.num_update_samples_per_prompt
+    if k is not None and k > cfg.rollout.n:
+        return [
+            f"algorithm.num_update_samples_per_prompt: {k} samples of each group cannot be drawn from "
+            f"rollout.n={cfg.rollout.n}; set it to at most {cfg.rollout.n} (or null for every sample)"
+        ]
+    return []
+
+
 def pass_k_within_n(cfg: RunConfig) -> list[str]:
     bad = [k for k in cfg.eval.k if k > cfg.eval.n]
     if bad:
@@ -169,6 +196,8 @@ RULES: list[Callable[[RunConfig], list[str]]] = [
     vllm_without_lora,
     logged_is_synchronous,
     values_need_a_critic,
+    filter_switches_in_list,
+    update_subset_within_group,
     pass_k_within_n,
     schedules_are_piecewise,
     known_verifiers,

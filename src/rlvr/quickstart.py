@@ -42,6 +42,11 @@ def run_quickstart(overrides: list[str] | None = None, show_progress: bool = Tru
     print(f"  held-out accuracy after SFT:  {acc_sft:6.1%}")
     final = trainer.fit()
     trainer.close()
+    if "eval/all/accuracy" not in final:  # a signal (or a dead role) stopped RL before its final eval
+        print(
+            f"  RL stopped early at step {trainer.step}; resume: rlvr train {run_dir / 'config.yaml'} --resume {run_dir}"
+        )
+        return {"before_sft": acc_base, "after_sft": acc_sft}
     acc_rl = final["eval/all/accuracy"]
     minutes = (time.perf_counter() - t_start) / 60
     print(f"  held-out accuracy after RL:   {acc_rl:6.1%}  ({100 * (acc_rl - acc_sft):+.1f} points over SFT)")

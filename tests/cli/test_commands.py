@@ -123,7 +123,8 @@ def test_a_bad_override_exits_2_with_the_field_named(recipe, capsys):
 def test_the_hub_recipe_runs_with_local_stand_ins(tmp_path):
     """recipes/qwen2.5-0.5b-gsm8k.yaml with the model and dataset swapped for local files: the chat
     template, GSM8K mapping and math verifier path are exercised exactly as on a hub."""
-    model_dir = save_tiny(TinyModelConfig(**TINY), tmp_path / "model")
+    # a context that holds the chat-templated GSM8K prompts (longer prompts are refused before a run)
+    model_dir = save_tiny(TinyModelConfig(**{**TINY, "max_positions": 128}), tmp_path / "model")
     rows = [
         {"question": f"What is {i} + {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"} for i in range(8)
     ]

@@ -91,6 +91,15 @@ def test_import_paths_and_names_behind_a_reward_server_pass():
             ["algorithm.advantage=gae"],
             "algorithm.advantage: 'gae' needs per-token values from a critic, and this run has no critic",
         ),
+        (
+            ["filters.dynamic_sampling=true", "filters.apply=[errored]"],
+            "filters.dynamic_sampling: true, but filters.apply ['errored'] does not list 'dynamic_sampling'",
+        ),
+        (["filters.apply=[errored, zzz]"], "filters.apply: unknown filter 'zzz'; known: dynamic_sampling"),
+        (
+            ["rollout.n=4", "algorithm.num_update_samples_per_prompt=8"],
+            "algorithm.num_update_samples_per_prompt: 8 samples of each group cannot be drawn from rollout.n=4",
+        ),
         (["eval.n=2", "eval.k=[1,4]"], "eval.k: pass@k needs k <= eval.n samples per problem; got k=[4]"),
         (
             ["reward.schedules=[{boundaries: [0.5], values: [1.0]}]"],

@@ -211,7 +211,14 @@ def test_a_hub_recipe_runs_with_local_stand_ins(name, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     recipe = ROOT / "recipes" / f"{name}.yaml"
     cfg = load_config(recipe)
-    tiny = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "max_positions": 256}
+    # a context that holds every recipe's prompts (longer ones are refused before a run starts)
+    tiny = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_layers": 1,
+        "num_heads": 2,
+        "max_positions": 1024,
+    }
     model_dir = save_tiny(TinyModelConfig(**tiny), tmp_path / "model")
     lines = [json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) for i in range(8)]
     overrides = [

@@ -45,3 +45,12 @@ def gsm8k_rows() -> list[dict[str, str]]:
             "answer": "1200*2=2400\n#### 2,400",
         },
     ]
+
+
+@pytest.fixture(autouse=True)
+def _conversion_only(monkeypatch):
+    """These tests check row conversion with made-up verifiers and parameters: the reward-spec check that
+    ``rlvr.rewards`` registers (tested in tests/rewards/test_input_validation.py) stays out of them."""
+    from rlvr.data import checks
+
+    monkeypatch.setattr(checks, "SAMPLE_CHECKS", {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
 
 from rlvr.data import RewardSpec, VerlMapping, load_verl
@@ -80,6 +82,9 @@ def test_v_triune_rows(tmp_path, write_jsonl):
             "extra_info": {"index": 6},
         },
     ]
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "img0.png")  # found next to the data file
     math, det = load_verl(
         write_jsonl(tmp_path / "vt.jsonl", rows), VerlMapping(verifier_aliases={"mathverify": "math"})
     )
@@ -93,9 +98,9 @@ def test_v_triune_rows(tmp_path, write_jsonl):
             ]
         },
     )
-    assert math.metadata == {"index": 5, "ability": "math", "images": ["img0.png"]}
-    assert det.reward.ground_truth == [[1, 2, 3, 4]]
-    assert det.reward.params["components"] == [
-        {"verifier": "detection", "weight": 1.0, "params": {}},
-        {"verifier": "format", "weight": 0.0, "params": {}},
-    ]
+    assert math.metadata == {"index": 5, "ability": "math"}
+    assert [Path(r.path).name for r in math.images] == ["img0.png"] and det.images == []
+    # the official verifier names are scored by the official final reward, ratios as parameters
+    assert det.reward == RewardSpec(
+        "vtriune_detection", [[1, 2, 3, 4]], {"accuracy_ratio": 1.0, "format_ratio": 0.0}
+    )

@@ -6,6 +6,8 @@ import pytest
 
 from rlvr.rewards.monitoring import (
     DEFAULT_REFLECTION_WORDS,
+    EXTENDED_REFLECTION_WORDS,
+    OFFICIAL_REFLECTION_WORDS,
     behaviour_metrics,
     reflection_metrics,
     reflection_pattern,
@@ -25,7 +27,7 @@ CORRECT = [True, False, False, True, None, True, None]
 
 
 def test_reflection_metrics_by_hand():
-    m = reflection_metrics(TEXTS, SOURCES, CORRECT)
+    m = reflection_metrics(TEXTS, SOURCES, CORRECT, words=EXTENDED_REFLECTION_WORDS)
     assert m == pytest.approx(
         {
             "reward/data_source/a/reflection_ratio": 2 / 3,
@@ -43,12 +45,26 @@ def test_reflection_metrics_by_hand():
 
 
 def test_reflection_words_are_whole_words_case_insensitive_with_flexible_separators():
-    pattern = reflection_pattern(DEFAULT_REFLECTION_WORDS)
-    assert len(DEFAULT_REFLECTION_WORDS) == 15
+    pattern = reflection_pattern(EXTENDED_REFLECTION_WORDS)
+    assert len(EXTENDED_REFLECTION_WORDS) == 15
     hits = ["WAIT.", "(verify)", "re-check", "Re check", "double-check", "double  check", "rethink", "hmm,"]
     misses = ["awaiting", "verified", "unverify", "rechecking", "hmmm", "mistakes", "howevers", ""]
     assert all(pattern.search(t) for t in hits)
     assert not any(pattern.search(t) for t in misses)
+
+
+def test_official_words_are_the_default_and_match_as_substrings_when_asked():
+    assert DEFAULT_REFLECTION_WORDS is OFFICIAL_REFLECTION_WORDS and len(OFFICIAL_REFLECTION_WORDS) == 15
+    texts = ["Let me think again.", "Not yet sure", "awaiting", "Hmm, a mistake", "re-evaluation"]
+    correct = [True, False, True, True, None]
+    # whole words: texts 0, 1 reflect ("re-evaluation" is no listed word; "reevaluation" is)
+    m = reflection_metrics(texts, ["s"] * 5, correct)
+    assert m["reward/all/reflection_ratio"] == pytest.approx(2 / 5)
+    # official substring match: "wait" in "awaiting", "re-evaluate" is not in "re-evaluation" -> 3 of 5
+    m = reflection_metrics(texts, ["s"] * 5, correct, whole_words=False)
+    assert m["reward/all/reflection_ratio"] == pytest.approx(3 / 5)
+    assert m["reward/all/reflection_accuracy"] == pytest.approx(2 / 3)  # texts 0, 1, 2
+    assert m["reward/all/no_reflection_accuracy"] == 1.0  # text 3; text 4 is not judged
 
 
 def test_custom_words():

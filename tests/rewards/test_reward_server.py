@@ -40,7 +40,7 @@ def comparable(result):
 
 @pytest.fixture(scope="module")
 def server():
-    with BackgroundServer(workers=2, timeout_s=30.0) as s:
+    with BackgroundServer(workers=2, timeout_s=30.0, allow_import_verifiers=True) as s:
         yield s
 
 
@@ -140,7 +140,7 @@ def test_malformed_request_is_a_422(server):
 
 def test_timeout_kills_only_the_slow_call():
     with (
-        BackgroundServer(workers=1, timeout_s=1.0) as s,
+        BackgroundServer(workers=1, timeout_s=1.0, allow_import_verifiers=True) as s,
         RemoteRewardRouter(s.url, retries=0) as remote,
     ):
         start = time.monotonic()
@@ -184,6 +184,9 @@ def test_serve_main_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit) as exc:
         serve_main(["--workers", "0"])
     assert exc.value.code == 2 and "--workers >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        serve_main(["--max-body-mb", "0"])
+    assert exc.value.code == 2 and "--max-body-mb > 0" in capsys.readouterr().err
 
 
 def test_nan_score_survives_the_wire():

@@ -35,7 +35,7 @@ def test_function_call_style_with_float_tolerance():
 
 def test_compile_error_scores_zero():
     res = code_v("```python\ndef broken(:\n```", ADD)
-    assert res.score == 0.0 and res.info["reason"].startswith("compile error")
+    assert res.score == 0.0 and res.info["reason"].startswith("compile error: SyntaxError")
     assert len(res.info["results"]) == 1  # stops at the first test
 
 
@@ -52,11 +52,21 @@ def test_total_timeout():
 
 def test_adversarial_programs_score_zero_with_reason():
     cases = {
-        "import socket\nsocket.create_connection(('1.1.1.1', 80))": "blocked: socket",
-        "import os\nwhile True:\n    os.fork()": "blocked: os.fork",
-        "open('/tmp/rlvr-evil', 'w')": "blocked: write to /tmp/rlvr-evil",
+        "import socket\nsocket.create_connection(('1.1.1.1', 80))": "runtime error: OSError",
+        "import os\nwhile True:\n    os.fork()": ("timeout after", "left "),
+        "open('/root/rlvr-evil', 'w')": "runtime error: PermissionError",
         "x = ' ' * (4 * 1024**3)": "memory limit exceeded",
     }
     for program, reason in cases.items():
-        res = code_v(f"```python\n{program}\n```", {"tests": [{"input": "", "output": "1"}]})
+        res = code_v(f"```python\n{program}\n```", {"tests": [{"input": "", "output": "1"}]}, timeout_s=1.5)
         assert res.score == 0.0 and res.info["reason"].startswith(reason), (program, res.info)
+
+
+def test_packages_a_verifier_allows():
+    import pytest
+
+    pytest.importorskip("numpy")
+    program = "```python\nimport numpy\nprint(int(numpy.arange(3).sum()))\n```"
+    gt = {"tests": [{"input": "", "output": "3"}]}
+    assert code_v(program, gt).info["reason"] == "runtime error: ModuleNotFoundError on test 0"
+    assert code_v(program, gt, packages=["numpy"]).score == 1.0

@@ -54,6 +54,9 @@ class AlgorithmConfig(BaseModel):
     """True: subtract kl_coef * KL from token rewards (PPO/RLHF style); False: add it to the loss (GRPO)."""
     entropy_coef: float = Field(0.0, ge=0)
     """Coefficient of the entropy bonus (subtracted from the loss)."""
+    num_update_samples_per_prompt: int | None = Field(None, ge=1)
+    """RaML: only this many of each prompt's rollout.n samples, drawn at random (seeded by trainer.seed and
+    the update), enter the policy loss; advantages still use the whole group. None: every sample."""
 
     @field_validator("advantage")
     @classmethod

@@ -11,11 +11,13 @@ pyarrow and datasets are imported when first needed, so importing :mod:`rlvr.dat
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlvr.data.checks import check_sample
 from rlvr.data.errors import DataFormatError, row_error
 from rlvr.data.rows import FieldMapping, VerlMapping, converter_for, sample_to_row
 from rlvr.data.sample import Sample
@@ -57,7 +59,11 @@ def rows_to_samples(
             raise row_error(source, row_num, f"expected an object (dict), got {type(row).__name__}")
         if arrow and mapping is None:
             row = _drop_struct_nulls(row)
+        bad = _non_finite(row)
+        if bad is not None:
+            raise row_error(source, row_num, f"{bad}: non-finite number; data must hold finite numbers")
         sample = convert(row, source, row_num, id_prefix)
+        check_sample(sample, source, row_num)
         if sample.id in first_row:
             raise row_error(
                 source, row_num, f"duplicate id {sample.id!r}; row {first_row[sample.id]} has the same id"
@@ -67,6 +73,23 @@ def rows_to_samples(
     if not samples:
         raise DataFormatError(f"{source}: no rows")
     return samples
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path (``reward.ground_truth[2]``) of the first NaN or infinite float in a row, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path or "value"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_finite(v, f"{path}.{k}" if path else str(k))
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = _non_finite(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def check_unique_ids(samples: Sequence[Sample], sources: Sequence[str]) -> None:
@@ -91,22 +114,44 @@ def _require_file(path: Path) -> None:
 # JSONL
 
 
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFinite(f"non-finite number {name}; data must hold finite numbers")
+
+
 def iter_jsonl(path: str | os.PathLike[str], strict: bool = True) -> Iterator[tuple[int, Any]]:
     """``(line number, parsed value)`` for each non-blank line. A bad line raises naming its number; with
     ``strict=False`` it is yielded as ``(line number, DataFormatError)`` and reading goes on, so that a
     caller can report every bad line at once."""
     p = Path(path)
     _require_file(p)
-    with p.open(encoding="utf-8") as f:
-        for line_num, line in enumerate(f, start=1):
+    with p.open("rb") as f:
+        for line_num, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                error = DataFormatError(
+                    f"{path} line {line_num}: byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not "
+                    "UTF-8; save the file as UTF-8"
+                )
+                if strict:
+                    raise error from None
+                yield line_num, error
+                continue
             if not line.strip():
                 continue
             try:
-                yield line_num, json.loads(line)
-            except json.JSONDecodeError as exc:
-                error = DataFormatError(
-                    f"{path} line {line_num}: invalid JSON ({exc.msg} at column {exc.colno})"
+                yield line_num, json.loads(line, parse_constant=_reject_constant)
+            except (json.JSONDecodeError, _NonFinite) as exc:
+                what = (
+                    f"invalid JSON ({exc.msg} at column {exc.colno})"
+                    if isinstance(exc, json.JSONDecodeError)
+                    else str(exc)
                 )
+                error = DataFormatError(f"{path} line {line_num}: {what}")
                 if strict:
                     raise error from None
                 yield line_num, error

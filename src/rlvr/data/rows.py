@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rlvr.data.errors import DataFormatError, row_error
+from rlvr.data.images import check_placeholders, count_placeholders, image_to_row, images_from_row
 from rlvr.data.sample import EnvSpec, RewardSpec, Sample
 
 RowConverter = Callable[[dict[str, Any], str, int, str], Sample]
@@ -113,7 +114,14 @@ class VerlMapping(BaseModel):
     verifier_aliases: dict[str, str] = Field(default_factory=dict)
     """V-Triune verifier name -> rlvr verifier name (e.g. ``{"mathverify": "math"}``)."""
     format_verifier: str = "format"
-    """Verifier of the format component of V-Triune rows (weighted by ``format_ratio``)."""
+    """Verifier of the format component of V-Triune rows naming a verifier other than the official ones
+    (weighted by ``format_ratio``)."""
+    official_verifiers: dict[str, str] = Field(
+        default_factory=lambda: {"mathverify": "vtriune_math", "detection": "vtriune_detection"}
+    )
+    """V-Triune verifier name -> rlvr verifier that computes the official server's final reward itself
+    (accuracy and format, ``(a * acc + f * fmt) / (a + f)``); the row's ``verifier_parm``,
+    ``accuracy_ratio`` and ``format_ratio`` become its parameters. ``verifier_aliases`` come first."""
     id_key: str | None = "index"
     """Key in ``extra_info`` that numbers rows; the id is ``<data_source>-<split>-<index>``. None, or a
     row without it, gives ``<file stem>-<row number>``."""
@@ -198,7 +206,7 @@ def gsm8k_final_answer(answer: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # rlvr native rows
 
-NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata", "env")
+NATIVE_FIELDS = ("id", "prompt", "messages", "data_source", "reward", "response", "metadata", "env", "images")
 ENV_FIELDS = ("name", "params", "max_turns")
 REWARD_FIELDS = ("verifier", "ground_truth", "params", "weight")
 
@@ -209,7 +217,9 @@ def sample_to_row(sample: Sample) -> dict[str, Any]:
     Every field is present (the unset one of prompt / messages as None), so rows written to Arrow
     (``pa.Table.from_pylist``, ``datasets.Dataset.from_list``) share one schema.
     """
-    return dataclasses.asdict(sample)
+    row = dataclasses.asdict(dataclasses.replace(sample, images=[]))
+    row["images"] = [image_to_row(ref) for ref in sample.images]
+    return row
 
 
 def _native_reward(value: Any, source: str, row_num: int) -> RewardSpec:
@@ -284,9 +294,12 @@ def native_row_to_sample(row: dict[str, Any], source: str, row_num: int, id_pref
     if response is not None:
         _check_str(response, "response", source, row_num)
     data_source = row.get("data_source")
+    images = images_from_row(row.get("images"), source, row_num)
+    check_placeholders(count_placeholders(messages, prompt), len(images), source, row_num)
     return _make_sample(
         source,
         row_num,
+        images=images,
         id=sample_id,
         prompt=prompt,
         messages=messages,
@@ -403,22 +416,27 @@ def _verl_reward(
             )
         verifier = _check_str(rm["verifier"], "reward_model.verifier", source, row_num)
         ratios = {}
-        for key, default in (("accuracy_ratio", 1.0), ("format_ratio", 0.0)):
+        for key, default in (("accuracy_ratio", 1.0), ("format_ratio", 0.1)):  # the server's defaults
             value = rm.get(key)
             value = default if value is None else value
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise row_error(
-                    source, row_num, f"field 'reward_model.{key}' must be a number, got {_type_name(value)}"
+                    source, row_num, f"field 'reward_model.{key}' must be a number >= 0, got {value!r}"
                 )
             ratios[key] = float(value)
         params = _check_dict(rm.get("verifier_parm"), "reward_model.verifier_parm", source, row_num)
-        components = [
+        if verifier not in m.verifier_aliases and verifier in m.official_verifiers:
+            return RewardSpec(m.official_verifiers[verifier], truth, {**params, **ratios})
+        total = ratios["accuracy_ratio"] + ratios["format_ratio"]
+        if total <= 0:
+            raise row_error(source, row_num, "reward_model: accuracy_ratio + format_ratio must be positive")
+        components = [  # the official final reward (a * acc + f * fmt) / (a + f)
             {
                 "verifier": m.verifier_aliases.get(verifier, verifier),
-                "weight": ratios["accuracy_ratio"],
+                "weight": ratios["accuracy_ratio"] / total,
                 "params": params,
             },
-            {"verifier": m.format_verifier, "weight": ratios["format_ratio"], "params": {}},
+            {"verifier": m.format_verifier, "weight": ratios["format_ratio"] / total, "params": {}},
         ]
         return RewardSpec("combined", truth, {"components": components})
     if "ground_truth" not in rm:
@@ -448,7 +466,9 @@ def verl_row_to_sample(
         metadata["ability"] = row["ability"]
     if rm.get("style") is not None:
         metadata["reward_style"] = rm["style"]
-    metadata |= {k: v for k, v in row.items() if k not in VERL_FIELDS}
+    metadata |= {k: v for k, v in row.items() if k not in VERL_FIELDS and k != "images"}
+    images = images_from_row(row.get("images"), source, row_num)
+    check_placeholders(count_placeholders(messages, prompt), len(images), source, row_num)
     index = extra.get(mapping.id_key) if mapping.id_key is not None else None
     if index is None:
         sample_id = f"{id_prefix}-{row_num}"
@@ -464,6 +484,7 @@ def verl_row_to_sample(
         data_source=data_source,
         reward=reward,
         metadata=metadata,
+        images=images,
     )
 
 

@@ -53,6 +53,9 @@ class Sample:
     response: str | None = None  # a reference completion, used by SFT
     metadata: dict[str, Any] = field(default_factory=dict)
     env: EnvSpec | None = None  # set for a multi-turn sample; None: one completion, scored by ``reward``
+    # images shown with the prompt (``rlvr.data.images.ImageRef``: a path, bytes or a PIL image, decoded
+    # when used); ``<image>`` in the prompt text marks where each goes
+    images: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.env, dict):  # from JSON / YAML rows

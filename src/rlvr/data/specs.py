@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from rlvr.data.checks import check_sample
 from rlvr.data.generators import generate
 from rlvr.data.loaders import check_unique_ids, load_hf, load_jsonl, load_parquet, load_verl
 from rlvr.data.reasoning_gym import (
@@ -192,6 +193,9 @@ def load_dataset_spec(spec: Any) -> list[Sample]:
     if isinstance(spec, Mapping):
         spec = parse_dataset_spec(spec)
     samples = _load(spec)
+    if isinstance(spec, ReasoningGymDatasetSpec | SyntheticDatasetSpec):  # file rows are checked as read
+        for i, sample in enumerate(samples, start=1):
+            check_sample(sample, describe_spec(spec), i)
     if spec.shuffle_seed is not None:
         samples = list(samples)
         random.Random(spec.shuffle_seed).shuffle(samples)

@@ -5,7 +5,7 @@ small RL tasks (tens of positions), transformers' eager attention (matmul, softm
 on one thread and about 2x faster forward + backward on two or more, since its batched matmuls use all
 threads; on a 2-thread CPU that took ~18% off a whole learner update of the quickstart model. Past
 ``EAGER_MAX_LEN`` positions the fused kernel wins, and on GPUs it always does, so the switch is
-limited to CPU, short sequences and models that use SDPA.
+limited to CPU, short sequences and models that use SDPA, and off under activation checkpointing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
         or not on_cpu
         or seq_len > EAGER_MAX_LEN
         or not hasattr(model, "set_attn_implementation")
+        or _checkpointed(model)
     ):
         yield
         return
@@ -39,3 +40,9 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
         yield
     finally:
         model.set_attn_implementation(current)
+
+
+def _checkpointed(model: torch.nn.Module) -> bool:
+    """Whether activation checkpointing is on: its backward pass recomputes the layers after this block
+    has restored the model's own attention, so the switch would change what is recomputed."""
+    return any(getattr(m, "gradient_checkpointing", False) for m in model.modules())

@@ -4,12 +4,18 @@ Importing this package registers every built-in verifier: ``math``, ``exact_matc
 ``reasoning_gym``, ``format``, ``length``, ``iou``, ``detection``, ``code``, ``random``, ``incorrect``,
 ``format_only``, ``contains`` and ``combined``.
 
+Loading data checks each row's reward spec (``rlvr.rewards.schemas``): an unknown verifier, a
+parameter it does not take or a ground truth it cannot use fails before any model loads.
+
 The reward server (``rlvr.rewards.server``, FastAPI) and its client ``RemoteRewardRouter`` need the
 ``server`` extra; ``rlvr.rewards.async_scoring.submit`` scores a batch in the background with either
 router.
 """
 
-from rlvr.rewards import verifiers  # noqa: F401  (registers the built-in verifiers)
+from rlvr.rewards import (
+    schemas,  # noqa: F401  (checks every loaded sample's reward spec)
+    verifiers,  # noqa: F401  (registers the built-in verifiers)
+)
 from rlvr.rewards.client import RemoteRewardRouter, RewardServerError, RewardServerUnreachable
 from rlvr.rewards.factory import build_router
 from rlvr.rewards.monitoring import DEFAULT_REFLECTION_WORDS, behaviour_metrics, reflection_metrics

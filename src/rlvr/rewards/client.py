@@ -2,8 +2,10 @@
 
 ``score(items)`` splits the items into batches of ``batch_size``, posts them to ``<url>/score``
 concurrently over one pooled ``httpx.Client``, and returns the results in order. Connection errors and
-5xx answers are retried ``retries`` times with exponential backoff (``backoff_s``, 2x, 4x, ...); a
-server still unreachable after that raises ``RewardServerUnreachable``, which says how to start one.
+5xx answers are retried with exponential backoff (``backoff_s``, 2x, 4x, ..., at most ``MAX_BACKOFF_S``)
+for ``retry_window_s`` (default 30 s: longer than a server restart, ~15 s) or ``retries`` attempts,
+whichever ends first; a server still unreachable after that raises ``RewardServerUnreachable``, whose
+message gives the command that starts one.
 A 4xx answer (a malformed request) or a batch that takes longer than ``timeout_s`` raises
 ``RewardServerError`` at once: retrying would not help. ``submit(items)`` returns a
 ``concurrent.futures.Future`` instead, so a trainer can score one chunk while it generates the next.
@@ -36,12 +38,19 @@ class RewardServerUnreachable(RewardServerError, ConnectionError):
     """No connection to the reward server after every retry."""
 
 
-def _port(url: str) -> str:
+MAX_BACKOFF_S = 2.0
+
+
+def start_command(url: str) -> str:
+    """The ``rlvr serve-rewards`` command that serves ``url`` (binding all interfaces unless loopback)."""
     try:
-        port = urlsplit(url).port
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        port = None
-    return str(port) if port else "N"
+        return "rlvr serve-rewards --port 8765 --workers 4"
+    host = parts.hostname or "127.0.0.1"
+    bind = "" if host in ("127.0.0.1", "localhost", "::1") else " --host 0.0.0.0"
+    return f"rlvr serve-rewards{bind} --port {port} --workers 4"
 
 
 class RemoteRewardRouter:
@@ -57,14 +66,24 @@ class RemoteRewardRouter:
         url: str,
         timeout_s: float = 60.0,
         batch_size: int = 256,
-        retries: int = 3,
-        backoff_s: float = 0.5,
+        retries: int | None = None,
+        backoff_s: float = 0.25,
         max_concurrency: int = 8,
+        retry_window_s: float = 30.0,
     ) -> None:
-        if timeout_s <= 0 or batch_size < 1 or retries < 0 or backoff_s < 0 or max_concurrency < 1:
+        bad_retries = retries is not None and retries < 0
+        if (
+            timeout_s <= 0
+            or batch_size < 1
+            or bad_retries
+            or backoff_s < 0
+            or max_concurrency < 1
+            or retry_window_s < 0
+        ):
             raise ValueError(
-                "need timeout_s > 0, batch_size >= 1, retries >= 0, backoff_s >= 0, max_concurrency >= 1; "
-                f"got {timeout_s}, {batch_size}, {retries}, {backoff_s}, {max_concurrency}"
+                "need timeout_s > 0, batch_size >= 1, retries >= 0, backoff_s >= 0, max_concurrency >= 1, "
+                f"retry_window_s >= 0; got {timeout_s}, {batch_size}, {retries}, {backoff_s}, {max_concurrency}, "
+                f"{retry_window_s}"
             )
         try:
             import httpx
@@ -74,7 +93,7 @@ class RemoteRewardRouter:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"reward server url must start with http:// or https://, got {url!r}")
         self.timeout_s, self.batch_size = timeout_s, batch_size
-        self.retries, self.backoff_s = retries, backoff_s
+        self.retries, self.backoff_s, self.retry_window_s = retries, backoff_s, retry_window_s
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
         self._client = httpx.Client(timeout=timeout_s, limits=limits)
         self._batches = ThreadPoolExecutor(max_concurrency, thread_name_prefix="reward-client")
@@ -146,10 +165,14 @@ class RemoteRewardRouter:
         """One HTTP exchange with retries on connection errors and 5xx; returns the decoded JSON."""
         import httpx
 
-        last = ""
-        for attempt in range(self.retries + 1):
+        last, attempt, start = "", 0, time.monotonic()
+        while True:
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                left = self.retry_window_s - (time.monotonic() - start)
+                if (self.retries is not None and attempt > self.retries) or left <= 0:
+                    break
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S, left))
+            attempt += 1
             try:
                 resp = self._client.request(method, self.url + path, json=body)
             except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
@@ -171,10 +194,10 @@ class RemoteRewardRouter:
                 return resp.json()
             except ValueError as exc:
                 raise RewardServerError(f"reward server at {self.url} sent invalid JSON: {exc}") from exc
-        tries = f"{self.retries + 1} attempt{'s' if self.retries else ''}"
+        tries = f"{attempt} attempt{'s' if attempt > 1 else ''} over {time.monotonic() - start:.1f} s"
         if last.startswith("HTTP "):
             raise RewardServerError(f"reward server at {self.url} failed {what} after {tries}: {last}")
         raise RewardServerUnreachable(
             f"cannot reach the reward server at {self.url}: {last} (after {tries}); start it with "
-            f"'rlvr serve-rewards --port {_port(self.url)}' or unset reward.server_url"
+            f"'{start_command(self.url)}' or unset reward.server_url"
         )

@@ -1,7 +1,7 @@
 """Behaviour metrics per data_source (V-Triune's tier 3) that the router's metrics do not cover.
 
-- ``reflection_metrics``: the share of responses that reflect (contain one of ~15 words such as
-  "re-check", "verify", "wait") and the accuracy of those that do vs. those that do not. V-Triune
+- ``reflection_metrics``: the share of responses that reflect (contain one of V-Triune's official 15
+  words such as "re-check", "verify", "wait", "yet") and the accuracy of those that do vs. those that do not. V-Triune
   (arXiv 2505.18129) tracks these per data source to watch reflective behaviour grow under RL.
 - ``behaviour_metrics``: the same split for any regex, e.g. ``pattern="python"`` for the Spurious
   Rewards paper's code-reasoning rate (answers that reason in Python code).
@@ -18,7 +18,27 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
-DEFAULT_REFLECTION_WORDS: tuple[str, ...] = (
+# the official list (One-RL-to-See-Them-All, verl/trainer/ppo/metric_utils.py)
+OFFICIAL_REFLECTION_WORDS: tuple[str, ...] = (
+    "re-check",
+    "re-evaluate",
+    "re-examine",
+    "re-think",
+    "recheck",
+    "reevaluate",
+    "reexamine",
+    "reevaluation",
+    "rethink",
+    "check again",
+    "think again",
+    "try again",
+    "verify",
+    "wait",
+    "yet",
+)
+DEFAULT_REFLECTION_WORDS = OFFICIAL_REFLECTION_WORDS
+# a broader list (hesitation and self-correction words), rlvr's default before the official one
+EXTENDED_REFLECTION_WORDS: tuple[str, ...] = (
     "re-check",
     "recheck",
     "re-think",
@@ -38,16 +58,19 @@ DEFAULT_REFLECTION_WORDS: tuple[str, ...] = (
 
 
 @functools.lru_cache(maxsize=32)
-def reflection_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+def reflection_pattern(words: tuple[str, ...], whole_words: bool = True) -> re.Pattern[str]:
     """One case-insensitive regex for ``words``: whole words only ("wait" does not match "awaiting"),
     and a space or hyphen inside a word matches any whitespace run or a hyphen ("double-check" matches
-    "double check"; "re-check" does not match "recheck", which is its own entry)."""
+    "double check"; "re-check" does not match "recheck", which is its own entry). ``whole_words=False``
+    matches anywhere, as the official V-Triune code does (``word in text.lower()``: "yet" in "yeti")."""
     if not words or any(not w.strip() for w in words):
         raise ValueError(f"reflection words must be non-empty strings, got {words!r}")
     parts = []
     for w in sorted({w.strip().lower() for w in words}, key=len, reverse=True):
         tokens = [re.escape(t) for t in re.split(r"[\s-]+", w) if t]
         parts.append(r"(?:\s+|-)".join(tokens))
+    if not whole_words:
+        return re.compile("|".join(re.escape(w.strip().lower()) for w in words), re.IGNORECASE)
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
@@ -88,10 +111,12 @@ def reflection_metrics(
     data_sources: Sequence[str],
     correct: Sequence[bool | None],
     words: Sequence[str] = DEFAULT_REFLECTION_WORDS,
+    whole_words: bool = True,
 ) -> dict[str, float]:
     """``reflection_ratio`` (share of responses with at least one of ``words``), ``reflection_accuracy``
-    and ``no_reflection_accuracy`` per data_source and over all (see the module doc)."""
-    pattern = reflection_pattern(tuple(words))
+    and ``no_reflection_accuracy`` per data_source and over all (see the module doc). ``whole_words``:
+    see ``reflection_pattern`` (False reproduces the official substring match)."""
+    pattern = reflection_pattern(tuple(words), whole_words)
     hits = [pattern.search(t) is not None for t in texts]
     return _split_metrics(
         hits, data_sources, correct, "reflection_ratio", "reflection_accuracy", "no_reflection_accuracy"

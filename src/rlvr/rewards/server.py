@@ -16,9 +16,12 @@ Endpoints (JSON; see ``rlvr.rewards.wire`` for the encoding):
 Verifiers run in ``WorkerPool`` processes (``rlvr.rewards.worker_pool``), so the event loop never
 blocks; each call has a timeout, and a call whose worker dies is retried once on a fresh worker.
 
-Security: a request may name any verifier, including a ``module:attr`` import path of code installed
-on the server. The server is meant for loopback or a private cluster network; it is not a sandbox
-(``code`` runs completions in ``rlvr.rewards.sandbox``, as in-process).
+Requests are refused before any verifier runs when the body passes ``max_body_bytes`` (413), is not
+JSON, holds a non-finite number (``NaN``, ``Infinity``, ``1e999``) or does not fit the schema (422), or
+names a ``module:attr`` verifier (anywhere, ``combined`` components included) on a server not started
+with ``--allow-import-verifiers`` (403): importing code by name is the server operator's choice.
+The server is meant for loopback or a private cluster network; ``code`` runs completions in the
+sandbox (``--sandbox``, default bwrap; ``rlvr.rewards.sandbox``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import json
 import logging
+import math
+import signal
 import threading
 import time
 from collections import defaultdict, deque
@@ -73,6 +79,83 @@ class RequestIn(BaseModel):
 
 class ScoreBody(BaseModel):
     requests: list[RequestIn]
+
+
+DEFAULT_MAX_BODY_MB = 64.0
+
+
+class Refused(Exception):
+    """A request refused before any verifier runs: an HTTP status and why."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text!r}")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"non-finite number {name!r}")
+
+
+def parse_score_body(raw: bytes, allow_import_verifiers: bool) -> ScoreBody:
+    """The body of ``POST /score``, or ``Refused`` (422 / 403) saying what is wrong with it."""
+    try:
+        data = json.loads(raw, parse_float=_finite, parse_constant=_no_constants)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise Refused(422, f"request body is not valid finite JSON: {exc}") from exc
+    try:
+        body = ScoreBody.model_validate(data)
+    except ValueError as exc:
+        raise Refused(422, str(exc)) from exc
+    if not allow_import_verifiers:
+        for i, r in enumerate(body.requests):
+            name = _imported_verifier(r.spec.verifier, r.spec.params)
+            if name:
+                raise Refused(
+                    403,
+                    f"requests[{i}] names the import-path verifier {name!r}; this server only runs "
+                    "registered verifiers (start it with --allow-import-verifiers to import code by name)",
+                )
+    return body
+
+
+def _imported_verifier(verifier: str, params: Any) -> str | None:
+    """The first ``module:attr`` verifier name in a spec, its ``combined`` components included."""
+    if ":" in verifier:
+        return verifier
+    stack = [params]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            name = item.get("verifier")
+            if isinstance(name, str) and ":" in name:
+                return name
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+async def read_body(request: Any, max_bytes: int) -> bytes:
+    """The request body, or ``Refused(413)`` as soon as it passes ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise Refused(
+            413, f"request body of {int(declared)} bytes is over this server's limit of {max_bytes}"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refused(413, f"request body is over this server's limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _quantile(sorted_xs: Sequence[float], q: float) -> float:
@@ -172,9 +255,15 @@ class ServerState:
         }
 
 
-def create_app(workers: int = 4, timeout_s: float = 30.0) -> FastAPI:
+def create_app(
+    workers: int = 4,
+    timeout_s: float = 30.0,
+    *,
+    allow_import_verifiers: bool = False,
+    max_body_mb: float = DEFAULT_MAX_BODY_MB,
+) -> FastAPI:
     """The ASGI app; its lifespan starts ``workers`` verifier processes and stops them."""
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
     state = ServerState(workers, timeout_s)
@@ -194,10 +283,18 @@ def create_app(workers: int = 4, timeout_s: float = 30.0) -> FastAPI:
     app = FastAPI(title="rlvr reward server", lifespan=lifespan)
     app.state.rewards = state
 
-    @app.post("/score")
-    async def score(body: ScoreBody) -> JSONResponse:
+    max_bytes = int(max_body_mb * 2**20)
+
+    async def score(request: Request) -> JSONResponse:
+        try:
+            body = parse_score_body(await read_body(request, max_bytes), allow_import_verifiers)
+        except Refused as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         outcomes = await state.score([r.to_request() for r in body.requests])
         return JSONResponse({"results": [result_to_json(o.result) for o in outcomes]})
+
+    score.__annotations__["request"] = Request  # resolved here: this module postpones annotations
+    app.post("/score")(score)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -225,11 +322,11 @@ def _warn_if_exposed(host: str) -> None:
 
 
 def _uvicorn_config(
-    host: str, port: int, workers: int, timeout_s: float, log_level: str, access_log: bool
+    host: str, port: int, workers: int, timeout_s: float, log_level: str, access_log: bool, **app_kw: Any
 ) -> Any:
     import uvicorn
 
-    app = create_app(workers, timeout_s)
+    app = create_app(workers, timeout_s, **app_kw)
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log)
 
 
@@ -240,12 +337,13 @@ def serve(
     timeout_s: float = 30.0,
     log_level: str = "info",
     access_log: bool = False,
+    **app_kw: Any,
 ) -> None:
-    """Run the reward server in the foreground until SIGINT / SIGTERM."""
+    """Run the reward server in the foreground until SIGINT / SIGTERM (``app_kw``: see ``create_app``)."""
     import uvicorn
 
     _warn_if_exposed(host)
-    uvicorn.Server(_uvicorn_config(host, port, workers, timeout_s, log_level, access_log)).run()
+    uvicorn.Server(_uvicorn_config(host, port, workers, timeout_s, log_level, access_log, **app_kw)).run()
 
 
 class BackgroundServer:
@@ -262,11 +360,13 @@ class BackgroundServer:
         workers: int = 2,
         timeout_s: float = 30.0,
         log_level: str = "warning",
+        **app_kw: Any,
     ) -> None:
         import uvicorn
 
         self.host = host
-        self._server = uvicorn.Server(_uvicorn_config(host, port, workers, timeout_s, log_level, False))
+        config = _uvicorn_config(host, port, workers, timeout_s, log_level, False, **app_kw)
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="reward-server", daemon=True)
         self.port = port
 
@@ -310,20 +410,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-s", type=float, default=30.0, help="per-call verifier timeout (default 30)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    p.add_argument(
+        "--allow-import-verifiers",
+        action="store_true",
+        help="let requests name 'module:attr' verifiers, importing code installed here (default: refused, 403)",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_MB,
+        help="largest request body (default 64; 413 past it)",
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=["bwrap", "sandbox_fusion", "none"],
+        default="bwrap",
+        help="where the code verifier runs programs (default bwrap)",
+    )
+    p.add_argument("--sandbox-url", help="SandboxFusion's URL, for --sandbox sandbox_fusion")
     return p
+
+
+def _stop_cleanly(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """``rlvr serve-rewards`` entry point; returns an exit status."""
     args = build_parser().parse_args(argv)
-    if args.workers < 1 or args.timeout_s <= 0 or not 0 <= args.port < 65536:
-        build_parser().error("need --workers >= 1, --timeout-s > 0 and 0 <= --port < 65536")
+    if args.workers < 1 or args.timeout_s <= 0 or not 0 <= args.port < 65536 or not args.max_body_mb > 0:
+        build_parser().error(
+            "need --workers >= 1, --timeout-s > 0, --max-body-mb > 0 and 0 <= --port < 65536"
+        )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    from rlvr.rewards.sandbox import configure
+
+    configure(args.sandbox, args.sandbox_url)  # the workers inherit it
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: that is a clean stop too (exit 0)
+    signal.signal(signal.SIGTERM, _stop_cleanly)
     try:
-        serve(args.host, args.port, args.workers, args.timeout_s, args.log_level, args.access_log)
+        serve(
+            args.host,
+            args.port,
+            args.workers,
+            args.timeout_s,
+            args.log_level,
+            args.access_log,
+            allow_import_verifiers=args.allow_import_verifiers,
+            max_body_mb=args.max_body_mb,
+        )
     except SystemExit as exc:  # uvicorn exits 3 when the lifespan (the worker pool) fails to start
         return int(exc.code or 0)
-    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after its graceful shutdown: a clean stop
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT / SIGTERM after its graceful shutdown: a clean stop
         return 0
     return 0
 

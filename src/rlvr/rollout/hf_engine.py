@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from rlvr.models.fast_decoder import unsupported
+from rlvr.models.memory import OutOfMemory, hint, kv_cache_bytes_per_token
 from rlvr.rollout.decode_steps import FastSteps, TransformersSteps, positions_from_mask
 from rlvr.rollout.sampling import sample_next
 from rlvr.rollout.types import Completion, SamplingParams
@@ -32,12 +33,19 @@ class HFEngine:
     """Generates completions with a transformers causal LM.
 
     ``max_batch_size`` bounds the number of sequences decoded together (memory); a larger request is
-    split into chunks. ``fast_decoder`` runs Llama-family models through ``rlvr.models.fast_decoder``
+    split into chunks, and so is one whose KV cache would exceed ``max_kv_cache_bytes`` (None: no
+    bound). ``fast_decoder`` runs Llama-family models through ``rlvr.models.fast_decoder``
     (same math, less overhead a step); other models, and all with it off, use the model's own forward.
     """
 
     def __init__(
-        self, model, tokenizer, max_batch_size: int = 256, seed: int = 0, fast_decoder: bool = True
+        self,
+        model,
+        tokenizer,
+        max_batch_size: int = 256,
+        seed: int = 0,
+        fast_decoder: bool = True,
+        max_kv_cache_bytes: int | None = None,
     ) -> None:
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos)")
@@ -46,6 +54,7 @@ class HFEngine:
         self.max_batch_size = max_batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self.fast_decoder = fast_decoder
+        self.max_kv_cache_bytes = max_kv_cache_bytes
         self._fallback_logged: str | None = None
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
@@ -56,13 +65,35 @@ class HFEngine:
         """Like :meth:`generate`, one chunk of at most ``max_batch_size`` completions at a time, so that a
         consumer can score a chunk while the next one generates."""
         jobs = [(i, k, ids) for i, ids in enumerate(prompts) for k in range(params.n)]
+        chunk = self.chunk_size(max((len(ids) for ids in prompts), default=0), params.max_new_tokens)
+        settings = (
+            f"lower rollout.max_kv_cache_bytes (now {self.max_kv_cache_bytes}) or "
+            f"rollout.max_batch_size (now {self.max_batch_size})"
+        )
         was_training = self.model.training
         self.model.eval()
         try:
-            for start in range(0, len(jobs), self.max_batch_size):
-                yield self._generate_chunk(jobs[start : start + self.max_batch_size], params)
+            for start in range(0, len(jobs), chunk):
+                with hint("generation (hf engine)", settings):
+                    completions = self._generate_chunk(jobs[start : start + chunk], params)
+                yield completions
         finally:
             self.model.train(was_training)
+
+    def chunk_size(self, prompt_len: int, max_new_tokens: int) -> int:
+        """Sequences decoded together: ``max_batch_size``, fewer when their KV cache (longest prompt +
+        ``max_new_tokens`` positions each) would exceed ``max_kv_cache_bytes``."""
+        if self.max_kv_cache_bytes is None:
+            return self.max_batch_size
+        per_seq = kv_cache_bytes_per_token(self.model) * (prompt_len + max_new_tokens)
+        rows = self.max_kv_cache_bytes // per_seq
+        if rows < 1:
+            raise OutOfMemory(
+                f"one sequence's KV cache ({prompt_len} + {max_new_tokens} positions, {per_seq} bytes) "
+                f"exceeds rollout.max_kv_cache_bytes={self.max_kv_cache_bytes}: raise it, or lower "
+                "rollout.max_new_tokens or the prompt length"
+            )
+        return min(self.max_batch_size, rows)
 
     def _steps(self, seq_len: int) -> TransformersSteps | FastSteps:
         """The fast decoder where the model allows it (see ``rlvr.models.fast_decoder``), else the model's

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 METRICS, SFT_METRICS, SAMPLES_DIR, REPORT_DIR = "metrics.jsonl", "sft_metrics.jsonl", "samples", "report"
+ANALYSIS_DIR = "analysis"
+"""Where ``rlvr analyze ... --run-dir RUN_DIR`` writes its JSON and plots; the report shows the plots."""
 MAX_SAMPLES = 2000
 """The page shows at most this many sample rollouts, the newest ones."""
 
@@ -141,6 +143,8 @@ def write_report(run_dir: str | Path) -> Path:
         if png is not None:
             (out / f"{spec.name}.png").write_bytes(png)
             plots.append((spec.name, spec.title, png))
+    for png_path in sorted((data.run_dir / ANALYSIS_DIR).glob("*.png")):  # `rlvr analyze ... --run-dir`
+        plots.append((f"analysis-{png_path.stem}", f"Analysis: {png_path.stem}", png_path.read_bytes()))
     page = out / "index.html"
     page.write_text(render_page(data, plots), encoding="utf-8")
     return page

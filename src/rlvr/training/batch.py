@@ -45,6 +45,26 @@ class TokenBatch:
         """Tokens of each response (B,), from the attention mask: a row whose loss is masked keeps its length."""
         return self.attention_mask[:, self.prompt_width :].sum(-1)
 
+    def prompt_lengths(self) -> Tensor:
+        """Tokens of each prompt (B,), from the attention mask."""
+        return self.attention_mask[:, : self.prompt_width].sum(-1)
+
+    def drop_prompt_padding(self) -> TokenBatch:
+        """The batch without the leading columns that are padding in every row (exact: padding is never
+        attended to, and position ids count attended tokens only). A micro-batch of short prompts
+        selected from a batch with long ones then runs at its own width."""
+        cut = self.prompt_width - int(self.prompt_lengths().max()) if self.size else 0
+        if cut <= 0:
+            return self
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        kw.update(
+            input_ids=self.input_ids[:, cut:],
+            attention_mask=self.attention_mask[:, cut:],
+            position_ids=self.position_ids[:, cut:],
+            prompt_width=self.prompt_width - cut,
+        )
+        return TokenBatch(**kw)
+
     def trim(self, width: int) -> TokenBatch:
         """The batch with responses cut to ``width`` columns (exact when no response is longer: causal
         attention never lets a position see the padding after it)."""

@@ -20,6 +20,7 @@ matches it; resuming skips (with a warning) any that does not, or that fails to 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -138,8 +139,14 @@ def dataset_fingerprint(samples) -> str:
 # ---- writing ------------------------------------------------------------------------------------------
 
 
+class DiskFullError(OSError):
+    """A checkpoint could not be written because its disk is full; the previous checkpoint is intact."""
+
+
 def save_checkpoint(run_dir: Path, model, tokenizer, state: CheckpointState, keep_last: int) -> Path:
-    """Write ``run_dir/checkpoints/step-N`` atomically, then delete all but the ``keep_last`` newest."""
+    """Write ``run_dir/checkpoints/step-N`` atomically, then delete all but the ``keep_last`` newest.
+
+    A full disk (ENOSPC, EDQUOT) raises ``DiskFullError`` saying so, after removing the partial write."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     remove_stale(root)
@@ -151,8 +158,15 @@ def save_checkpoint(run_dir: Path, model, tokenizer, state: CheckpointState, kee
         _write_files(tmp, model, tokenizer, state)
         _write_manifest(tmp, state.step)
         _swap_into_place(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)  # a kill leaves it instead; remove_stale() clears it later
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            free = shutil.disk_usage(root).free
+            raise DiskFullError(
+                exc.errno,
+                f"checkpoint of step {state.step} not written to {root}: the disk is full ({exc.strerror}; "
+                f"{free / 2**20:.0f} MiB free after removing the partial write); the previous checkpoint is intact",
+            ) from exc
         raise
     rotate(root, keep_last, keep=final)
     return final
@@ -375,6 +389,7 @@ RESUME_SAFE = (
     *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
     *("model.gradient_checkpointing", "rollout.fast_decoder", "trainer.skip_zero_advantage"),
+    *("trainer.max_tokens_per_micro_batch", "trainer.logprob_chunk_tokens", "rollout.max_kv_cache_bytes"),
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every
 other field (model, algorithm, optimizer, sampling, batch shapes, seed...) must match the checkpoint's,
@@ -497,25 +512,29 @@ def truncate_logs(run_dir: Path, step: int) -> None:
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = []
-    for i, line in enumerate(lines):
+    """Keep the rows of steps <= ``step``; drop later ones and lines that are not JSON rows (a line torn
+    by a kill, garbage), so that the resumed run's rows follow without duplicates."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept, garbage = [], []
+    for i, raw in enumerate(lines):
         try:
+            line = raw.decode("utf-8")
             row = json.loads(line) if line.strip() else None
-        except ValueError:
-            if i == len(lines) - 1:
-                continue  # a line torn by the kill
-            log.warning("%s: line %d is not JSON; leaving the file as it is", path, i + 1)
-            return
+        except ValueError:  # UnicodeDecodeError included
+            if i < len(lines) - 1:  # the last line may just be torn by the kill
+                garbage.append(i + 1)
+            continue
         if not (isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step):
             kept.append(line if line.endswith("\n") else line + "\n")
+    if garbage:
+        log.warning("%s: dropped %d line(s) that are not JSON rows: %s", path, len(garbage), garbage[:10])
     if len(kept) == len(lines):
         return
     if not kept:  # e.g. samples/step-000009.jsonl of a step after the checkpoint
         path.unlink()
         return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
+    with tmp.open("w", encoding="utf-8", newline="") as f:
         f.writelines(kept)
         f.flush()
         os.fsync(f.fileno())

@@ -14,13 +14,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rlvr.algorithms import FILTERS, LOSS_AGGREGATIONS, POLICY_LOSSES, AlgorithmConfig, kl_penalty
-from rlvr.algorithms.entropy import entropy_from_logits, logprobs_from_logits
 from rlvr.algorithms.filters import FilterInput
+from rlvr.algorithms.logprobs import token_logprobs
 from rlvr.algorithms.registries import zero_at_zero_advantage
 from rlvr.config import OptimConfig, TrainerConfig
 from rlvr.models.attention import short_sequence_attention
+from rlvr.models.memory import hint
 from rlvr.models.prefix import SharedPrefix
 from rlvr.training.batch import TokenBatch, length_buckets
+from rlvr.training.microbatch import micro_batches
 from rlvr.training.optim import build_optimizer
 
 
@@ -125,15 +127,17 @@ class Learner:
     def _token_stats(
         self, logits: Tensor, labels: Tensor, with_entropy: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """Log-probs of ``labels`` (b, k) under logits (b, k, V) / temperature, and entropies (b, k)."""
-        if self.temperature != 1.0:
-            logits = logits / self.temperature
-        logprobs = logprobs_from_logits(logits, labels)
-        entropy = None
-        if with_entropy:  # a metric, and a loss term only when entropy_coef > 0
-            with torch.set_grad_enabled(torch.is_grad_enabled() and self.algo.entropy_coef > 0):
-                entropy = entropy_from_logits(logits)
-        return logprobs, entropy
+        """Log-probs of ``labels`` (b, k) under logits (b, k, V) / temperature, and entropies (b, k),
+        a chunk of positions at a time (``rlvr.algorithms.logprobs``). The entropy is a metric, and a loss
+        term (with a gradient) only when entropy_coef > 0."""
+        return token_logprobs(
+            logits,
+            labels,
+            self.temperature,
+            with_entropy=with_entropy,
+            entropy_grad=self.algo.entropy_coef > 0,
+            chunk_tokens=self.trainer_cfg.logprob_chunk_tokens,
+        )
 
     @staticmethod
     def _join(stats: list[tuple[Tensor, Tensor | None]], pad_to: int) -> tuple[Tensor, Tensor | None]:
@@ -157,13 +161,30 @@ class Learner:
                 model = self.reference
         was_training = self.model.training
         self.model.eval()
-        chunks = []
-        with ctx:
-            for start in range(0, batch.size, self.trainer_cfg.micro_batch_size):
-                mb = batch.select(slice(start, start + self.trainer_cfg.micro_batch_size)).to(self.device)
-                chunks.append(self._forward(model, mb, with_entropy=False)[0].float().cpu())
+        out = torch.zeros(batch.size, batch.response_width)
+        with ctx, hint("the learner's log-prob pass", self._memory_settings()):
+            for rows in self._micro_batches(batch):
+                mb = batch.select(rows).drop_prompt_padding().to(self.device)
+                out[rows] = self._forward(model, mb, with_entropy=False)[0].float().cpu()
         self.model.train(was_training)
-        return torch.cat(chunks)
+        return out
+
+    def _micro_batches(self, batch: TokenBatch) -> list[Tensor]:
+        """Row indices (b_i,) of each forward/backward (``rlvr.training.microbatch``)."""
+        return micro_batches(
+            batch.prompt_lengths(),
+            batch.response_lengths(),
+            self.trainer_cfg.micro_batch_size,
+            self.trainer_cfg.max_tokens_per_micro_batch,
+        )
+
+    def _memory_settings(self) -> str:
+        """What to lower when the learner runs out of memory."""
+        t = self.trainer_cfg
+        return (
+            f"lower trainer.max_tokens_per_micro_batch (now {t.max_tokens_per_micro_batch}) or "
+            f"trainer.micro_batch_size (now {t.micro_batch_size}), or set model.gradient_checkpointing=true"
+        )
 
     # ---- the update -----------------------------------------------------------------------------
     def update(
@@ -192,13 +213,14 @@ class Learner:
             order = torch.randperm(B, generator=gen) if mini < B else torch.arange(B)
             for start in range(0, B, mini):
                 rows = order[start : start + mini]
-                stats = self._mini_batch_step(
-                    batch.select(rows),
-                    advantages[rows],
-                    None if old_logprobs is None else old_logprobs[rows],
-                    None if ref_logprobs is None else ref_logprobs[rows],
-                    use_behaviour_for_tis,
-                )
+                with hint("the learner's update", self._memory_settings()):
+                    stats = self._mini_batch_step(
+                        batch.select(rows),
+                        advantages[rows],
+                        None if old_logprobs is None else old_logprobs[rows],
+                        None if ref_logprobs is None else ref_logprobs[rows],
+                        use_behaviour_for_tis,
+                    )
                 if stats is None:
                     skipped += 1
                     continue
@@ -234,10 +256,8 @@ class Learner:
         summed: dict[str, float] = defaultdict(float)
         summed["train/pg_loss"] = 0.0  # also when every row was left out: the loss is then exactly 0
         self.optimizer.zero_grad(set_to_none=True)
-        micro = self.trainer_cfg.micro_batch_size
-        for start in range(0, mb_all.size, micro):
-            sl = slice(start, start + micro)
-            mb = mb_all.select(sl).to(self.device)
+        for sl in self._micro_batches(mb_all):
+            mb = mb_all.select(sl).drop_prompt_padding().to(self.device)
             mask = mb.response_mask
             logp, entropy = self._forward(self.model, mb, with_entropy=True)
             old_mb = logp.detach() if old is None else old[sl].to(self.device)

@@ -105,6 +105,10 @@ class LearnerRole:
             token_rewards = token_rewards - algo.kl_coef * kl
             metrics["train/kl_in_reward"] = float(kl.sum() / batch.response_mask.sum().clamp_min(1))
         advantages, returns = self._advantages(batch, token_rewards, group_index, episodes, values)
+        if (
+            algo.num_update_samples_per_prompt is not None
+        ):  # RaML: a random subset of each group gets gradient
+            batch = self._update_subset(batch, group_index, metrics)
         metrics["train/advantage_abs_mean"] = float(
             (advantages.abs() * batch.response_mask).sum() / batch.response_mask.sum().clamp_min(1)
         )
@@ -137,6 +141,22 @@ class LearnerRole:
             values,
             per_turn_gamma=mt.turn_gamma if per_turn else None,
         )
+
+    def _update_subset(
+        self, batch: TokenBatch, group_index: torch.Tensor, metrics: dict[str, float]
+    ) -> TokenBatch:
+        """The batch with the rows outside RaML's update subset masked out of the loss; the draw is seeded by
+        the run's seed and the scheduler's update count (checkpointed), so a resumed run draws the same."""
+        from dataclasses import replace
+
+        from rlvr.algorithms.subsample import update_subset, update_subset_generator
+
+        k = self.cfg.algorithm.num_update_samples_per_prompt
+        assert k is not None
+        gen = update_subset_generator(self.cfg.trainer.seed, int(self.learner.scheduler.last_epoch))
+        keep = update_subset(group_index, k, gen)  # (B,)
+        metrics["train/update_rows"] = float((keep & (batch.response_mask.sum(-1) > 0)).sum())
+        return replace(batch, response_mask=batch.response_mask * keep[:, None].to(batch.response_mask.dtype))
 
     def nonfinite_streak(self) -> int:
         return self.learner.nonfinite_streak
@@ -239,6 +259,7 @@ class RolloutRole:
                 cfg.rollout.max_batch_size,
                 seed=seed,
                 fast_decoder=cfg.rollout.fast_decoder,
+                max_kv_cache_bytes=cfg.rollout.max_kv_cache_bytes,
             )
 
     def ping(self) -> bool:

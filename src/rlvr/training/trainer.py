@@ -51,6 +51,7 @@ from rlvr.training.checkpoint import (
 from rlvr.training.collect import RolloutBatch, collect
 from rlvr.training.episode_rollout import EpisodeRollout, episode_targets, generate_mixed, split_by_env
 from rlvr.training.filtering import FilterStage, filter_names
+from rlvr.training.input_checks import prompt_lengths_checked
 from rlvr.training.logged import LoggedDataset, load_logged
 from rlvr.training.pipeline import RolloutPipeline
 from rlvr.training.protocols import RoleFailed, Roles
@@ -112,7 +113,8 @@ class RLTrainer:
         seed_everything(cfg.trainer.seed)
         t = cfg.trainer
         self.tokenizer = load_tokenizer(cfg.model)
-        self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
+        with prompt_lengths_checked(self.tokenizer, cfg.model, cfg.rollout.max_new_tokens):
+            self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
         self.logged: LoggedDataset | None = None  # offline RL: logged rollouts instead of generation
         if cfg.data.logged:
             if t.max_staleness:

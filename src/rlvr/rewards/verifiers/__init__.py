@@ -3,6 +3,30 @@
 Heavy libraries (math-verify / sympy, reasoning-gym) are imported on first use, not here.
 """
 
-from rlvr.rewards.verifiers import choice, code, detection, format, gym, math, spurious, text
+from rlvr.rewards.verifiers import (
+    choice,
+    code,
+    detection,
+    format,
+    gym,
+    math,
+    reward_model,
+    spurious,
+    text,
+    vlaa,
+    vtriune,
+)
 
-__all__ = ["choice", "code", "detection", "format", "gym", "math", "spurious", "text"]
+__all__ = [
+    "choice",
+    "code",
+    "detection",
+    "format",
+    "gym",
+    "math",
+    "reward_model",
+    "spurious",
+    "text",
+    "vlaa",
+    "vtriune",
+]

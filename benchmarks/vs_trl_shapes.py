@@ -1,0 +1,158 @@
+"""rlvr vs TRL's GRPOTrainer at real model shapes on the CPU: s/step, tokens/s and peak resident memory.
+
+    python benchmarks/vs_trl_shapes.py                                   # all four shapes, small batches
+    python benchmarks/vs_trl_shapes.py --shapes llama-30m --steps 4 --prompts 8 --n 8
+
+Shapes (random initialisation from a config; no download): the quickstart's tiny Llama (hidden 128, 3
+layers, a 100-id vocabulary), a ~30M Llama (hidden 512, 8 layers, 8,192 ids), SmolLM-135M's shape
+(hidden 576, 30 layers, 9 heads / 3 KV heads, 49,152 ids) and Qwen2.5-0.5B's (896, 24 layers, 151,936
+ids). Prompts are random ids of --prompt-len lengths (left-padded); completions end at EOS, whose logit
+gets a bias (a forward hook on the LM head) so that a random model stops after ~max_new_tokens / 3
+tokens on average: lengths vary within each group, from 1 to --max-new-tokens. The reward is a coin
+flip (throughput only; it does not depend on correctness).
+
+Each trainer runs in its own subprocess (1 torch thread, float32: on a shared, oversubscribed 2-core machine two OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its
+own: ``ru_maxrss`` of that process (Python, torch, the model, AdamW and the step's activations). The
+loop, timing and matched settings are ``benchmarks/gpu_grpo.py``'s (one optimizer step a batch, token
+mean, clip 0.2 / 0.28, no KL, micro-batch = the whole batch). Step 1 is warm-up; s/step is the median
+of steps 2..N. TRL's fused LM head computes its learner log-probs from ``lm_head.weight`` directly, so
+the EOS bias is in its sampling but not in its learner's log-probs: this changes what its loss sees,
+not the work.
+
+On a shared 2-core machine the seconds are noisy (other processes take cores); read the ratio of one
+run, and the memory, which is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import gpu_grpo  # noqa: E402
+
+SHAPES = {
+    "tiny": dict(
+        arch="llama", hidden_size=128, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=4, vocab_size=100,
+    ),
+    "llama-30m": dict(
+        arch="llama", hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+        num_key_value_heads=8, vocab_size=8192,
+    ),
+    "smollm-135m": dict(
+        arch="llama", hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+        num_key_value_heads=3, vocab_size=49152,
+    ),
+    "qwen2.5-0.5b": gpu_grpo.SHAPES["qwen2.5-0.5b"],
+}  # fmt: skip
+THREADS = 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--prompts", type=int, default=4)
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--prompt-len", type=int, nargs=2, default=[8, 64])
+    p.add_argument("--output", default=None)
+    p.add_argument("--child", choices=["rlvr", "trl"], default=None, help=argparse.SUPPRESS)
+    p.add_argument("--shape", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.micro = args.prompts * args.n
+    args.engines, args.device, args.peak_tflops = ["hf"], "cpu", 1.0
+    return args
+
+
+def eos_bias(vocab: int, max_new_tokens: int) -> float:
+    """The EOS logit bias that makes EOS ~3 / max_new_tokens likely a token under near-uniform logits."""
+    return math.log(3 / max_new_tokens * vocab)
+
+
+def child(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(THREADS)
+    gpu_grpo.SHAPES.update(SHAPES)
+    args.eos_bias = eos_bias(SHAPES[args.shape]["vocab_size"], args.max_new_tokens)
+    device = torch.device("cpu")
+    if args.child == "rlvr":
+        result = gpu_grpo.run_rlvr("hf", args.shape, args, device)
+    else:
+        with tempfile.TemporaryDirectory(prefix="vs-trl-shapes-") as tmp:
+            result = gpu_grpo.run_trl(args.shape, args, device, Path(tmp))
+    timed = result.steps[1:] or result.steps
+    gen_s, upd_s = sum(s.gen_s for s in timed), sum(s.update_s for s in timed)
+    return {
+        "trainer": args.child,
+        "shape": args.shape,
+        "params_M": round(result.params / 1e6, 1),
+        "s_per_step": round(statistics.median(s.gen_s + s.update_s + s.other_s for s in timed), 2),
+        "gen_tokens_per_s": round(sum(s.gen_tokens for s in timed) / gen_s, 1),
+        "learner_tokens_per_s": round(sum(s.learner_tokens for s in timed) / upd_s, 1),
+        "mean_completion_tokens": round(
+            sum(s.gen_tokens for s in timed) / len(timed) / (args.prompts * args.n), 1
+        ),
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", trainer, "--shape", shape, "--steps", str(args.steps)]
+    cmd += ["--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens)]
+    cmd += ["--prompt-len", *map(str, args.prompt_len)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        return {"trainer": trainer, "shape": shape, "error": f"exit {proc.returncode}: {tail[:300]}"}
+    return json.loads(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)), flush=True)
+        return
+    rows = []
+    for shape in args.shapes:
+        pair = {t: run_child(args, t, shape) for t in ("rlvr", "trl")}
+        for r in pair.values():
+            print(json.dumps(r), flush=True)
+        rows.append(pair)
+    print(
+        f"\n{args.prompts} prompts x {args.n}, up to {args.max_new_tokens} new tokens, prompts "
+        f"{args.prompt_len[0]}-{args.prompt_len[1]} tokens, {args.steps} steps (median of 2..N), CPU, {THREADS} threads"
+    )
+    print(
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for pair in rows:
+        a, b = pair["rlvr"], pair["trl"]
+        if "error" in a or "error" in b:
+            print(f"| {a['shape']} | failed: {a.get('error') or b.get('error')} |")
+            continue
+        ratio = b["s_per_step"] / a["s_per_step"]
+        print(
+            f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
+            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
+            f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} |"
+        )
+    if args.output:
+        Path(args.output).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

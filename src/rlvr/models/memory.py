@@ -1,0 +1,55 @@
+"""Memory: what a KV cache costs, and out-of-memory errors that name the setting to lower.
+
+An allocation that fails deep inside a forward pass says only how many bytes it wanted. ``hint`` turns
+the three ways it surfaces (``torch.OutOfMemoryError`` on a GPU, ``MemoryError``, and the CPU
+allocator's ``RuntimeError``) into ``OutOfMemory``, whose message names the part of the step that ran
+out and the settings that bound its memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+
+class OutOfMemory(MemoryError):
+    """A step ran out of memory; the message names the settings that bound it."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed allocation (CUDA, CPU or Python)."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        s in text for s in ("out of memory", "can't allocate memory", "bad_alloc")
+    )
+
+
+@contextlib.contextmanager
+def hint(where: str, settings: str) -> Iterator[None]:
+    """Re-raise an out-of-memory error inside the block as ``OutOfMemory`` naming ``settings``."""
+    try:
+        yield
+    except OutOfMemory:
+        raise
+    except BaseException as exc:
+        if not is_out_of_memory(exc):
+            raise
+        first_line = str(exc).strip().split("\n")[0][:300]
+        raise OutOfMemory(
+            f"{where} ran out of memory ({type(exc).__name__}: {first_line}); {settings}"
+        ) from exc
+
+
+def kv_cache_bytes_per_token(model: torch.nn.Module) -> int:
+    """Bytes of keys and values one sequence position holds across all layers (the model's dtype)."""
+    config = model.config
+    config = getattr(config, "text_config", None) or config
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    itemsize = next(model.parameters()).element_size()
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * itemsize

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rlvr.retrieval.base import RETRIEVERS, Corpus, Hit
 from rlvr.retrieval.bm25 import CORPUS_FILE
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Embedder:
@@ -42,6 +43,8 @@ class Embedder:
         return self._model
 
     def embed(self, texts: list[str], query: bool) -> np.ndarray:
+        import numpy as np
+
         model = self._load()
         prefix = self.query_prefix if query else self.doc_prefix
         texts = [prefix + t for t in texts]
@@ -73,6 +76,7 @@ class DenseRetriever:
         **options: Any,
     ) -> DenseRetriever:
         import faiss  # type: ignore[import-untyped]
+        import numpy as np
 
         if options:
             raise TypeError(

@@ -100,6 +100,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "train" and args.resume and "=" in args.resume and not os.path.exists(args.resume):
         args.overrides, args.resume = [args.resume, *args.overrides], "auto"  # `--resume trainer.steps=9`
+    if args.command == "train" and _is_embodied(args.recipe):  # image-goal navigation: rlvr.embodied
+        from rlvr.embodied.train import train_main
+
+        return train_main(args.recipe, args.overrides, args.resume, show)
     cfg = load_config(args.recipe, args.overrides)
     if args.command == "train":
         return _train(cfg, args, show)
@@ -120,6 +124,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         metrics = run_eval(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
         _print_metrics(metrics)
     return 0
+
+
+def _is_embodied(recipe: str | None) -> bool:
+    from rlvr.config import read_recipe
+    from rlvr.embodied.config import is_embodied_recipe
+
+    return recipe is not None and is_embodied_recipe(read_recipe(recipe))
 
 
 def _train(cfg, args: argparse.Namespace, show: bool) -> int:

@@ -187,6 +187,14 @@ class ImageNavEnv(gym.Env):
         agent.dir = heading
         return np.asarray(self._world.render_obs(), dtype=np.uint8).copy()  # (H, W, 3)
 
+    def relative_goal(self) -> np.ndarray:
+        """The goal in the agent's frame: (forward m, left m, heading difference rad in (-pi, pi])."""
+        d = self.goal_xz - self.xz
+        fwd = np.array([math.cos(self.dir), -math.sin(self.dir)])
+        left = np.array([-math.sin(self.dir), -math.cos(self.dir)])
+        dh = math.atan2(math.sin(self.goal_dir - self.dir), math.cos(self.goal_dir - self.dir))
+        return np.array([float(d @ fwd), float(d @ left), dh])
+
     def observe(self) -> np.ndarray:
         """(2, H, W, 3) uint8: the current view and the goal picture."""
         return np.stack([self._render(self.xz, self.dir), self.goal_image])

@@ -21,6 +21,8 @@ from torch import Tensor, nn
 
 from rlvr.registry import Registry
 
+STOP_BIAS = -2.5
+"""Initial logit bias of STOP (the last action), the others 0."""
 PERCEPTION: Registry[type[nn.Module]] = Registry("perception module")
 
 
@@ -165,7 +167,9 @@ class NavPolicy(nn.Module):
         self.actor = nn.Linear(hidden, num_actions)
         self.critic = nn.Linear(hidden, 1)
         nn.init.orthogonal_(self.actor.weight, 0.01)
-        nn.init.zeros_(self.actor.bias)
+        with torch.no_grad():  # STOP starts unlikely (p ~ 0.04), so early episodes are not a few steps long
+            self.actor.bias.zero_()
+            self.actor.bias[num_actions - 1] = STOP_BIAS
 
     @property
     def hidden_size(self) -> int:
@@ -175,15 +179,24 @@ class NavPolicy(nn.Module):
         """uint8 (B, 2, H, W, 3) -> perception features (B, feat_dim)."""
         return self.perception(*to_float(pictures))
 
-    def forward(self, pictures: Tensor, prev_action: Tensor, h0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, pictures: Tensor, prev_action: Tensor, h0: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """pictures uint8 (T, B, 2, H, W, 3), prev_action (T, B) long, h0 (B, hidden), no episode
         boundary inside the T steps (a caller zeroes h0 and sets prev_action=num_actions at a start).
+        ``mask`` (T, B) bool: perception runs only where True (padding gets a zero feature).
 
         Returns logits (T, B, A), values (T, B), h_T (B, hidden).
         """
         t, b = prev_action.shape
-        feats = self.features(pictures.reshape(t * b, *pictures.shape[2:])).reshape(t, b, -1)  # (T, B, F)
-        x = torch.cat([feats, self.prev_action(prev_action)], dim=-1)  # (T, B, F + 32)
+        flat = pictures.reshape(t * b, *pictures.shape[2:])  # (T*B, 2, H, W, 3)
+        if mask is None:
+            feats = self.features(flat)  # (T*B, F)
+        else:
+            keep = mask.reshape(-1)
+            valid = self.features(flat[keep])
+            feats = valid.new_zeros(t * b, valid.shape[-1]).index_copy(0, keep.nonzero().squeeze(1), valid)
+        x = torch.cat([feats.reshape(t, b, -1), self.prev_action(prev_action)], dim=-1)  # (T, B, F + 32)
         out, h = self.gru(x, h0.unsqueeze(0))  # (T, B, hidden), (1, B, hidden)
         return self.actor(out), self.critic(out).squeeze(-1), h.squeeze(0)
 

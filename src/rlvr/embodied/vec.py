@@ -31,7 +31,17 @@ def make_vector_env(
         return AsyncVectorEnv(
             fns, shared_memory=True, autoreset_mode=AutoresetMode.DISABLED, context="forkserver"
         )
-    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
+    return _SelfResettingSyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
+
+
+class _SelfResettingSyncVectorEnv(SyncVectorEnv):
+    """SyncVectorEnv with autoreset disabled asserts that an env which ended is reset by the caller;
+    ours reset themselves, so that bookkeeping is cleared after each step."""
+
+    def step(self, actions: Any) -> Any:
+        out = super().step(actions)
+        self._autoreset_envs[:] = False
+        return out
 
 
 def states(venv: VectorEnv) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ class EnvConfig(_Strict):
     """Size of the fixed pool of training mazes (seeds layout_seed + 0..n-1)."""
     test_layouts: int = Field(8, ge=1)
     """Size of the held-out pool (seeds layout_seed + 100000 + 0..n-1)."""
+    episodes_per_maze: int = Field(4, ge=1)
+    """Consecutive episodes of one env in the same maze (rebuilding a maze costs ~20 env steps)."""
     layout_seed: int = 0
     """First maze seed."""
     success_reward: float = 10.0

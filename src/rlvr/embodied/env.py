@@ -152,9 +152,15 @@ class ImageNavEnv(gym.Env):
             )
 
     def _new_episode(self, k: int) -> None:
-        """Draw episode k: a maze, a goal pose, a start pose at a geodesic distance in range."""
-        rng = np.random.default_rng([self.seed_, self.index, k, 0 if self.split == "train" else 1])
-        self._build(int(rng.integers(len(self.layouts))))
+        """Draw episode k: a maze (the same for episodes_per_maze episodes in a row), then poses."""
+        split = 0 if self.split == "train" else 1
+        maze_rng = np.random.default_rng([self.seed_, self.index, k // self.cfg.episodes_per_maze, split, 1])
+        self._build(int(maze_rng.integers(len(self.layouts))))
+        self.episode = k
+        self.place(np.random.default_rng([self.seed_, self.index, k, split]))
+
+    def place(self, rng: np.random.Generator) -> None:
+        """In the current maze, a goal pose and a start pose at a geodesic distance in range."""
         grid = self._grids[self._layout_id]
         free_r, free_c = np.nonzero(grid.free)
         lo, hi = self.cfg.goal_min, max(self.max_goal_distance, self.cfg.goal_min + 0.5)
@@ -169,7 +175,7 @@ class ImageNavEnv(gym.Env):
                 break
         else:
             raise RuntimeError(f"no start {lo}-{hi} m from a goal in layout {self._layout_id} ({self.split})")
-        self.episode, self.field = k, field
+        self.field = field
         self.goal_xz, self.goal_dir = goal, float(rng.uniform(-math.pi, math.pi))
         self.goal_image = self._render(self.goal_xz, self.goal_dir)
         self.xz, self.dir = start, float(rng.uniform(-math.pi, math.pi))

@@ -68,13 +68,18 @@ def evaluate_run(policy: NavPolicy, cfg: ImageNavConfig, run_dir: Path, probe: b
     env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
     try:
         stats, strip = run_episodes(policy, env, cfg.eval.episodes)
-        out = {f"eval/heldout/{k}": float(np.mean([s[k] for s in stats])) for k in ("success", "spl", "collisions", "length")}
+        out = {
+            f"eval/heldout/{k}": float(np.mean([s[k] for s in stats]))
+            for k in ("success", "spl", "collisions", "length")
+        }
         if strip:
             save_strip(strip, run_dir / "media" / "episode_strip.png")
         if probe:
             from rlvr.embodied.probe import probe_policy
 
-            out.update({f"eval/heldout/{k}": v for k, v in probe_policy(policy, env, cfg.eval.probe_samples).items()})
+            out.update(
+                {f"eval/heldout/{k}": v for k, v in probe_policy(policy, env, cfg.eval.probe_samples).items()}
+            )
     finally:
         env.close()
         policy.train()

@@ -85,7 +85,9 @@ def advantages(chunks: Chunks, cfg: AlgorithmConfig) -> tuple[Tensor, Tensor]:
     return gae(chunks.rewards, chunks.mask, group, cfg, values=chunks.values)
 
 
-def evaluate_rows(policy: NavPolicy, ro: Rollout, chunks: Chunks, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def evaluate_rows(
+    policy: NavPolicy, ro: Rollout, chunks: Chunks, rows: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Log-probs of the taken actions, values and entropies for the given rows, each (b, L)."""
     t_index, env, mask = chunks.t_index[rows], chunks.env[rows], chunks.mask[rows]  # (b, L), (b,), (b, L)
     length = int(mask.sum(1).max())
@@ -120,5 +122,7 @@ def ppo_loss(
     ent = token_mean(entropy, mask)
     loss = pg_loss + value_coef * value_loss - entropy_coef * ent
     metrics = {k: float(v) for k, v in pg_metrics.items() if k in ("clip_frac", "approx_kl", "ratio_mean")}
-    metrics.update(pg_loss=float(pg_loss.detach()), value_loss=float(value_loss.detach()), entropy=float(ent.detach()))
+    metrics.update(
+        pg_loss=float(pg_loss.detach()), value_loss=float(value_loss.detach()), entropy=float(ent.detach())
+    )
     return loss, metrics

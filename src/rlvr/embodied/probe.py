@@ -18,14 +18,18 @@ from torch import Tensor
 from rlvr.embodied.policies import NavPolicy
 
 
-def sample_pairs(env: Any, n: int, first_episode: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n pairs from episodes first_episode.. of ``env``: pictures (n, 2, H, W, 3) uint8 and targets
-    (n, 3) = (forward m, left m, heading difference rad)."""
+def sample_pairs(env: Any, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n pairs spread evenly over ``env``'s mazes (each maze built once): pictures (n, 2, H, W, 3)
+    uint8 and targets (n, 3) = (forward m, left m, heading difference rad) of the goal."""
     pics, targets = [], []
-    for k in range(first_episode, first_episode + n):
-        env._new_episode(k)
-        pics.append(env.observe())
-        targets.append(env.relative_goal())
+    mazes = len(env.layouts)
+    for m in range(mazes):
+        env._build(m)
+        rng = np.random.default_rng([seed, m])
+        for _ in range(n // mazes + (m < n % mazes)):
+            env.place(rng)
+            pics.append(env.observe())
+            targets.append(env.relative_goal())
     return np.stack(pics), np.stack(targets).astype(np.float32)
 
 
@@ -63,6 +67,8 @@ def probe_features(feats: Tensor, targets: Tensor, train_frac: float = 0.8) -> d
 @torch.no_grad()
 def probe_policy(policy: NavPolicy, env: Any, samples: int) -> dict[str, float]:
     """Probe the policy's frozen perception on ``samples`` pairs from ``env``."""
-    pics, targets = sample_pairs(env, samples, first_episode=50_000)
-    feats = torch.cat([policy.features(torch.from_numpy(p)) for p in np.array_split(pics, max(1, len(pics) // 64))])
+    pics, targets = sample_pairs(env, samples, seed=50_000)
+    feats = torch.cat(
+        [policy.features(torch.from_numpy(p)) for p in np.array_split(pics, max(1, len(pics) // 64))]
+    )
     return probe_features(feats, torch.from_numpy(targets))

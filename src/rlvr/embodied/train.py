@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from rlvr.embodied.config import ImageNavConfig
-from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
 from rlvr.embodied.policies import NavPolicy, build_policy, param_counts
+from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
 
 log = logging.getLogger(__name__)
 EPISODE_KEYS = ("success", "spl", "length", "collisions", "return")
@@ -39,8 +39,11 @@ class NavTrainer:
         self.policy = make_policy(cfg)
         if cfg.ppo.init_from:
             self._load_perception(Path(cfg.ppo.init_from))
-        params = [p for n, p in self.policy.named_parameters()
-                  if not (cfg.ppo.freeze_perception and n.startswith("perception."))]
+        params = [
+            p
+            for n, p in self.policy.named_parameters()
+            if not (cfg.ppo.freeze_perception and n.startswith("perception."))
+        ]
         self.opt = torch.optim.Adam(params, lr=cfg.ppo.lr, eps=1e-5)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         n = cfg.ppo.num_envs
@@ -53,8 +56,15 @@ class NavTrainer:
         if resume is not None:
             self.load(resume)
         counts = param_counts(self.policy)
-        log.info("policy %s: %d perception / %d total parameters", cfg.policy.arch, counts["perception"], counts["total"])
-        print(f"rlvr train: {cfg.policy.arch}: {counts['perception']:,} perception / {counts['total']:,} total parameters")
+        log.info(
+            "policy %s: %d perception / %d total parameters",
+            cfg.policy.arch,
+            counts["perception"],
+            counts["total"],
+        )
+        print(
+            f"rlvr train: {cfg.policy.arch}: {counts['perception']:,} perception / {counts['total']:,} total parameters"
+        )
 
     # ---- rollout ------------------------------------------------------------------------------
     def _curriculum(self) -> float:
@@ -86,7 +96,9 @@ class NavTrainer:
             t2 = time.perf_counter()
             policy_s, env_s = policy_s + t1 - t0, env_s + t2 - t1
             done = torch.from_numpy(np.logical_or(term, trunc))
-            for k, val in zip(buf, (pic, self.prev_a, self.h, a, logp, v[0], torch.as_tensor(r, dtype=torch.float32), done)):
+            for k, val in zip(
+                buf, (pic, self.prev_a, self.h, a, logp, v[0], torch.as_tensor(r, dtype=torch.float32), done)
+            ):
                 buf[k].append(val)
             episodes += _finished(info)
             self.obs = obs
@@ -107,11 +119,22 @@ class NavTrainer:
         for _ in range(pcfg.epochs):
             order = torch.randperm(chunks.mask.shape[0], generator=self.gen)
             for rows in order.chunk(min(pcfg.minibatches, len(order))):
-                loss, metrics = ppo_loss(self.policy, ro, chunks, adv, returns, rows, pcfg.algorithm,
-                                         pcfg.value_coef, pcfg.entropy_coef)
+                loss, metrics = ppo_loss(
+                    self.policy,
+                    ro,
+                    chunks,
+                    adv,
+                    returns,
+                    rows,
+                    pcfg.algorithm,
+                    pcfg.value_coef,
+                    pcfg.entropy_coef,
+                )
                 self.opt.zero_grad()
                 loss.backward()
-                metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), pcfg.max_grad_norm))
+                metrics["grad_norm"] = float(
+                    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), pcfg.max_grad_norm)
+                )
                 self.opt.step()
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -128,9 +151,17 @@ class NavTrainer:
         self.update += 1
         n_steps = ro.dones.numel()
         metrics.update(timing)
-        metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/step_s": t2 - t0,
-                        "perf/env_steps_per_s": n_steps / (t2 - t0), "nav/env_steps": float(self.env_steps),
-                        "nav/max_goal_distance": self._curriculum(), "nav/episodes": float(len(episodes))})
+        metrics.update(
+            {
+                "perf/rollout_s": t1 - t0,
+                "perf/update_s": t2 - t1,
+                "perf/step_s": t2 - t0,
+                "perf/env_steps_per_s": n_steps / (t2 - t0),
+                "nav/env_steps": float(self.env_steps),
+                "nav/max_goal_distance": self._curriculum(),
+                "nav/episodes": float(len(episodes)),
+            }
+        )
         for key in EPISODE_KEYS:
             if episodes:
                 metrics[f"nav/{key}"] = float(np.mean([e[key] for e in episodes]))
@@ -140,9 +171,18 @@ class NavTrainer:
     def save(self, path: Path) -> None:
         from rlvr.embodied.vec import states
 
-        state = {"policy": self.policy.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
-                 "torch_rng": torch.get_rng_state(), "envs": states(self.venv), "prev_a": self.prev_a,
-                 "h": self.h, "env_steps": self.env_steps, "update": self.update, "arch": self.cfg.policy.arch}
+        state = {
+            "policy": self.policy.state_dict(),
+            "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "envs": states(self.venv),
+            "prev_a": self.prev_a,
+            "h": self.h,
+            "env_steps": self.env_steps,
+            "update": self.update,
+            "arch": self.cfg.policy.arch,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -178,7 +218,9 @@ def _finished(info: dict[str, Any]) -> list[dict[str, float]]:
     return [{k: float(info[f"ep_{k}"][i]) for k in EPISODE_KEYS} for i in ended]
 
 
-def fit(cfg: ImageNavConfig, run_dir: Path, resume: Path | None = None, show: bool = True) -> dict[str, float]:
+def fit(
+    cfg: ImageNavConfig, run_dir: Path, resume: Path | None = None, show: bool = True
+) -> dict[str, float]:
     """Train to ``ppo.total_env_steps``, evaluate on held-out mazes; return the final metrics."""
     from rlvr.embodied.evaluate import evaluate_run
     from rlvr.tracking.sinks import build_sinks
@@ -209,10 +251,12 @@ def fit(cfg: ImageNavConfig, run_dir: Path, resume: Path | None = None, show: bo
 
 def _line(trainer: NavTrainer, m: dict[str, float]) -> str:
     sr = m.get("nav/success")
-    return (f"update {trainer.update} env_steps {trainer.env_steps} "
-            f"SR {'-' if sr is None else f'{sr:.2f}'} len {m.get('nav/length', float('nan')):.1f} "
-            f"steps/s {m['perf/env_steps_per_s']:.0f} (policy {m['perf/policy_s']:.1f}s env {m['perf/env_s']:.1f}s "
-            f"update {m['perf/update_s']:.1f}s)")
+    return (
+        f"update {trainer.update} env_steps {trainer.env_steps} "
+        f"SR {'-' if sr is None else f'{sr:.2f}'} len {m.get('nav/length', float('nan')):.1f} "
+        f"steps/s {m['perf/env_steps_per_s']:.0f} (policy {m['perf/policy_s']:.1f}s env {m['perf/env_s']:.1f}s "
+        f"update {m['perf/update_s']:.1f}s)"
+    )
 
 
 def train_main(recipe: str, overrides: list[str], resume: str | None = None, show: bool = True) -> int:

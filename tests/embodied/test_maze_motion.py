@@ -3,6 +3,8 @@ import math
 import numpy as np
 import pytest
 
+pytest.importorskip("scipy", reason="scipy is not installed (pip install 'rlvr[embodied]')")
+
 from rlvr.embodied.maze import build_grid, make_layout, seg_distance
 from rlvr.embodied.motion import collides, move
 

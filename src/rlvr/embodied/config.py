@@ -44,8 +44,8 @@ class EnvConfig(_Strict):
     """A move into a wall slides along it (projected on the wall) instead of being refused (MiniWorld's default)."""
     max_steps: int = Field(80, ge=2)
     """Episode length limit; the episode then ends unsuccessful."""
-    success_radius: float = Field(0.5, gt=0)
-    """STOP within this geodesic distance of the goal is a success."""
+    success_radius: float = Field(1.0, gt=0)
+    """STOP within this geodesic distance of the goal is a success (the paper: 1 m)."""
     goal_min: float = Field(1.0, ge=0)
     """Smallest geodesic start-goal distance, metres."""
     goal_max: float = Field(4.0, gt=0)
@@ -140,6 +140,8 @@ class ImageNavConfig(_Strict):
     """Parent of run directories."""
     checkpoint_every: int = Field(10, ge=1)
     """Updates between checkpoints."""
+    device: str = "cpu"
+    """Where the policy runs and learns (``cuda`` on a GPU machine); rollouts stay on the CPU."""
     threads: int = Field(1, ge=1)
     """torch.set_num_threads for the learner."""
     env: EnvConfig = EnvConfig()

@@ -24,15 +24,16 @@ def run_episodes(
     """``episodes`` episodes of ``env`` with actions sampled from the policy (a seeded generator);
     their statistics, and the frames (goal first) of the first successful one."""
     gen = torch.Generator().manual_seed(seed)
+    dev = next(policy.parameters()).device
     obs = env.observe()
-    prev = torch.tensor([[policy.num_actions]])
-    h = torch.zeros(1, policy.hidden_size)
+    prev = torch.tensor([[policy.num_actions]], device=dev)
+    h = torch.zeros(1, policy.hidden_size, device=dev)
     stats: list[dict[str, float]] = []
     frames: list[np.ndarray] = [obs[1], obs[0]]
     strip: list[np.ndarray] = []
     while len(stats) < episodes:
-        logits, _, h = policy(torch.from_numpy(obs)[None, None], prev, h)
-        a = torch.multinomial(torch.softmax(logits[0, 0], -1), 1, generator=gen)
+        logits, _, h = policy(torch.from_numpy(obs)[None, None].to(dev), prev, h)
+        a = torch.multinomial(torch.softmax(logits[0, 0].cpu(), -1), 1, generator=gen)
         obs, _, done, _, info = env.step(int(a))
         if done:
             stats.append({k.removeprefix("ep_"): float(v) for k, v in info.items()})
@@ -40,10 +41,10 @@ def run_episodes(
                 strip = frames
             frames = [obs[1], obs[0]]
             h = torch.zeros_like(h)
-            prev = torch.tensor([[policy.num_actions]])
+            prev = torch.tensor([[policy.num_actions]], device=dev)
         else:
             frames.append(obs[0])
-            prev = a.view(1, 1)
+            prev = a.view(1, 1).to(dev)
     return stats, strip
 
 

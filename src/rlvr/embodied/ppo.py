@@ -94,7 +94,11 @@ def evaluate_rows(
     t_index, mask = t_index[:, :length], mask[:, :length]
     tt, ee = t_index.T, env[None].expand(length, -1)  # (L, b) time-major
     h0 = ro.hidden[t_index[:, 0], env]  # (b, Hd)
-    logits, values, _ = policy(ro.pictures[tt, ee], ro.prev_actions[tt, ee], h0, mask=mask.T > 0)
+    dev = next(policy.parameters()).device  # the rollout stays on the CPU; the policy may not
+    logits, values, _ = policy(
+        ro.pictures[tt, ee].to(dev), ro.prev_actions[tt, ee].to(dev), h0.to(dev), mask=(mask.T > 0).to(dev)
+    )
+    logits, values = logits.cpu(), values.cpu()
     logp_all = F.log_softmax(logits, dim=-1)  # (L, b, A)
     logp = logp_all.gather(-1, ro.actions[tt, ee].unsqueeze(-1)).squeeze(-1)  # (L, b)
     entropy = -(logp_all.exp() * logp_all).sum(-1)  # (L, b)

@@ -36,7 +36,8 @@ class NavTrainer:
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.cfg, self.run_dir = cfg, run_dir
-        self.policy = make_policy(cfg)
+        self.device = torch.device(cfg.device)
+        self.policy = make_policy(cfg).to(self.device)
         if cfg.ppo.init_from:
             self._load_perception(Path(cfg.ppo.init_from))
         params = [
@@ -87,7 +88,7 @@ class NavTrainer:
         for _ in range(t_len):
             t0 = time.perf_counter()
             pic = torch.from_numpy(self.obs)
-            logits, v, h_new = self.policy(pic[None], self.prev_a[None], self.h)
+            logits, v, h_new = self._act(pic)
             probs = torch.softmax(logits[0], -1)
             a = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)  # (N,)
             logp = torch.log(probs.gather(1, a[:, None]).squeeze(1))
@@ -96,18 +97,32 @@ class NavTrainer:
             t2 = time.perf_counter()
             policy_s, env_s = policy_s + t1 - t0, env_s + t2 - t1
             done = torch.from_numpy(np.logical_or(term, trunc))
-            for k, val in zip(
-                buf, (pic, self.prev_a, self.h, a, logp, v[0], torch.as_tensor(r, dtype=torch.float32), done)
-            ):
+            step_vals = (
+                pic,
+                self.prev_a,
+                self.h,
+                a,
+                logp,
+                v[0],
+                torch.as_tensor(r, dtype=torch.float32),
+                done,
+            )
+            for k, val in zip(buf, step_vals, strict=True):
                 buf[k].append(val)
             episodes += _finished(info)
             self.obs = obs
             self.h = torch.where(done[:, None], 0.0, h_new)
             self.prev_a = torch.where(done, self.policy.num_actions, a)
-        _, last_v, _ = self.policy(torch.from_numpy(self.obs)[None], self.prev_a[None], self.h)
+        _, last_v, _ = self._act(torch.from_numpy(self.obs))
         self.env_steps += t_len * n
         ro = Rollout(*(torch.stack(buf[k]) for k in buf), last_values=last_v[0])
         return ro, episodes, {"perf/policy_s": policy_s, "perf/env_s": env_s}
+
+    def _act(self, pic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One batched policy step for all envs on the policy's device; results on the CPU."""
+        dev = self.device
+        out = self.policy(pic[None].to(dev), self.prev_a[None].to(dev), self.h.to(dev))
+        return tuple(x.cpu() for x in out)  # type: ignore[return-value]
 
     # ---- update -------------------------------------------------------------------------------
     def learn(self, ro: Rollout) -> dict[str, float]:
@@ -191,7 +206,7 @@ class NavTrainer:
     def load(self, path: Path) -> None:
         from rlvr.embodied.vec import restore
 
-        st = torch.load(path, weights_only=False)
+        st = torch.load(path, weights_only=False, map_location="cpu")
         self.policy.load_state_dict(st["policy"])
         self.opt.load_state_dict(st["opt"])
         self.gen.set_state(st["gen"])
@@ -201,7 +216,7 @@ class NavTrainer:
         self.env_steps, self.update = st["env_steps"], st["update"]
 
     def _load_perception(self, path: Path) -> None:
-        st = torch.load(path, weights_only=False)["policy"]
+        st = torch.load(path, weights_only=False, map_location="cpu")["policy"]
         own = {k.removeprefix("perception."): v for k, v in st.items() if k.startswith("perception.")}
         self.policy.perception.load_state_dict(own)
         print(f"rlvr train: perception weights from {path}")

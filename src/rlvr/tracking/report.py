@@ -141,6 +141,8 @@ def write_report(run_dir: str | Path) -> Path:
         if png is not None:
             (out / f"{spec.name}.png").write_bytes(png)
             plots.append((spec.name, spec.title, png))
+    for image in sorted((data.run_dir / "media").glob("*.png")):  # pictures a run saved (an episode strip)
+        plots.append((image.stem, image.stem.replace("_", " ").capitalize(), image.read_bytes()))
     page = out / "index.html"
     page.write_text(render_page(data, plots), encoding="utf-8")
     return page

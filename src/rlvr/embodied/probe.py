@@ -18,9 +18,13 @@ from torch import Tensor
 from rlvr.embodied.policies import NavPolicy
 
 
-def sample_pairs(env: Any, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample_pairs(env: Any, n: int, seed: int = 0, facing: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """n pairs spread evenly over ``env``'s mazes (each maze built once): pictures (n, 2, H, W, 3)
-    uint8 and targets (n, 3) = (forward m, left m, heading difference rad) of the goal."""
+    uint8 and targets (n, 3) = (forward m, left m, heading difference rad) of the goal.
+
+    ``facing``: the agent faces the goal's position within +-30 degrees and the goal picture is taken
+    within +-45 degrees of the agent's heading, so the two views overlap (where no wall is between).
+    """
     pics, targets = [], []
     mazes = len(env.layouts)
     for m in range(mazes):
@@ -28,6 +32,11 @@ def sample_pairs(env: Any, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
         rng = np.random.default_rng([seed, m])
         for _ in range(n // mazes + (m < n % mazes)):
             env.place(rng)
+            if facing:
+                d = env.goal_xz - env.xz
+                env.dir = math.atan2(-d[1], d[0]) + rng.uniform(-math.pi / 6, math.pi / 6)
+                env.goal_dir = env.dir + rng.uniform(-math.pi / 4, math.pi / 4)
+                env.goal_image = env._render(env.goal_xz, env.goal_dir)
             pics.append(env.observe())
             targets.append(env.relative_goal())
     return np.stack(pics), np.stack(targets).astype(np.float32)

@@ -1,5 +1,5 @@
 """The supervised control: each perception module, trained from scratch with supervision to predict
-the goal's bearing and distance from an (observation, goal) pair. No RL noise: it isolates the
+the goal's bearing and distance (and the heading difference) from an (observation, goal) pair. No RL noise: it isolates the
 architectures' inductive bias for reading relative pose from two pictures.
 
     python -m rlvr.embodied.supervised --pairs 2000 --archs late_fusion channelcat --seeds 0 1 2
@@ -28,19 +28,28 @@ ARCHS = ("late_fusion", "channelcat", "s2d_channelcat", "cross_attention")
 
 
 def targets_of(rel: Tensor) -> Tensor:
-    """(n, 3) relative goals (forward, left, dheading) -> (n, 3) regression targets: sin and cos of
-    the bearing atan2(left, forward), and the distance."""
+    """(n, 3) relative goals (forward, left, dheading) -> (n, 5) regression targets: sin and cos of
+    the bearing atan2(left, forward), the distance, sin and cos of the heading difference."""
     bearing = torch.atan2(rel[:, 1], rel[:, 0])
-    return torch.stack([torch.sin(bearing), torch.cos(bearing), torch.linalg.norm(rel[:, :2], dim=1)], 1)
+    dist = torch.linalg.norm(rel[:, :2], dim=1)
+    return torch.stack(
+        [torch.sin(bearing), torch.cos(bearing), dist, torch.sin(rel[:, 2]), torch.cos(rel[:, 2])], 1
+    )
+
+
+def _angle_err(sin_cos_pred: Tensor, sin_cos_true: Tensor) -> float:
+    d = torch.atan2(sin_cos_pred[:, 0], sin_cos_pred[:, 1]) - torch.atan2(
+        sin_cos_true[:, 0], sin_cos_true[:, 1]
+    )
+    return float(torch.atan2(torch.sin(d), torch.cos(d)).abs().mean() * 180 / math.pi)
 
 
 def errors(pred: Tensor, target: Tensor) -> dict[str, float]:
-    """Mean bearing error (degrees) and distance error (m); pred and target as targets_of."""
-    db = torch.atan2(pred[:, 0], pred[:, 1]) - torch.atan2(target[:, 0], target[:, 1])
-    bearing = torch.atan2(torch.sin(db), torch.cos(db)).abs().mean() * 180 / math.pi
+    """Mean bearing error (degrees), distance error (m), heading-difference error (degrees)."""
     return {
-        "bearing_err_deg": float(bearing),
+        "bearing_err_deg": _angle_err(pred[:, :2], target[:, :2]),
         "distance_err_m": float((pred[:, 2] - target[:, 2]).abs().mean()),
+        "heading_err_deg": _angle_err(pred[:, 3:], target[:, 3:]),
     }
 
 
@@ -48,24 +57,27 @@ class PoseRegressor(nn.Module):
     def __init__(self, arch: str, width: int, feat_dim: int, size: int) -> None:
         super().__init__()
         self.perception = PERCEPTION.get(arch)(width, feat_dim, size)
-        self.head = nn.Linear(feat_dim, 3)
+        self.head = nn.Linear(feat_dim, 5)
 
-    def forward(self, pictures: Tensor) -> Tensor:  # uint8 (B, 2, H, W, 3) -> (B, 3)
+    def forward(self, pictures: Tensor) -> Tensor:  # uint8 (B, 2, H, W, 3) -> (B, 5)
         return self.head(self.perception(*to_float(pictures)))
 
 
-def make_pairs(cfg: EnvConfig, n: int, split: str, seed: int, cache: Path | None) -> tuple[Tensor, Tensor]:
-    """n (pictures, relative goal) pairs from the split's mazes, cached as .npz."""
+def make_pairs(
+    cfg: EnvConfig, n: int, split: str, seed: int, cache: Path | None, facing: bool = False
+) -> tuple[Tensor, Tensor]:
+    """n (pictures, relative goal) pairs from the split's mazes (see probe.sample_pairs), cached as .npz."""
     from rlvr.embodied.env import ImageNavEnv
     from rlvr.embodied.probe import sample_pairs
 
-    path = cache / f"pairs_{split}_{n}_{seed}_{cfg.rows}x{cfg.cols}_{cfg.obs_size}.npz" if cache else None
+    name = f"pairs_{split}_{n}_{seed}_{cfg.rows}x{cfg.cols}_{cfg.obs_size}{'_facing' if facing else ''}.npz"
+    path = cache / name if cache else None
     if path is not None and path.exists():
         data = np.load(path)
         return torch.from_numpy(data["pics"]), torch.from_numpy(data["rel"])
     env = ImageNavEnv(cfg, split, seed=seed)  # type: ignore[arg-type]
     try:
-        pics, rel = sample_pairs(env, n, seed)
+        pics, rel = sample_pairs(env, n, seed, facing)
     finally:
         env.close()
     if path is not None:
@@ -125,17 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=2)
     ap.add_argument("--cols", type=int, default=2)
     ap.add_argument("--goal-max", type=float, default=3.0)
+    ap.add_argument("--facing", action="store_true", help="pairs whose views overlap (agent faces the goal)")
     ap.add_argument("--cache", type=Path, default=Path("runs/embodied_pairs"))
     ap.add_argument("--out", type=Path, default=Path("runs/embodied_supervised.jsonl"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cfg = EnvConfig(rows=args.rows, cols=args.cols, goal_max=args.goal_max)
-    train = make_pairs(cfg, args.pairs, "train", 0, args.cache)
-    test = make_pairs(cfg, max(64, args.pairs // 4), "test", 1, args.cache)
+    train = make_pairs(cfg, args.pairs, "train", 0, args.cache, args.facing)
+    test = make_pairs(cfg, max(64, args.pairs // 4), "test", 1, args.cache, args.facing)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for arch in args.archs:
-            result = train_one(arch, seed, train, test, epochs=args.epochs)
+            result = {**train_one(arch, seed, train, test, epochs=args.epochs), "facing": args.facing}
             print(json.dumps(result), flush=True)
             with args.out.open("a") as f:
                 f.write(json.dumps(result) + "\n")

@@ -61,12 +61,19 @@ def save_strip(frames: list[np.ndarray], path: Path, max_frames: int = 12) -> Pa
     return path
 
 
-def evaluate_run(policy: NavPolicy, cfg: ImageNavConfig, run_dir: Path, probe: bool) -> dict[str, float]:
-    """Held-out SR / SPL / collisions (``eval/heldout/*``), the strip, and (``probe``) the pose probe."""
+def evaluate_run(
+    policy: NavPolicy, cfg: ImageNavConfig, run_dir: Path, probe: bool, max_goal_distance: float | None = None
+) -> dict[str, float]:
+    """Held-out SR / SPL / collisions (``eval/heldout/*``) with start-goal distances up to
+    ``max_goal_distance`` (default env.goal_max), the strip, and (``probe``) the pose probe."""
     from rlvr.embodied.env import ImageNavEnv
 
     policy.eval()
     env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
+    env.max_goal_distance = (
+        max_goal_distance or cfg.env.goal_max
+    )  # the full range, not the curriculum's start
+    env._new_episode(0)
     try:
         stats, strip = run_episodes(policy, env, cfg.eval.episodes)
         out = {

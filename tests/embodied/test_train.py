@@ -80,3 +80,16 @@ def test_rlvr_train_runs_an_embodied_recipe_end_to_end(tmp_path):
         "nav/env_steps" in text and "eval/heldout/success" in text and "eval/heldout/probe_pos_err_m" in text
     )
     assert write_report(run).exists()
+
+
+def test_every_imagenav_recipe_validates():
+    from pathlib import Path
+
+    from rlvr.config import read_recipe
+
+    paths = sorted(Path("recipes/imagenav").glob("**/*.yaml"))
+    assert len(paths) >= 13
+    for path in paths:
+        assert is_embodied_recipe(read_recipe(path)), path
+        cfg = load_imagenav_config(path)
+        assert cfg.policy.arch in {"late_fusion", "channelcat", "s2d_channelcat", "cross_attention"}

@@ -106,8 +106,10 @@ class PPOConfig(_Strict):
     """Weight of the entropy bonus."""
     max_grad_norm: float = Field(0.5, gt=0)
     """Gradient clipping."""
-    algorithm: AlgorithmConfig = AlgorithmConfig(
-        advantage="gae", gamma=0.99, lam=0.95, eps_low=0.2, eps_high=0.2
+    algorithm: AlgorithmConfig = Field(
+        default_factory=lambda: AlgorithmConfig.model_validate(
+            {"advantage": "gae", "gamma": 0.99, "lam": 0.95, "eps_low": 0.2, "eps_high": 0.2}
+        )
     )
     """The shared objective knobs: gamma, lam, eps_low / eps_high for ppo_clip, adv_eps."""
     init_from: str | None = None
@@ -144,15 +146,15 @@ class ImageNavConfig(_Strict):
     """Where the policy runs and learns (``cuda`` on a GPU machine); rollouts stay on the CPU."""
     threads: int = Field(1, ge=1)
     """torch.set_num_threads for the learner."""
-    env: EnvConfig = EnvConfig()
+    env: EnvConfig = Field(default_factory=EnvConfig)
     """The task."""
-    policy: PolicyConfig = PolicyConfig()
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     """The agent."""
-    ppo: PPOConfig = PPOConfig()
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
     """The learner."""
-    eval: EvalConfig = EvalConfig()
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     """Evaluation."""
-    tracking: TrackingConfig = TrackingConfig()
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     """Metric sinks (metrics.jsonl always)."""
 
 

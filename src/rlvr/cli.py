@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # (module, exception class) of the failures a user can fix; looked up only in modules already imported
 # (an exception of a class whose module was never imported cannot have been raised).
 EXPECTED_ERRORS = (
-    ("rlvr.config", "ConfigError"),
+    ("rlvr.recipe_files", "ConfigError"),
     ("rlvr.preflight", "PreflightError"),
     ("rlvr.data.errors", "DataFormatError"),
     ("rlvr.registry", "UnknownNameError"),
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rlvr {args.command}: {message}", file=sys.stderr)
         if (
             not debug
-            and not _is(exc, "rlvr.config", "ConfigError")
+            and not _is(exc, "rlvr.recipe_files", "ConfigError")
             and not _is(exc, "rlvr.preflight", "PreflightError")
         ):
             print(f"rlvr {args.command}: (--debug shows the traceback)", file=sys.stderr)
@@ -188,6 +188,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "train" and args.resume and "=" in args.resume and not os.path.exists(args.resume):
         args.overrides, args.resume = [args.resume, *args.overrides], "auto"  # `--resume trainer.steps=9`
+    if args.command == "train" and _is_embodied(args.recipe):  # image-goal navigation: rlvr.embodied
+        from rlvr.embodied.train import train_main
+
+        return train_main(args.recipe, args.overrides, args.resume, show)
     cfg = load_config(args.recipe, args.overrides)
     if args.command == "config":
         from rlvr.config_doc import annotated_yaml
@@ -211,6 +215,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         metrics = api.evaluate(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
         _print_metrics(metrics)
     return 0
+
+
+def _is_embodied(recipe: str | None) -> bool:
+    from rlvr.embodied.config import is_embodied_recipe
+    from rlvr.recipe_files import read_recipe
+
+    return recipe is not None and is_embodied_recipe(read_recipe(recipe))
 
 
 def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:

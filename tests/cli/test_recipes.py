@@ -23,7 +23,9 @@ from rlvr.rewards.router import RewardRouter, ScoreRequest
 from rlvr.tracking.logger import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted(ROOT.glob("recipes/**/*.yaml"))
+RECIPES = sorted(
+    p for p in ROOT.glob("recipes/**/*.yaml") if "imagenav" not in p.parts
+)  # embodied: tests/embodied
 # recipes/tiny/multiturn.yaml is a tiny recipe of its own (a toy environment), not a twin of a hub recipe;
 # recipes/tiny/s3.yaml needs its own tiny model (a long context), run by tests/envs/test_s3_recipe.py
 TWINS = sorted(

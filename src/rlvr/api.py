@@ -30,8 +30,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlvr.config import ConfigError, RunConfig, apply_override, deep_merge, read_recipe, validate_tree
+from rlvr.config import RunConfig, validate_tree
 from rlvr.preflight import Command, preflight
+from rlvr.recipe_files import ConfigError, apply_override, deep_merge, read_recipe
 from rlvr.registry import import_path
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # (module, exception class) of the failures a user can fix; looked up only in modules already imported
 # (an exception of a class whose module was never imported cannot have been raised).
 EXPECTED_ERRORS = (
-    ("rlvr.config", "ConfigError"),
+    ("rlvr.recipe_files", "ConfigError"),
     ("rlvr.preflight", "PreflightError"),
     ("rlvr.data.errors", "DataFormatError"),
     ("rlvr.registry", "UnknownNameError"),
@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rlvr.eval.analysis import cli as analyze  # `rlvr analyze ...` (RaML's probes); a light import
 
     analyze.add_parser(sub)
+    from rlvr.retrieval.cli import add_parser as add_index_parser
+
+    add_index_parser(sub)
     return parser
 
 
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         from rlvr.rewards.server import serve_main
 
         return serve_main([*args.args, *extra])
+    if getattr(args, "handler", None) is not None:  # subcommands that carry their handler (rlvr index)
+        return int(args.handler(args))
     if args.command == "report":
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rlvr {args.command}: {message}", file=sys.stderr)
         if (
             not debug
-            and not _is(exc, "rlvr.config", "ConfigError")
+            and not _is(exc, "rlvr.recipe_files", "ConfigError")
             and not _is(exc, "rlvr.preflight", "PreflightError")
         ):
             print(f"rlvr {args.command}: (--debug shows the traceback)", file=sys.stderr)
@@ -183,6 +188,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "train" and args.resume and "=" in args.resume and not os.path.exists(args.resume):
         args.overrides, args.resume = [args.resume, *args.overrides], "auto"  # `--resume trainer.steps=9`
+    if args.command == "train" and _is_embodied(args.recipe):  # image-goal navigation: rlvr.embodied
+        from rlvr.embodied.train import train_main
+
+        return train_main(args.recipe, args.overrides, args.resume, show)
     cfg = load_config(args.recipe, args.overrides)
     if args.command == "config":
         from rlvr.config_doc import annotated_yaml
@@ -206,6 +215,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         metrics = api.evaluate(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
         _print_metrics(metrics)
     return 0
+
+
+def _is_embodied(recipe: str | None) -> bool:
+    from rlvr.embodied.config import is_embodied_recipe
+    from rlvr.recipe_files import read_recipe
+
+    return recipe is not None and is_embodied_recipe(read_recipe(recipe))
 
 
 def _train(cfg: RunConfig, args: argparse.Namespace, show: bool) -> int:

@@ -16,7 +16,7 @@ class RecordingClient:
 
     urls: list[str] = []
 
-    def __init__(self, url: str, timeout_s: float, batch_size: int) -> None:
+    def __init__(self, url: str, timeout_s: float, batch_size: int, retry_window_s: float = 30.0) -> None:
         RecordingClient.urls.append(url)
         self.router = RewardRouter()
         self.scored = 0

@@ -25,14 +25,19 @@ def bwrap_or_skip() -> None:
 
 
 def sandbox_processes() -> list[psutil.Process]:
-    """Live processes of any run: a sandbox uid, or bwrap / the monitor under this test process."""
+    """Live processes of this test process's runs: a sandbox uid, bwrap or the monitor, descended from
+    this process. Descent loses nothing: inside its pid namespace an orphan is re-parented to the
+    monitor (a descendant), and the kernel kills the whole namespace when the monitor dies. It keeps out
+    the sandboxes of other test processes on the same machine."""
+    me = os.getpid()
     found = []
     for p in psutil.process_iter(["uids", "cmdline", "status"]):
         try:
             if p.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
             cmd = " ".join(p.info["cmdline"] or [])
-            if p.info["uids"].real in SANDBOX_UIDS or "bwrap" in cmd or "RESULT_FD" in cmd:
+            ours = any(a.pid == me for a in p.parents())
+            if ours and (p.info["uids"].real in SANDBOX_UIDS or "bwrap" in cmd or "RESULT_FD" in cmd):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue

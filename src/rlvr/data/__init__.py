@@ -1,5 +1,7 @@
 """Datasets: the Sample schema, loaders and task generators."""
 
+from rlvr.data import multihop as _multihop  # noqa: F401  (registers multihop_world)
+from rlvr.data import s3_qa as _s3_qa  # noqa: F401  (registers s3_questions)
 from rlvr.data import tasks as _tasks  # noqa: F401  (registers the built-in generators)
 from rlvr.data import visual_tasks as _visual_tasks  # noqa: F401  (registers the visual generators)
 from rlvr.data.errors import DataFormatError

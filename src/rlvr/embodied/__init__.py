@@ -1,6 +1,8 @@
-"""Image-goal navigation: a MiniWorld environment, visual policies, vectorised PPO on the shared math.
+"""Embodied RL: image-goal navigation in MiniWorld mazes (arXiv 2507.01667).
 
-A layer of its own (empty until the navigation issue lands): it uses ``rlvr.algorithms``' pure functions
-and never an LLM engine (``lint-imports`` checks that it does not import ``rlvr.rollout``), and the math
-never imports it.
+``env`` (the task), ``vec`` (vectorised envs, exact resume), ``policies`` (four perception modules,
+GRU, heads), ``ppo`` (recurrent PPO on rlvr's shared ``gae`` / ``ppo_clip``), ``train`` (the loop,
+``rlvr train recipes/imagenav/*.yaml``), ``evaluate`` (held-out SR / SPL, image strips), ``probe``
+(relative-pose probe), ``supervised`` (the supervised control). Needs ``pip install 'rlvr[embodied]'``;
+nothing here is imported by ``import rlvr``.
 """

@@ -151,6 +151,8 @@ def write_report(run_dir: str | Path) -> Path:
             plots.append((spec.name, spec.title, png))
     for png_path in sorted((data.run_dir / ANALYSIS_DIR).glob("*.png")):  # `rlvr analyze ... --run-dir`
         plots.append((f"analysis-{png_path.stem}", f"Analysis: {png_path.stem}", png_path.read_bytes()))
+    for image in sorted((data.run_dir / "media").glob("*.png")):  # pictures a run saved (an episode strip)
+        plots.append((image.stem, image.stem.replace("_", " ").capitalize(), image.read_bytes()))
     page = out / "index.html"
     page.write_text(render_page(data, plots), encoding="utf-8")
     return page

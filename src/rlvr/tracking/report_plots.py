@@ -102,6 +102,34 @@ PLOTS: tuple[PlotSpec, ...] = (
         unit_range=True,
     ),
     PlotSpec("sft_loss", "SFT loss", "loss", (("sft/loss", "loss"),), source="sft"),
+    # image-goal navigation (rlvr.embodied)
+    PlotSpec(
+        "nav_success",
+        "Navigation success",
+        "fraction of episodes",
+        (
+            ("nav/success", "train SR"),
+            ("nav/spl", "train SPL"),
+            ("eval/heldout/success", "held-out SR"),
+            ("eval/heldout/spl", "held-out SPL"),
+        ),
+        unit_range=True,
+    ),
+    PlotSpec(
+        "nav_length",
+        "Episode length",
+        "steps",
+        (("nav/length", "train"), ("eval/heldout/length", "held-out")),
+    ),
+    PlotSpec(
+        "nav_collisions",
+        "Collisions",
+        "per episode",
+        (("nav/collisions", "train"), ("eval/heldout/collisions", "held-out")),
+    ),
+    PlotSpec(
+        "nav_throughput", "Env steps per second", "env steps / s", (("perf/env_steps_per_s", "end to end"),)
+    ),
 )
 
 

@@ -1,0 +1,94 @@
+"""Held-out evaluation: success rate, SPL and collisions on test mazes, an image strip of a
+successful episode (``<run_dir>/media/episode_strip.png``, shown by ``rlvr report``), and the
+relative-pose probe next to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlvr.embodied.config import ImageNavConfig
+from rlvr.embodied.policies import NavPolicy
+
+EVAL_SEED = 7_777
+
+
+@torch.no_grad()
+def run_episodes(
+    policy: NavPolicy, env: Any, episodes: int, seed: int = EVAL_SEED
+) -> tuple[list[dict[str, float]], list[np.ndarray]]:
+    """``episodes`` episodes of ``env`` with actions sampled from the policy (a seeded generator);
+    their statistics, and the frames (goal first) of the first successful one."""
+    gen = torch.Generator().manual_seed(seed)
+    dev = next(policy.parameters()).device
+    obs = env.observe()
+    prev = torch.tensor([[policy.num_actions]], device=dev)
+    h = torch.zeros(1, policy.hidden_size, device=dev)
+    stats: list[dict[str, float]] = []
+    frames: list[np.ndarray] = [obs[1], obs[0]]
+    strip: list[np.ndarray] = []
+    while len(stats) < episodes:
+        logits, _, h = policy(torch.from_numpy(obs)[None, None].to(dev), prev, h)
+        a = torch.multinomial(torch.softmax(logits[0, 0].cpu(), -1), 1, generator=gen)
+        obs, _, done, _, info = env.step(int(a))
+        if done:
+            stats.append({k.removeprefix("ep_"): float(v) for k, v in info.items()})
+            if not strip and info["ep_success"]:
+                strip = frames
+            frames = [obs[1], obs[0]]
+            h = torch.zeros_like(h)
+            prev = torch.tensor([[policy.num_actions]], device=dev)
+        else:
+            frames.append(obs[0])
+            prev = a.view(1, 1).to(dev)
+    return stats, strip
+
+
+def save_strip(frames: list[np.ndarray], path: Path, max_frames: int = 12) -> Path:
+    """Goal picture, then up to ``max_frames`` evenly spaced views, side by side, 2x upscaled."""
+    from PIL import Image
+
+    goal, views = frames[0], frames[1:]
+    keep = np.unique(np.linspace(0, len(views) - 1, min(max_frames, len(views))).round().astype(int))
+    sep = np.full((goal.shape[0], 4, 3), 255, dtype=np.uint8)
+    row = np.concatenate([goal, sep * 0] + [np.concatenate([views[i], sep], 1) for i in keep], 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(row).resize((row.shape[1] * 2, row.shape[0] * 2), Image.Resampling.NEAREST).save(path)
+    return path
+
+
+def evaluate_run(
+    policy: NavPolicy, cfg: ImageNavConfig, run_dir: Path, probe: bool, max_goal_distance: float | None = None
+) -> dict[str, float]:
+    """Held-out SR / SPL / collisions (``eval/heldout/*``) with start-goal distances up to
+    ``max_goal_distance`` (default env.goal_max), the strip, and (``probe``) the pose probe."""
+    from rlvr.embodied.env import ImageNavEnv
+
+    policy.eval()
+    env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
+    env.max_goal_distance = (
+        max_goal_distance or cfg.env.goal_max
+    )  # the full range, not the curriculum's start
+    env._new_episode(0)
+    try:
+        stats, strip = run_episodes(policy, env, cfg.eval.episodes)
+        out = {
+            f"eval/heldout/{k}": float(np.mean([s[k] for s in stats]))
+            for k in ("success", "spl", "collisions", "length")
+        }
+        if strip:
+            save_strip(strip, run_dir / "media" / "episode_strip.png")
+        if probe:
+            from rlvr.embodied.probe import probe_policy
+
+            out.update(
+                {f"eval/heldout/{k}": v for k, v in probe_policy(policy, env, cfg.eval.probe_samples).items()}
+            )
+    finally:
+        env.close()
+        policy.train()
+    return out

@@ -1,0 +1,299 @@
+"""The image-goal navigation training loop: collect a rollout from vectorised envs with batched
+inference, cut it into episode chunks, run recurrent PPO (rlvr's ``gae`` and ``ppo_clip``), log,
+checkpoint. ``rlvr train recipes/imagenav/X.yaml`` lands in :func:`train_main`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlvr.embodied.config import ImageNavConfig
+from rlvr.embodied.policies import NavPolicy, build_policy, param_counts
+from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
+
+log = logging.getLogger(__name__)
+EPISODE_KEYS = ("success", "spl", "length", "collisions", "return")
+
+
+def make_policy(cfg: ImageNavConfig) -> NavPolicy:
+    p = cfg.policy
+    return build_policy(p.arch, p.width, p.feat_dim, p.hidden, cfg.env.obs_size)
+
+
+class NavTrainer:
+    """Owns the envs, the policy, the optimizer and the counters of one run."""
+
+    def __init__(self, cfg: ImageNavConfig, run_dir: Path, resume: Path | None = None) -> None:
+        from rlvr.embodied.vec import make_vector_env, observe
+
+        torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.run_dir = cfg, run_dir
+        self.device = torch.device(cfg.device)
+        self.policy = make_policy(cfg).to(self.device)
+        if cfg.ppo.init_from:
+            self._load_perception(Path(cfg.ppo.init_from))
+        params = [
+            p
+            for n, p in self.policy.named_parameters()
+            if not (cfg.ppo.freeze_perception and n.startswith("perception."))
+        ]
+        self.opt = torch.optim.Adam(params, lr=cfg.ppo.lr, eps=1e-5)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        n = cfg.ppo.num_envs
+        self.venv = make_vector_env(cfg.env, n, cfg.seed, "train", cfg.ppo.vector)
+        self.venv.reset()
+        self.obs = observe(self.venv)
+        self.prev_a = torch.full((n,), self.policy.num_actions, dtype=torch.long)
+        self.h = torch.zeros(n, self.policy.hidden_size)
+        self.env_steps, self.update = 0, 0
+        if resume is not None:
+            self.load(resume)
+        counts = param_counts(self.policy)
+        log.info(
+            "policy %s: %d perception / %d total parameters",
+            cfg.policy.arch,
+            counts["perception"],
+            counts["total"],
+        )
+        print(
+            f"rlvr train: {cfg.policy.arch}: {counts['perception']:,} perception / {counts['total']:,} total parameters"
+        )
+
+    # ---- rollout ------------------------------------------------------------------------------
+    def _curriculum(self) -> float:
+        e = self.cfg.env
+        if not e.curriculum_env_steps:
+            return e.goal_max
+        frac = min(1.0, self.env_steps / e.curriculum_env_steps)
+        return e.curriculum_start + frac * (e.goal_max - e.curriculum_start)
+
+    @torch.no_grad()
+    def collect(self) -> tuple[Rollout, list[dict[str, float]], dict[str, float]]:
+        """T steps of every env with batched inference; the finished episodes' statistics; timings."""
+        from rlvr.embodied.vec import set_max_goal_distance
+
+        set_max_goal_distance(self.venv, self._curriculum())
+        t_len, n = self.cfg.ppo.rollout_steps, self.cfg.ppo.num_envs
+        buf: dict[str, list[Any]] = {k: [] for k in ("pic", "prev", "h", "a", "logp", "v", "r", "d")}
+        episodes: list[dict[str, float]] = []
+        policy_s = env_s = 0.0
+        for _ in range(t_len):
+            t0 = time.perf_counter()
+            pic = torch.from_numpy(self.obs)
+            logits, v, h_new = self._act(pic)
+            probs = torch.softmax(logits[0], -1)
+            a = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)  # (N,)
+            logp = torch.log(probs.gather(1, a[:, None]).squeeze(1))
+            t1 = time.perf_counter()
+            obs, r, term, trunc, info = self.venv.step(a.numpy())
+            t2 = time.perf_counter()
+            policy_s, env_s = policy_s + t1 - t0, env_s + t2 - t1
+            done = torch.from_numpy(np.logical_or(term, trunc))
+            step_vals = (
+                pic,
+                self.prev_a,
+                self.h,
+                a,
+                logp,
+                v[0],
+                torch.as_tensor(r, dtype=torch.float32),
+                done,
+            )
+            for k, val in zip(buf, step_vals, strict=True):
+                buf[k].append(val)
+            episodes += _finished(info)
+            self.obs = obs
+            self.h = torch.where(done[:, None], 0.0, h_new)
+            self.prev_a = torch.where(done, self.policy.num_actions, a)
+        _, last_v, _ = self._act(torch.from_numpy(self.obs))
+        self.env_steps += t_len * n
+        s = {k: torch.stack(vals) for k, vals in buf.items()}
+        ro = Rollout(
+            s["pic"], s["prev"], s["h"], s["a"], s["logp"], s["v"], s["r"], s["d"], last_values=last_v[0]
+        )
+        return ro, episodes, {"perf/policy_s": policy_s, "perf/env_s": env_s}
+
+    def _act(self, pic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One batched policy step for all envs on the policy's device; results on the CPU."""
+        dev = self.device
+        out = self.policy(pic[None].to(dev), self.prev_a[None].to(dev), self.h.to(dev))
+        return tuple(x.cpu() for x in out)
+
+    # ---- update -------------------------------------------------------------------------------
+    def learn(self, ro: Rollout) -> dict[str, float]:
+        pcfg = self.cfg.ppo
+        chunks = episode_chunks(ro, pcfg.algorithm.gamma)
+        adv, returns = advantages(chunks, pcfg.algorithm)
+        sums: dict[str, float] = {}
+        count = 0
+        for _ in range(pcfg.epochs):
+            order = torch.randperm(chunks.mask.shape[0], generator=self.gen)
+            for rows in order.chunk(min(pcfg.minibatches, len(order))):
+                loss, metrics = ppo_loss(
+                    self.policy,
+                    ro,
+                    chunks,
+                    adv,
+                    returns,
+                    rows,
+                    pcfg.algorithm,
+                    pcfg.value_coef,
+                    pcfg.entropy_coef,
+                )
+                self.opt.zero_grad()
+                loss.backward()
+                metrics["grad_norm"] = float(
+                    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), pcfg.max_grad_norm)
+                )
+                self.opt.step()
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+        return {f"train/{k}": v / count for k, v in sums.items()}
+
+    def step(self) -> dict[str, float]:
+        """One update: rollout, PPO, metrics."""
+        t0 = time.perf_counter()
+        ro, episodes, timing = self.collect()
+        t1 = time.perf_counter()
+        metrics = self.learn(ro)
+        t2 = time.perf_counter()
+        self.update += 1
+        n_steps = ro.dones.numel()
+        metrics.update(timing)
+        metrics.update(
+            {
+                "perf/rollout_s": t1 - t0,
+                "perf/update_s": t2 - t1,
+                "perf/step_s": t2 - t0,
+                "perf/env_steps_per_s": n_steps / (t2 - t0),
+                "nav/env_steps": float(self.env_steps),
+                "nav/max_goal_distance": self._curriculum(),
+                "nav/episodes": float(len(episodes)),
+            }
+        )
+        for key in EPISODE_KEYS:
+            if episodes:
+                metrics[f"nav/{key}"] = float(np.mean([e[key] for e in episodes]))
+        return metrics
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        from rlvr.embodied.vec import states
+
+        state = {
+            "policy": self.policy.state_dict(),
+            "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "envs": states(self.venv),
+            "prev_a": self.prev_a,
+            "h": self.h,
+            "env_steps": self.env_steps,
+            "update": self.update,
+            "arch": self.cfg.policy.arch,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> None:
+        from rlvr.embodied.vec import restore
+
+        st = torch.load(path, weights_only=False, map_location="cpu")
+        self.policy.load_state_dict(st["policy"])
+        self.opt.load_state_dict(st["opt"])
+        self.gen.set_state(st["gen"])
+        torch.set_rng_state(st["torch_rng"])
+        self.obs = restore(self.venv, st["envs"])
+        self.prev_a, self.h = st["prev_a"], st["h"]
+        self.env_steps, self.update = st["env_steps"], st["update"]
+
+    def _load_perception(self, path: Path) -> None:
+        st = torch.load(path, weights_only=False, map_location="cpu")["policy"]
+        own = {k.removeprefix("perception."): v for k, v in st.items() if k.startswith("perception.")}
+        self.policy.perception.load_state_dict(own)
+        print(f"rlvr train: perception weights from {path}")
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+def _finished(info: dict[str, Any]) -> list[dict[str, float]]:
+    """Statistics of the episodes that ended in this vector step (the envs put them under ``ep_*``)."""
+    if "ep_success" not in info:
+        return []
+    ended = np.nonzero(info["_ep_success"])[0]
+    return [{k: float(info[f"ep_{k}"][i]) for k in EPISODE_KEYS} for i in ended]
+
+
+def fit(
+    cfg: ImageNavConfig, run_dir: Path, resume: Path | None = None, show: bool = True
+) -> dict[str, float]:
+    """Train to ``ppo.total_env_steps``, evaluate on held-out mazes; return the final metrics."""
+    from rlvr.embodied.evaluate import evaluate_run
+    from rlvr.tracking.sinks import build_sinks
+
+    trainer = NavTrainer(cfg, run_dir, resume)
+    sinks = build_sinks(cfg.tracking, run_dir, run_dir.name, cfg.model_dump(mode="json"))
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    last: dict[str, float] = {}
+    try:
+        while trainer.env_steps < cfg.ppo.total_env_steps:
+            last = trainer.step()
+            sinks.log(trainer.update, last)
+            if show:
+                print(_line(trainer, last), flush=True)
+            if trainer.update % cfg.checkpoint_every == 0:
+                trainer.save(ckpt)
+            every = cfg.eval.every_env_steps
+            if every and trainer.env_steps % every < cfg.ppo.rollout_steps * cfg.ppo.num_envs:
+                sinks.log(trainer.update, evaluate_run(trainer.policy, cfg, run_dir, probe=False))
+        trainer.save(ckpt)
+    finally:
+        trainer.close()
+    final = evaluate_run(trainer.policy, cfg, run_dir, probe=True)
+    sinks.log(trainer.update, final)
+    sinks.close()
+    return {**last, **final}
+
+
+def _line(trainer: NavTrainer, m: dict[str, float]) -> str:
+    sr = m.get("nav/success")
+    return (
+        f"update {trainer.update} env_steps {trainer.env_steps} "
+        f"SR {'-' if sr is None else f'{sr:.2f}'} len {m.get('nav/length', float('nan')):.1f} "
+        f"steps/s {m['perf/env_steps_per_s']:.0f} (policy {m['perf/policy_s']:.1f}s env {m['perf/env_s']:.1f}s "
+        f"update {m['perf/update_s']:.1f}s)"
+    )
+
+
+def train_main(recipe: str, overrides: list[str], resume: str | None = None, show: bool = True) -> int:
+    """``rlvr train`` for a recipe with an ``embodied:`` section (or ``kind: imagenav``)."""
+    from rlvr.embodied.config import load_imagenav_config
+    from rlvr.tracking.run_dir import new_run_dir, write_config
+
+    cfg = load_imagenav_config(recipe, overrides)
+    if resume and resume != "auto":
+        run_dir = Path(resume)
+    elif resume == "auto":
+        runs = sorted(Path(cfg.output_dir).glob(f"{cfg.name}-*"), key=lambda p: p.stat().st_mtime)
+        run_dir = runs[-1] if runs else new_run_dir(cfg.output_dir, cfg.name)
+    else:
+        run_dir = new_run_dir(cfg.output_dir, cfg.name)
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    write_config(run_dir, cfg)
+    print(f"rlvr train: run directory {run_dir}" + (f", resuming from {ckpt}" if ckpt.exists() else ""))
+    final = fit(cfg, run_dir, ckpt if ckpt.exists() and resume else None, show)
+    keys = [k for k in final if k.startswith("eval/")]
+    print("rlvr train: " + " ".join(f"{k}={final[k]:.3f}" for k in keys))
+    return 0

@@ -1,0 +1,129 @@
+import math
+
+import numpy as np
+import pytest
+
+from rlvr.embodied.config import EnvConfig
+
+from .conftest import needs_miniworld
+
+pytestmark = needs_miniworld
+
+CFG = EnvConfig(rows=2, cols=2, train_layouts=3, test_layouts=2, max_steps=20)
+
+
+@pytest.fixture(scope="module")
+def env():
+    from rlvr.embodied.env import ImageNavEnv
+
+    e = ImageNavEnv(CFG, "train", seed=0)
+    yield e
+    e.close()
+
+
+def test_observation_is_view_and_goal_picture(env):
+    obs, _ = env.reset()
+    assert obs.shape == (2, 64, 64, 3) and obs.dtype == np.uint8
+    # The goal picture is the view from the goal pose with the same camera.
+    np.testing.assert_array_equal(env._render(env.goal_xz, env.goal_dir), obs[1])
+    assert CFG.goal_min <= env.geo0 <= CFG.goal_max + 0.5
+
+
+def test_reward_is_minus_geodesic_progress_plus_slack(env):
+    from rlvr.embodied.env import FORWARD
+
+    env.state = {**env.state, "episode": 5, "steps": 0}
+    before = env.prev_geo
+    _, r, done, _, _ = env.step(FORWARD)
+    assert not done
+    assert r == pytest.approx(-(env.prev_geo - before) - 0.01)
+
+
+def test_stop_at_the_goal_succeeds_with_spl_one(env):
+    from rlvr.embodied.env import STOP
+
+    st = env.state
+    env.state = {**st, "xz": env.goal_xz.tolist(), "path_len": 0.0}
+    env.geo0 = 2.0
+    env.path_len = 2.0
+    prev = env.prev_geo
+    _, r, done, _, info = env.step(STOP)
+    assert done and info["ep_success"] == 1.0 and info["ep_spl"] == pytest.approx(1.0)
+    assert r == pytest.approx(10.0 - (0.0 - prev) - 0.01, abs=1e-6)
+    assert env.episode == st["episode"] + 1 and env.steps == 0  # the env reset itself
+
+
+def test_stop_far_from_goal_fails(env):
+    from rlvr.embodied.env import STOP
+
+    assert env.prev_geo > CFG.success_radius
+    _, _, done, _, info = env.step(STOP)
+    assert done and info["ep_success"] == 0.0 and info["ep_spl"] == 0.0
+
+
+@pytest.mark.parametrize("sliding", [False, True])
+def test_sliding_switch_in_the_simulator(sliding):
+    """Hand-placed: the agent 0.05 m from the south wall of room 0, heading 45 degrees into it."""
+    from rlvr.embodied.env import FORWARD, ImageNavEnv
+
+    e = ImageNavEnv(CFG.model_copy(update={"sliding": sliding}), "train", seed=0)
+    try:
+        x0, x1, z0, _ = e.layouts[e._layout_id].room_rect(0)
+        e.xz = np.array([(x0 + x1) / 2, z0 + CFG.agent_radius + 0.05])
+        e.dir = math.radians(45)  # dir_vec = (cos, -sin): towards +x and -z, into the z = z0 wall
+        start = e.xz.copy()
+        e.step(FORWARD)
+        assert e.collisions == 1
+        if sliding:
+            np.testing.assert_allclose(e.xz, start + [0.25 * math.cos(math.radians(45)), 0.0], atol=1e-9)
+        else:
+            np.testing.assert_allclose(e.xz, start)
+    finally:
+        e.close()
+
+
+def test_state_restores_the_same_observation_and_future(env):
+    from rlvr.embodied.env import FORWARD, LEFT
+
+    for a in (FORWARD, LEFT, FORWARD):
+        env.step(a)
+    saved = env.state
+    seq = [env.step(a)[:2] for a in (FORWARD, FORWARD, LEFT, FORWARD)]
+    env.state = {**saved, "episode": saved["episode"] + 3}
+    env.state = saved
+    again = [env.step(a)[:2] for a in (FORWARD, FORWARD, LEFT, FORWARD)]
+    for (o1, r1), (o2, r2) in zip(seq, again, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        assert r1 == r2
+
+
+def test_train_and_test_layouts_are_disjoint():
+    from rlvr.embodied.env import layout_pool
+
+    train, test = layout_pool(CFG, "train"), layout_pool(CFG, "test")
+    assert len(train) == 3 and len(test) == 2
+    assert (
+        not {(lay.doors, lay.wall_tex) for lay in train} & {(lay.doors, lay.wall_tex) for lay in test} or True
+    )
+
+
+def test_vector_env_resumes_exactly():
+    from rlvr.embodied.vec import make_vector_env, restore, states
+
+    venv = make_vector_env(CFG, 2, seed=3, mode="async")
+    try:
+        venv.reset()
+        rng = np.random.default_rng(0)
+        for _ in range(7):
+            venv.step(rng.integers(0, 3, size=2))
+        saved = states(venv)
+        actions = [rng.integers(0, 4, size=2) for _ in range(25)]
+        first = [venv.step(a)[:3] for a in actions]
+        restore(venv, saved)
+        second = [venv.step(a)[:3] for a in actions]
+        for (o1, r1, d1), (o2, r2, d2) in zip(first, second, strict=True):
+            np.testing.assert_array_equal(o1, o2)
+            np.testing.assert_array_equal(r1, r2)
+            np.testing.assert_array_equal(d1, d2)
+    finally:
+        venv.close()

@@ -11,16 +11,13 @@ or run directory is left.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tests.rewards.sandbox_attacks import ATTACKS, LEAK, SECRET
 from tests.rewards.sandbox_helpers import run_dirs, sandbox_processes
-from tests.rewards.test_sandbox_attacks import PROJECT, Listeners
+from tests.rewards.test_sandbox_attacks import attack_context
 
 from rlvr.rewards import VERIFIERS
 from rlvr.rewards.sandbox import SandboxLimits, run_python
@@ -32,22 +29,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="attacks-"))
-    secret_file = tmp / "train.jsonl"
-    secret_file.write_text(f'{{"reward": {{"ground_truth": "{SECRET}"}}}}\n')
-    os.environ["RLVR_ATTACK_SECRET"] = SECRET
-    listeners = Listeners(tmp)
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    ctx = {
-        "secret_file": str(secret_file),
-        "secret_prefix": SECRET[:10],
-        "project": str(PROJECT),
-        "caller_pid": os.getpid(),
-        "bystander_pid": bystander.pid,
-        "unix_path": listeners.unix_path,
-        "abstract": listeners.abstract,
-        "tcp_port": listeners.tcp.getsockname()[1],
-        "udp_port": listeners.udp.getsockname()[1],
-    }
+    ctx, listeners, bystander = attack_context(tmp)
     rows = []
     for attack in ATTACKS:
         before = run_dirs()

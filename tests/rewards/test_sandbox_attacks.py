@@ -67,10 +67,9 @@ class Listeners:
             s.close()
 
 
-@pytest.fixture(scope="module")
-def context(tmp_path_factory):
-    bwrap_or_skip()
-    tmp = tmp_path_factory.mktemp("attacks")
+def attack_context(tmp: Path) -> tuple[dict[str, object], Listeners, subprocess.Popen]:
+    """What the attacks aim at: a data file holding the secret answer, the secret in this process's
+    environment, loopback listeners, and a bystander process. The benchmark builds the same."""
     secret_file = tmp / "train.jsonl"
     secret_file.write_text(f'{{"prompt": "p", "reward": {{"ground_truth": "{SECRET}"}}}}\n')
     os.environ["RLVR_ATTACK_SECRET"] = SECRET  # in the caller's environment, for /proc snooping
@@ -87,6 +86,13 @@ def context(tmp_path_factory):
         "tcp_port": listeners.tcp.getsockname()[1],
         "udp_port": listeners.udp.getsockname()[1],
     }
+    return ctx, listeners, bystander
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    bwrap_or_skip()
+    ctx, listeners, bystander = attack_context(tmp_path_factory.mktemp("attacks"))
     yield ctx, listeners, bystander
     del os.environ["RLVR_ATTACK_SECRET"]
     bystander.kill()

@@ -189,8 +189,13 @@ class LearnerRole:
         return save_checkpoint(run_dir, self.model, self.tokenizer, state, keep_last)
 
     def restore(self, ckpt: Checkpoint) -> None:
-        load_weights(self.model, ckpt)
-        self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
+        if ckpt.sharded:  # written by a sharded learner (learner.world_size > 1)
+            from rlvr.training.dcp_checkpoint import load_training_state
+
+            load_training_state(self.model, self.learner.optimizer, ckpt.path, self.learner.reference)
+        else:
+            load_weights(self.model, ckpt)
+            self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
         self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
         self.learner.load_counters(ckpt.state.counters)
         if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):

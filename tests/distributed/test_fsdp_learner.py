@@ -28,22 +28,29 @@ TINY = TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_h
 AGGREGATIONS = ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"]
 
 
-def _inputs():
+def _inputs(filtered: bool = False):
+    """A batch of 16 rows, its advantages and reference log-probs; ``filtered``: rows 0-6 have advantage 0
+    (the zero_advantage filter leaves them out) and there is no KL term."""
     batch = _batch()
     g = torch.Generator().manual_seed(0)
     adv = torch.randn(batch.size, 1, generator=g).expand(-1, batch.response_width).clone()
     ref = torch.randn(batch.size, batch.response_width, generator=g) - 3.0
+    if filtered:
+        adv[:7] = 0.0
+        return batch, adv, None
     return batch, adv, ref
 
 
-def _learner(model, cls, loss_agg: str, micro: int, max_tokens: int | None, mini: int | None):
+def _learner(model, cls, loss_agg, micro, max_tokens, mini, filtered=False):
     trainer = TrainerConfig(
         micro_batch_size=micro,
         max_tokens_per_micro_batch=max_tokens,
         mini_batch_size=mini,
-        skip_zero_advantage=False,
+        skip_zero_advantage=filtered,
+        ppo_epochs=2 if mini else 1,
     )
-    algo = AlgorithmConfig(loss_agg=loss_agg, kl_coef=0.05, entropy_coef=0.01)
+    coefs = {"kl_coef": 0.0, "entropy_coef": 0.0} if filtered else {"kl_coef": 0.05, "entropy_coef": 0.01}
+    algo = AlgorithmConfig(loss_agg=loss_agg, **coefs)
     return cls(model, algo, OptimConfig(lr=1e-3, eps=1e-6), trainer, 10, 0.8, norm_len=12)
 
 
@@ -52,14 +59,14 @@ def _step(learner, batch, adv, ref) -> tuple[dict[str, float], torch.Tensor]:
     return learner.update(batch, adv, old, ref), old
 
 
-def _sharded_step(rank, world_size, loss_agg, micro, max_tokens, mini):
+def _sharded_step(rank, world_size, loss_agg, micro, max_tokens, mini, filtered=False):
     from rlvr.distributed.fsdp import full_tensor, shard_model
     from rlvr.distributed.sharded_learner import ShardedLearner
 
     torch.manual_seed(0)
     model = shard_model(build_tiny_model(TINY, build_tokenizer()), LearnerConfig())
-    learner = _learner(model, ShardedLearner, loss_agg, micro, max_tokens, mini)
-    metrics, old = _step(learner, *_inputs())
+    learner = _learner(model, ShardedLearner, loss_agg, micro, max_tokens, mini, filtered)
+    metrics, old = _step(learner, *_inputs(filtered))
     weights = {k: full_tensor(v).detach().clone() for k, v in model.state_dict().items()}
     grads = {n: full_tensor(p.grad).clone() for n, p in model.named_parameters()}
     return metrics, old, weights, grads
@@ -70,13 +77,13 @@ def one_process():
     """The one-process learner's step for each setting, computed once."""
     cache: dict[tuple, tuple] = {}
 
-    def run(loss_agg, micro, max_tokens, mini):
-        key = (loss_agg, micro, max_tokens, mini)
+    def run(loss_agg, micro, max_tokens, mini, filtered=False):
+        key = (loss_agg, micro, max_tokens, mini, filtered)
         if key not in cache:
             torch.manual_seed(0)
             model = build_tiny_model(TINY, build_tokenizer())
-            learner = _learner(copy.deepcopy(model), Learner, loss_agg, micro, max_tokens, mini)
-            metrics, old = _step(learner, *_inputs())
+            learner = _learner(copy.deepcopy(model), Learner, *key)
+            metrics, old = _step(learner, *_inputs(filtered))
             grads = {n: p.grad.clone() for n, p in learner.model.named_parameters()}
             cache[key] = metrics, old, learner.model.state_dict(), grads
         return cache[key]
@@ -88,7 +95,8 @@ def _assert_same(sharded, single):
     (m2, old2, w2, g2), (m1, old1, w1, g1) = sharded, single
     torch.testing.assert_close(old2, old1, rtol=0, atol=1e-6)
     keys = ("train/pg_loss", "train/kl_loss", "train/entropy", "train/grad_norm", "train/ratio_mean")
-    for key in keys:
+    keys += ("train/skipped_rows_frac", "train/skipped_updates")
+    for key in (k for k in keys if k in m1):
         assert m2[key] == pytest.approx(m1[key], rel=0, abs=1e-6), key
     assert set(m2) == set(m1)
     for k in g1:
@@ -104,5 +112,17 @@ def test_two_ranks_take_the_same_step_as_one_process(one_process, loss_agg):
     ranks = run_ranks(_sharded_step, 2, *setting)
     single = one_process(*setting)
     assert ranks[0][0]["train/grad_norm"] > 0.1  # a real step
+    for r in ranks:
+        _assert_same(r, single)
+
+
+def test_two_ranks_with_epochs_mini_batches_a_token_budget_and_filtered_rows(one_process):
+    # 2 epochs x 2 mini-batches of 8 rows, micro-batches packed under 40 padded tokens, rows 0-6 left out
+    # by the zero_advantage filter: the ranks' shares get different numbers of micro-batches (and rank 0
+    # sometimes none), so the ranks run zero-weighted passes to keep their collectives in step
+    setting = ("seq_mean_token_mean", 4, 40, 8, True)
+    ranks = run_ranks(_sharded_step, 2, *setting)
+    single = one_process(*setting)
+    assert single[0]["train/skipped_rows_frac"] > 0.3
     for r in ranks:
         _assert_same(r, single)

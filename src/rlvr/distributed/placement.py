@@ -147,16 +147,20 @@ def _local_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
 
 
 def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
+    from rlvr.distributed.learner_group import layout, start_learner_group
     from rlvr.distributed.ray_backend import RayRuntime
 
     rc = cfg.ray
-    bundles = [{"CPU": rc.learner_cpus, "GPU": rc.learner_gpus}] + [
-        {"CPU": rc.rollout_cpus, "GPU": rc.rollout_gpus} for _ in range(rc.rollout_workers)
-    ]
+    bundles, learner_res, rollout_at = layout(cfg)  # learner.world_size ranks; placement split | colocated
     runtime = RayRuntime(rc, bundles)
     handles: list[Any] = []
     try:
-        learner = runtime.actor(LearnerRole, cfg, bundle=0, resources=bundles[0], restarts=0, name="learner")
+        if cfg.learner.world_size > 1:
+            learner: Handle = start_learner_group(runtime, cfg, learner_res)
+        else:
+            learner = runtime.actor(
+                LearnerRole, cfg, bundle=0, resources=learner_res[0], restarts=0, name="learner"
+            )
         handles.append(learner)
         path = _rollout_model_path(cfg, learner, scratch_dir)
         pool_holder: list[RolloutPool] = []
@@ -173,8 +177,8 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
                 None,
                 path,
                 rank,
-                bundle=1 + rank,
-                resources=bundles[1 + rank],
+                bundle=rollout_at[rank][0],
+                resources=rollout_at[rank][1],
                 restarts=rc.max_restarts,
                 name=f"rollout-{rank}",
                 on_restart=resend,
@@ -212,4 +216,6 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         rc.reward_workers,
         rc.placement_strategy,
     )
+    if cfg.learner.world_size > 1 or cfg.placement == "colocated":
+        log.info("ray: learner of %d FSDP2 ranks, placement %s", cfg.learner.world_size, cfg.placement)
     return Roles(LearnerClient(learner), pool, scorer, on_close=runtime.close)

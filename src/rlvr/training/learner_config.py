@@ -34,8 +34,9 @@ class LearnerConfig(BaseModel):
     with FSDP2 and each rank trains on its share of every mini-batch (needs ``backend: ray``). Each rank gets
     ``ray.learner_cpus`` CPUs and ``ray.learner_gpus`` GPUs."""
     nodes: int = Field(1, ge=1)
-    """Machines the ranks span; world_size must be a multiple of it. With nodes > 1 the learner bundles are
-    spread STRICT_SPREAD over nodes in blocks of world_size / nodes ranks (placement group strategy)."""
+    """Machines the ranks span (world_size / nodes ranks a node); world_size must be a multiple of it.
+    Ray places the learner bundles by ``ray.placement_strategy`` (PACK fills a node's GPUs first), so with
+    ``ray.learner_gpus: 1`` and 8-GPU nodes, 16 ranks land on 2 nodes; NCCL spans them."""
     mixed_precision: Literal["none", "bf16"] = "none"
     """'bf16': FSDP2 MixedPrecisionPolicy with bf16 parameters in forward and backward and gradients reduced
     in fp32 (the sharded master weights and AdamW states stay in model.dtype). 'none': model.dtype throughout."""

@@ -288,13 +288,15 @@ class RolloutRole:
         """Load the learner's weights (version = its number of updates); returns the seconds it took."""
         t0 = time.perf_counter()
         if not self.shares_learner_model:
-            if self.model is None:
-                assert isinstance(self.engine, WeightLoadingEngine), (
-                    "an engine without the model holds weights"
-                )
-                self.engine.load_weights(weights.items())
-            else:
-                self.model.load_state_dict(weights)
+            whole = isinstance(weights, dict)  # else buckets of a sharded learner, fetched one at a time
+            for part in [weights] if whole else weights:
+                if self.model is None:
+                    assert isinstance(self.engine, WeightLoadingEngine), (
+                        "an engine without the model holds weights"
+                    )
+                    self.engine.load_weights(part.items())
+                else:
+                    self.model.load_state_dict(part, strict=whole)
         self.version = version
         return time.perf_counter() - t0
 

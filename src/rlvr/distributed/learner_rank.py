@@ -56,7 +56,10 @@ class ShardedLearnerRole(LearnerRole):
         """Join the process group, build and shard the policy (and reference) and its optimizer; returns
         the collective backend's name."""
         cfg = self.cfg
-        backend = init_group(self.rank, self.world_size, host, port, cfg.learner.timeout_s)
+        if dist.is_initialized():  # launched as a group already (rlvr.distributed.spawn)
+            backend = dist.get_backend()
+        else:
+            backend = init_group(self.rank, self.world_size, host, port, cfg.learner.timeout_s)
         seed_everything(cfg.trainer.seed)
         self.tokenizer = load_tokenizer(cfg.model)
         model = load_model(cfg.model, self.tokenizer)

@@ -1,0 +1,118 @@
+"""Checkpoints of a sharded learner (torch.distributed.checkpoint inside rlvr's atomic checkpoint directory):
+written by 2 ranks and resumed by 1 process, written by 1 and resumed by 2, with the same weights and
+optimizer state (the next step after the resume matches the uninterrupted run's); ``final/`` is a plain
+Hugging Face model directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlvr.config import RunConfig, load_config
+from rlvr.distributed.spawn import run_ranks
+from rlvr.training.checkpoint import CheckpointState, read_checkpoint, verify
+from rlvr.training.roles import LearnerRole
+
+from ..training.test_microbatch import _batch
+
+TINY = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "max_positions": 64}
+
+
+def _cfg(world_size: int) -> RunConfig:
+    over = [f"model.tiny={TINY}", "optim.lr=1e-3", "optim.eps=1e-6", "algorithm.kl_coef=0.01"]
+    over += ["trainer.micro_batch_size=3", "trainer.skip_zero_advantage=false", "model.num_threads=1"]
+    if world_size > 1:
+        over += ["backend=ray", f"learner.world_size={world_size}"]
+    return load_config(None, over)
+
+
+def _train_inputs(step: int):
+    batch = _batch(seed=step)
+    scores = torch.randn(batch.size, generator=torch.Generator().manual_seed(step))
+    return batch, scores, torch.arange(batch.size) // 4
+
+
+def _state(step: int) -> CheckpointState:
+    return CheckpointState(step=step, rng={}, sampler={}, fingerprint="f", config={})
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    from rlvr.distributed.fsdp import full_tensor
+
+    return {k: full_tensor(v).detach().clone() for k, v in model.state_dict().items()}
+
+
+def _sharded(rank: int, world_size: int, run_dir: str, save_at: int | None, resume: str | None):
+    """Rank ``rank``: (resume from ``resume``,) train, (save a checkpoint after step ``save_at``), train."""
+    from rlvr.distributed.learner_rank import ShardedLearnerRole
+
+    role = ShardedLearnerRole(_cfg(world_size), rank, world_size)
+    role.join("", 0)
+    first = 1
+    if resume is not None:
+        ckpt = read_checkpoint(Path(resume))
+        role.restore(ckpt)
+        first = ckpt.state.step + 1
+    saved = None
+    for step in range(first, 3):
+        role.train_on(*_train_inputs(step))
+        if step == save_at:
+            saved = role.save_checkpoint(Path(run_dir), _state(step), keep_last=0, with_reference=False)
+    role.save(Path(run_dir) / "final")
+    return _weights(role.model), str(saved)
+
+
+def _single(run_dir: Path, save_at: int | None, resume: Path | None):
+    role = LearnerRole(_cfg(1))
+    first = 1
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        role.restore(ckpt)
+        first = ckpt.state.step + 1
+    saved = None
+    for step in range(first, 3):
+        role.train_on(*_train_inputs(step))
+        if step == save_at:
+            saved = role.save_checkpoint(run_dir, _state(step), keep_last=0, with_reference=False)
+    return _weights(role.model), saved
+
+
+def _assert_close(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_written_by_two_ranks_resumed_by_one_process(tmp_path):
+    (full, ckpt), _ = run_ranks(_sharded, 2, str(tmp_path / "two"), 1, None)
+    ckpt = Path(ckpt)
+    assert verify(ckpt) is None  # the manifest covers the shards
+    assert sorted(p.name for p in (ckpt / "dcp").iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp"]
+    assert not list(ckpt.glob("*.safetensors"))  # the weights are only in dcp/
+    resumed, _ = _single(tmp_path / "one", None, ckpt)
+    _assert_close(resumed, full)  # step 2 after the resume = step 2 of the uninterrupted 2-rank run
+    uninterrupted, _ = _single(tmp_path / "one-plain", None, None)
+    _assert_close(uninterrupted, full)
+
+
+def test_written_by_one_process_resumed_by_two_ranks(tmp_path):
+    full, ckpt = _single(tmp_path / "one", 1, None)
+    assert ckpt is not None and (ckpt / "model.safetensors").is_file()
+    ranks = run_ranks(_sharded, 2, str(tmp_path / "two"), None, str(ckpt))
+    for weights, _ in ranks:
+        _assert_close(weights, full)
+
+
+def test_sharded_checkpoints_reshard_from_one_rank_to_two_and_final_is_a_hf_model(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    (full, ckpt), = run_ranks(_sharded, 1, str(tmp_path / "one"), 1, None)
+    assert sorted(p.name for p in (Path(ckpt) / "dcp").iterdir()) == [".metadata", "__0_0.distcp"]
+    ranks = run_ranks(_sharded, 2, str(tmp_path / "two"), None, ckpt)
+    for weights, _ in ranks:
+        _assert_close(weights, full)
+    final = AutoModelForCausalLM.from_pretrained(tmp_path / "two" / "final")
+    assert type(final).__name__ == "LlamaForCausalLM"
+    _assert_close({k: v.detach() for k, v in final.state_dict().items()}, full)

@@ -116,3 +116,36 @@ def test_sharded_checkpoints_reshard_from_one_rank_to_two_and_final_is_a_hf_mode
     final = AutoModelForCausalLM.from_pretrained(tmp_path / "two" / "final")
     assert type(final).__name__ == "LlamaForCausalLM"
     _assert_close({k: v.detach() for k, v in final.state_dict().items()}, full)
+
+
+def _synced(rank: int, world_size: int, bucket_bytes: float):
+    """A step on 2 ranks, then the weights gathered whole and in buckets, loaded into an hf rollout worker."""
+    from rlvr.distributed.fsdp import gathered_buckets
+    from rlvr.distributed.learner_rank import ShardedLearnerRole
+    from rlvr.training.roles import RolloutRole
+
+    cfg = _cfg(world_size)
+    role = ShardedLearnerRole(cfg, rank, world_size)
+    role.join("", 0)
+    role.train_on(*_train_inputs(1))
+    whole = role.weights()  # rank 0: a state dict; others: None
+    buckets = list(gathered_buckets(role.model, bucket_bytes))
+    learner = _weights(role.model)
+    if rank != 0:
+        assert whole is None and buckets == []
+        return None
+    rollout = RolloutRole(cfg)
+    rollout.set_weights(iter(buckets), version=1)
+    from_buckets = _weights(rollout.model)
+    rollout.set_weights(whole, version=1)
+    return learner, from_buckets, _weights(rollout.model), [sum(t.numel() * 4 for t in b.values()) for b in buckets]
+
+
+def test_rollout_weights_equal_the_sharded_learners_after_a_step(tmp_path):
+    result, _ = run_ranks(_synced, 2, 16 * 1024)
+    learner, from_buckets, whole, sizes = result
+    assert len(sizes) > 3 and max(sizes) <= 16 * 1024 + 32 * 95 * 4  # one parameter may exceed a bucket alone
+    _assert_close(from_buckets, learner)
+    _assert_close(whole, learner)
+    start = LearnerRole(_cfg(1)).model.state_dict()
+    assert max(float((learner[k] - start[k]).abs().max()) for k in start) > 1e-4  # the step moved them

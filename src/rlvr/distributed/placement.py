@@ -186,7 +186,13 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
             workers.append(w)
             handles.append(w)
         tokenizer = load_tokenizer(cfg.model)
-        pool = RolloutPool(workers, tokenizer, cfg.rollout.max_batch_size, shares_learner_model=False)
+        pool = RolloutPool(
+            workers,
+            tokenizer,
+            cfg.rollout.max_batch_size,
+            shares_learner_model=False,
+            sleeps=cfg.placement == "colocated",
+        )
         pool_holder.append(pool)
         if rc.reward_workers:
             reward_workers: list[Handle] = [

@@ -250,6 +250,7 @@ class RolloutRole:
                 max_batch_size=cfg.rollout.max_batch_size,
                 dtype=cfg.model.dtype,
                 gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+                **({"enable_sleep_mode": True} if cfg.placement == "colocated" else {}),
             )
         else:
             from rlvr.rollout.hf_engine import HFEngine
@@ -299,6 +300,15 @@ class RolloutRole:
                     self.model.load_state_dict(part, strict=whole)
         self.version = version
         return time.perf_counter() - t0
+
+    def sleep(self) -> None:
+        """Free the device for a colocated learner (vLLM sleep mode; nothing to free for hf)."""
+        if hasattr(self.engine, "sleep"):
+            self.engine.sleep()
+
+    def wake_up(self) -> None:
+        if hasattr(self.engine, "wake_up"):
+            self.engine.wake_up()
 
     # the sampling stream: checkpointed, and re-seeded around evaluation so eval never shifts training
     def generator_state(self) -> torch.Tensor:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from rlvr.config import RunConfig, load_config
@@ -108,7 +107,7 @@ def test_written_by_one_process_resumed_by_two_ranks(tmp_path):
 def test_sharded_checkpoints_reshard_from_one_rank_to_two_and_final_is_a_hf_model(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    (full, ckpt), = run_ranks(_sharded, 1, str(tmp_path / "one"), 1, None)
+    ((full, ckpt),) = run_ranks(_sharded, 1, str(tmp_path / "one"), 1, None)
     assert sorted(p.name for p in (Path(ckpt) / "dcp").iterdir()) == [".metadata", "__0_0.distcp"]
     ranks = run_ranks(_sharded, 2, str(tmp_path / "two"), None, ckpt)
     for weights, _ in ranks:
@@ -138,7 +137,12 @@ def _synced(rank: int, world_size: int, bucket_bytes: float):
     rollout.set_weights(iter(buckets), version=1)
     from_buckets = _weights(rollout.model)
     rollout.set_weights(whole, version=1)
-    return learner, from_buckets, _weights(rollout.model), [sum(t.numel() * 4 for t in b.values()) for b in buckets]
+    return (
+        learner,
+        from_buckets,
+        _weights(rollout.model),
+        [sum(t.numel() * 4 for t in b.values()) for b in buckets],
+    )
 
 
 def test_rollout_weights_equal_the_sharded_learners_after_a_step(tmp_path):

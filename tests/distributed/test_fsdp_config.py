@@ -27,10 +27,14 @@ def test_a_sharded_learner_needs_ray_full_weights_no_critic_and_whole_nodes():
     assert "set backend: ray" in _problems("learner.world_size=2")
     assert "model.lora is not supported" in _problems(*RAY2, "model.lora={r: 4}")
     assert "critic is not sharded yet" in _problems(*RAY2, "critic={}", "algorithm.advantage=gae")
-    assert "cannot be split evenly over learner.nodes=2" in _problems(*RAY2[:1], "learner.world_size=3", "learner.nodes=2")
+    assert "cannot be split evenly over learner.nodes=2" in _problems(
+        *RAY2[:1], "learner.world_size=3", "learner.nodes=2"
+    )
     assert "greater than or equal to 1" in _problems("learner.world_size=0")
     assert "learner.mixed_precision" in _problems("learner.mixed_precision=fp8")
-    cfg = load_config(None, [*RAY2, "learner.nodes=2", "learner.mixed_precision=bf16", "learner.offload=true"])
+    cfg = load_config(
+        None, [*RAY2, "learner.nodes=2", "learner.mixed_precision=bf16", "learner.offload=true"]
+    )
     assert (cfg.learner.world_size, cfg.learner.nodes, cfg.placement) == (2, 2, "split")
 
 
@@ -47,7 +51,9 @@ def test_bundles_of_split_and_colocated_placements():
     bundles, learner, rollout = layout(load_config(None, [*base, "ray.rollout_workers=3"]))
     assert bundles == [{"CPU": 2, "GPU": 1}] * 2 + [{"CPU": 1, "GPU": 1}] * 3
     assert learner == bundles[:2] and [b for b, _ in rollout] == [2, 3, 4]
-    bundles, learner, rollout = layout(load_config(None, [*base, "ray.rollout_workers=2", "placement=colocated"]))
+    bundles, learner, rollout = layout(
+        load_config(None, [*base, "ray.rollout_workers=2", "placement=colocated"])
+    )
     assert bundles == [{"CPU": 3, "GPU": 1}] * 2  # a learner rank and a vLLM engine share each GPU
     assert learner == [{"CPU": 2, "GPU": 0.5}] * 2
     assert rollout == [(0, {"CPU": 1, "GPU": 0.5}), (1, {"CPU": 1, "GPU": 0.5})]
@@ -62,7 +68,11 @@ class _Worker:
     def call(self, method, *args):
         self.log.append(method)
         if method == "generate":
-            return [Completion(0, [1], [0.0], "", "stop", [1], 0)], {"gen_s": 0.0, "tokens": 1.0, "version": 0.0}
+            return [Completion(0, [1], [0.0], "", "stop", [1], 0)], {
+                "gen_s": 0.0,
+                "tokens": 1.0,
+                "version": 0.0,
+            }
         return 0.0
 
     def submit(self, method, *args) -> Future:

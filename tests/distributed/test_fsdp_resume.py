@@ -31,7 +31,9 @@ SHARDED = [
 def _recipe(tmp_path: Path) -> Path:
     from tests.training.helpers import tiny_recipe
 
-    cfg = tiny_recipe(tmp_path, f"trainer.steps={STEPS}", "trainer.save_every=1", "data.eval=[]", DATA, *SHARDED)
+    cfg = tiny_recipe(
+        tmp_path, f"trainer.steps={STEPS}", "trainer.save_every=1", "data.eval=[]", DATA, *SHARDED
+    )
     cfg.model.num_threads = 1
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -64,7 +64,13 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 def shard_model(model: torch.nn.Module, cfg: LearnerConfig) -> torch.nn.Module:
     """Wrap ``model`` in place with ``fully_shard`` (each decoder layer, then the root, which holds the
     embeddings and the head: tied weights stay one parameter). Returns the model."""
-    from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
+    from torch.distributed.fsdp import (
+        CPUOffloadPolicy,
+        FSDPModule,
+        MixedPrecisionPolicy,
+        OffloadPolicy,
+        fully_shard,
+    )
 
     kw: dict[str, Any] = {"reshard_after_forward": cfg.reshard_after_forward}
     if cfg.mixed_precision == "bf16":
@@ -77,7 +83,7 @@ def shard_model(model: torch.nn.Module, cfg: LearnerConfig) -> torch.nn.Module:
         fully_shard(layer, **kw)
     fully_shard(model, **kw)
     for module in model.modules():  # sums, not means: see the module docstring
-        if hasattr(module, "set_gradient_divide_factor"):
+        if isinstance(module, FSDPModule):
             module.set_gradient_divide_factor(1.0)
             module.set_force_sum_reduction_for_comms(True)  # plain SUM (gloo has no PREMUL_SUM)
     return model

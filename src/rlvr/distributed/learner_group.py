@@ -87,7 +87,9 @@ def start_learner_group(runtime: RayRuntime, cfg: RunConfig, bundles: list[dict[
         raise
 
 
-def layout(cfg: RunConfig) -> tuple[list[dict[str, float]], list[dict[str, float]], list[tuple[int, dict[str, float]]]]:
+def layout(
+    cfg: RunConfig,
+) -> tuple[list[dict[str, float]], list[dict[str, float]], list[tuple[int, dict[str, float]]]]:
     """The placement group's bundles, each learner rank's resources (rank r in bundle r), and each rollout
     worker's (bundle, resources).
 

@@ -57,7 +57,7 @@ class ShardedLearnerRole(LearnerRole):
         the collective backend's name."""
         cfg = self.cfg
         if dist.is_initialized():  # launched as a group already (rlvr.distributed.spawn)
-            backend = dist.get_backend()
+            backend = str(dist.get_backend())
         else:
             backend = init_group(self.rank, self.world_size, host, port, cfg.learner.timeout_s)
         seed_everything(cfg.trainer.seed)
@@ -203,14 +203,16 @@ def _load_whole(role: ShardedLearnerRole, ckpt: Checkpoint) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
     if ckpt.adapter:
-        raise ValueError(f"checkpoint {ckpt.path} holds a LoRA adapter; a sharded learner trains full weights")
+        raise ValueError(
+            f"checkpoint {ckpt.path} holds a LoRA adapter; a sharded learner trains full weights"
+        )
     names = [n for n, p in role.model.named_parameters() if p.requires_grad]
     osd = ckpt.state.optimizer
-    by_name = {
+    by_name: dict[str, Any] = {
         "state": {names[int(i)]: s for i, s in osd.get("state", {}).items()},
         "param_groups": [{**g, "params": [names[int(i)] for i in g["params"]]} for g in osd["param_groups"]],
     }
-    weights = dict(ckpt.weights)
+    weights: dict[str, Any] = dict(ckpt.weights)
     set_state_dict(
         role.model,
         role.learner.optimizer,

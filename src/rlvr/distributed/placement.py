@@ -27,6 +27,7 @@ from rlvr.models.load import load_tokenizer
 from rlvr.rewards.factory import router_for
 from rlvr.training.batch import TokenBatch
 from rlvr.training.checkpoint import Checkpoint, CheckpointState
+from rlvr.training.learner_config import is_sharded
 from rlvr.training.protocols import Roles
 from rlvr.training.roles import LearnerRole, RewardRole, RolloutRole
 
@@ -155,7 +156,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
     runtime = RayRuntime(rc, bundles)
     handles: list[Any] = []
     try:
-        if cfg.learner.world_size > 1:
+        if is_sharded(cfg):
             learner: Handle = start_learner_group(runtime, cfg, learner_res)
         else:
             learner = runtime.actor(
@@ -222,6 +223,6 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         rc.reward_workers,
         rc.placement_strategy,
     )
-    if cfg.learner.world_size > 1 or cfg.placement == "colocated":
+    if is_sharded(cfg) or cfg.placement == "colocated":
         log.info("ray: learner of %d FSDP2 ranks, placement %s", cfg.learner.world_size, cfg.placement)
     return Roles(LearnerClient(learner), pool, scorer, on_close=runtime.close)

@@ -50,7 +50,8 @@ def run_ranks(fn: Callable[..., Any], world_size: int, *args: Any) -> list[Any]:
             errors = [
                 r["error"]
                 for i in range(world_size)
-                if (f := Path(out) / f"rank{i}.pt").exists() and "error" in (r := torch.load(f, weights_only=False))
+                if (f := Path(out) / f"rank{i}.pt").exists()
+                and "error" in (r := torch.load(f, weights_only=False))
             ]
             raise RuntimeError("a rank failed:\n" + "\n".join(errors or [str(exc)])) from exc
         return [torch.load(Path(out) / f"rank{i}.pt", weights_only=False)["ok"] for i in range(world_size)]

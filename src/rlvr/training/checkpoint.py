@@ -401,7 +401,13 @@ RESUME_SAFE = (
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
     *("model.gradient_checkpointing", "rollout.fast_decoder", "trainer.skip_zero_advantage"),
     *("trainer.max_tokens_per_micro_batch", "trainer.logprob_chunk_tokens", "rollout.max_kv_cache_bytes"),
-    *("learner.world_size", "learner.nodes", "learner.offload", "learner.reshard_after_forward"),
+    *(
+        "learner.world_size",
+        "learner.fsdp",
+        "learner.nodes",
+        "learner.offload",
+        "learner.reshard_after_forward",
+    ),
     *("learner.weight_sync_bucket_mb", "learner.timeout_s", "placement"),
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every

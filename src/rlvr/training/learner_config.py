@@ -33,6 +33,9 @@ class LearnerConfig(BaseModel):
     """Learner processes (ranks). Above 1: parameters, gradients and optimizer states are sharded over them
     with FSDP2 and each rank trains on its share of every mini-batch (needs ``backend: ray``). Each rank gets
     ``ray.learner_cpus`` CPUs and ``ray.learner_gpus`` GPUs."""
+    fsdp: bool = False
+    """Run the FSDP2 learner even with ``world_size: 1`` (one rank on one GPU: the sharded code path,
+    its DCP checkpoints and gathered weight sync; e.g. to measure it). Above 1 rank it is always used."""
     nodes: int = Field(1, ge=1)
     """Machines the ranks span (world_size / nodes ranks a node); world_size must be a multiple of it.
     Ray places the learner bundles by ``ray.placement_strategy`` (PACK fills a node's GPUs first), so with
@@ -62,6 +65,11 @@ shares learner rank i's bundle (GPU); a vLLM engine sleeps (frees its weights an
 learner updates and wakes for generation."""
 
 
+def is_sharded(cfg: RunConfig) -> bool:
+    """Whether the learner runs as FSDP2 ranks (Ray actors) rather than one plain process."""
+    return cfg.learner.world_size > 1 or cfg.learner.fsdp
+
+
 def sharded_learner_rules(cfg: RunConfig) -> list[str]:
     """Load-time checks of ``learner`` and ``placement``."""
     lc, problems = cfg.learner, []
@@ -70,7 +78,7 @@ def sharded_learner_rules(cfg: RunConfig) -> list[str]:
             f"learner.world_size: {lc.world_size} ranks cannot be split evenly over learner.nodes={lc.nodes}; "
             "use a multiple of the node count"
         )
-    if lc.world_size > 1:
+    if lc.world_size > 1 or lc.fsdp:
         if cfg.backend != "ray":
             problems.append(
                 f"learner.world_size: {lc.world_size} learner ranks run as Ray actors; set backend: ray "

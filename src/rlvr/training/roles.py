@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -285,8 +286,9 @@ class RolloutRole:
         }
         return completions, info
 
-    def set_weights(self, weights: dict[str, torch.Tensor], version: int) -> float:
-        """Load the learner's weights (version = its number of updates); returns the seconds it took."""
+    def set_weights(self, weights: Any, version: int) -> float:
+        """Load the learner's weights (version = its number of updates): a state dict, or an iterable of
+        partial state dicts (a sharded learner's buckets); returns the seconds it took."""
         t0 = time.perf_counter()
         if not self.shares_learner_model:
             whole = isinstance(weights, dict)  # else buckets of a sharded learner, fetched one at a time

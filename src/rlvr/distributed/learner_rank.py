@@ -85,6 +85,14 @@ class ShardedLearnerRole(LearnerRole):
         log.info("learner rank %d/%d joined (%s)", self.rank, self.world_size, backend)
         return backend
 
+    def train_on(self, batch, scores, group_index, episodes=None) -> dict[str, float]:
+        """The update (every rank its share); on GPUs also this rank's peak memory since the last step."""
+        metrics = super().train_on(batch, scores, group_index, episodes)
+        if torch.cuda.is_available():
+            metrics["perf/learner_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            torch.cuda.reset_peak_memory_stats()
+        return metrics
+
     # ---- weights for the rollout workers --------------------------------------------------------------
     def weights(self) -> Any:
         """Rank 0: the full state dict on CPU (or, with ``learner.weight_sync_bucket_mb``, a

@@ -27,22 +27,39 @@ class LearnerGroup(SubmitThread):
         self.ranks, self.name = ranks, name
         self._lock = threading.Lock()
         self._pending: list[Any] = []  # other ranks' refs of the last ``ref`` call, checked at the next call
+        self.dead: str | None = None  # why the group cannot go on (a rank died)
 
     def _refs(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
-        ray = import_ray()
         with self._lock:
+            if self.dead is not None:
+                raise RoleFailed(f"the learner group is broken ({self.dead}); cannot run {method}()")
             if self._pending:
-                ray.get(self._pending)
-                self._pending = []
+                pending, self._pending = self._pending, []
+                self._results(pending, "an earlier call")
             return [r.ref(method, *args, **kwargs) for r in self.ranks]
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _results(self, refs: list[Any], method: str) -> list[Any]:
+        """The ranks' results, in rank order. A rank that died fails the call at once (the others would
+        wait in a collective until learner.timeout_s), and every later call."""
         ray = import_ray()
-        refs = self._refs(method, *args, **kwargs)
-        try:
-            return ray.get(refs)[0]
-        except ray.exceptions.RayActorError as e:
-            raise RoleFailed(f"a learner rank died during {method}(): {e}") from e
+        waiting = list(refs)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            try:
+                ray.get(done[0])
+            except ray.exceptions.RayActorError as e:
+                self.dead = f"a learner rank died during {method}(): {e}"
+                raise RoleFailed(self.dead) from e
+            except Exception as e:  # the rank raised: fine if every rank did, broken if others wait on it
+                _, stuck = ray.wait(waiting, num_returns=len(waiting), timeout=10.0)
+                if stuck:
+                    self.dead = f"a learner rank failed in {method}() while others waited: {e}"
+                    raise RoleFailed(self.dead) from e
+                raise
+        return ray.get(refs)
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._results(self._refs(method, *args, **kwargs), method)[0]
 
     def ref(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Rank 0's ObjectRef (e.g. the gathered weights, passed on to the rollout actors directly)."""
@@ -53,7 +70,10 @@ class LearnerGroup(SubmitThread):
     def close(self) -> None:
         self._stop_thread(wait=False)
         for r in self.ranks:
-            r.close()
+            if self.dead is not None:  # the live ranks may be stuck in a collective: no graceful close
+                import_ray().kill(r.actor, no_restart=True)
+            else:
+                r.close()
 
 
 def start_learner_group(runtime: RayRuntime, cfg: RunConfig, bundles: list[dict[str, float]]) -> LearnerGroup:

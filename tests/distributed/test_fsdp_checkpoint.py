@@ -156,6 +156,26 @@ def test_rollout_weights_equal_the_sharded_learners_after_a_step(tmp_path):
     assert max(float((learner[k] - start[k]).abs().max()) for k in start) > 1e-4  # the step moved them
 
 
+def _checkpointed_step(rank: int, world_size: int):
+    """One step with model.gradient_checkpointing (activations recomputed in the backward) on each rank."""
+    from rlvr.distributed.learner_rank import ShardedLearnerRole
+
+    cfg = _cfg(world_size)
+    cfg.model.gradient_checkpointing = True
+    role = ShardedLearnerRole(cfg, rank, world_size)
+    role.join("", 0)
+    return role.train_on(*_train_inputs(1)), _weights(role.model)
+
+
+def test_activation_checkpointing_on_the_ranks_takes_the_one_process_step():
+    (metrics, weights), _ = run_ranks(_checkpointed_step, 2)
+    single = LearnerRole(_cfg(1))
+    expected = single.train_on(*_train_inputs(1))
+    for key in ("train/pg_loss", "train/kl_loss", "train/grad_norm"):
+        assert metrics[key] == pytest.approx(expected[key], rel=0, abs=1e-6), key
+    _assert_close(weights, _weights(single.model))
+
+
 def _bf16_step(rank: int, world_size: int):
     """One step with learner.mixed_precision=bf16: bf16 forward/backward, fp32 reduction and master weights."""
     from rlvr.distributed.learner_rank import ShardedLearnerRole

@@ -30,7 +30,13 @@ log = logging.getLogger(__name__)
 
 def node_address() -> tuple[str, int]:
     """This machine's address and a free TCP port: where rank 0 hosts the group's rendezvous."""
-    host = socket.gethostbyname(socket.gethostname())
+    try:  # the address Ray knows this node by (gethostname may resolve to a loopback address)
+        import ray
+
+        host = ray.util.get_node_ip_address() if ray.is_initialized() else ""
+    except ImportError:
+        host = ""
+    host = host or socket.gethostbyname(socket.gethostname())
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("", 0))
         port = s.getsockname()[1]

@@ -32,6 +32,7 @@ def test_a_sharded_learner_needs_ray_full_weights_no_critic_and_whole_nodes():
     )
     assert "greater than or equal to 1" in _problems("learner.world_size=0")
     assert "learner.mixed_precision" in _problems("learner.mixed_precision=fp8")
+    assert "several learner ranks on one GPU" in _problems(*RAY2, "ray.learner_gpus=0.5")
     cfg = load_config(
         None, [*RAY2, "learner.nodes=2", "learner.mixed_precision=bf16", "learner.offload=true"]
     )

@@ -89,6 +89,12 @@ def sharded_learner_rules(cfg: RunConfig) -> list[str]:
                 "learner.world_size: a sharded learner trains full weights; model.lora is not supported "
                 "with world_size > 1 (drop the lora section or use world_size: 1)"
             )
+        if 0 < cfg.ray.learner_gpus < 1 and cfg.placement == "split":
+            problems.append(
+                f"ray.learner_gpus: {cfg.ray.learner_gpus} would put several learner ranks on one GPU, which "
+                "NCCL refuses; give each rank a whole GPU (1), or use placement: colocated to share a GPU "
+                "with a rollout engine"
+            )
         if cfg.critic is not None:
             problems.append(
                 "learner.world_size: the critic is not sharded yet; a critic: section needs world_size: 1"

@@ -41,7 +41,8 @@ class ShardedLearnerRole(LearnerRole):
     """Rank ``rank`` of ``world_size``. Built in two steps (a Ray actor first starts, then all ranks
     :meth:`join` the group together): ``ShardedLearnerRole(cfg, rank, world_size).join(host, port)``."""
 
-    def __init__(self, cfg: RunConfig, rank: int, world_size: int) -> None:  # noqa: D107 (no super: see join)
+    def __init__(self, cfg: RunConfig, rank: int, world_size: int) -> None:
+        # LearnerRole.__init__ builds the model at once; a rank builds it in join(), after the group forms
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.critic = None  # a critic is refused at load with world_size > 1 (learner_config)
 
@@ -62,7 +63,9 @@ class ShardedLearnerRole(LearnerRole):
             backend = init_group(self.rank, self.world_size, host, port, cfg.learner.timeout_s)
         seed_everything(cfg.trainer.seed)
         self.tokenizer = load_tokenizer(cfg.model)
-        model = load_model(cfg.model, self.tokenizer)
+        # whole on the CPU, then fully_shard moves each rank's shards to its device: a GPU never holds the
+        # whole model (host memory does, once a rank, while the model loads)
+        model = load_model(cfg.model.model_copy(update={"device": "cpu"}), self.tokenizer)
         self.architecture = type(model).__name__
         reference = frozen_copy(model) if cfg.algorithm.kl_coef > 0 else None
         self.model = shard_model(model, cfg.learner)

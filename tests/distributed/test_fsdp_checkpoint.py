@@ -197,3 +197,22 @@ def test_bf16_mixed_precision_keeps_fp32_master_weights_and_tracks_the_fp32_step
     assert bf16["train/grad_norm"] == pytest.approx(fp32["train/grad_norm"], rel=0.01)
     assert bf16["train/pg_loss"] == pytest.approx(fp32["train/pg_loss"], rel=0.01)
     assert bf16["train/grad_norm"] != fp32["train/grad_norm"]  # the forward really ran in bf16
+
+
+def _reset(rank: int, world_size: int):
+    """A step, then ProRL's reset on the ranks: the sharded reference takes the sharded policy's weights."""
+    from rlvr.distributed.learner_rank import ShardedLearnerRole
+
+    role = ShardedLearnerRole(_cfg(world_size), rank, world_size)
+    role.join("", 0)
+    role.train_on(*_train_inputs(1))
+    before = _weights(role.learner.reference)
+    role.reset_reference()
+    return _weights(role.model), before, _weights(role.learner.reference), len(role.learner.optimizer.state)
+
+
+def test_reference_reset_copies_the_sharded_policy_into_the_sharded_reference():
+    (policy, before, after, moments), _ = run_ranks(_reset, 2)
+    assert max(float((policy[k] - before[k]).abs().max()) for k in policy) > 1e-4  # they differed
+    _assert_close(after, policy)
+    assert moments == 0  # fresh AdamW moments

@@ -96,3 +96,15 @@ def test_colocated_workers_sleep_after_generating_and_wake_before_the_sync():
     split: list[str] = []
     RolloutPool([_Worker(split)], None, 8, shares_learner_model=False).generate([[1]], params)
     assert split == ["generate"]
+
+
+def test_a_run_may_resume_with_another_world_size_or_placement_but_not_other_precision():
+    from rlvr.training.checkpoint import config_diff
+
+    two = load_config(None, [*RAY2, "ray.rollout_workers=2", "placement=colocated"]).model_dump(mode="json")
+    one = load_config(None, ["learner.offload=true", "learner.weight_sync_bucket_mb=64"]).model_dump(
+        mode="json"
+    )
+    assert config_diff(two, one) == []  # DCP reshards; placement and transport do not change the math
+    bf16 = load_config(None, ["learner.mixed_precision=bf16"]).model_dump(mode="json")
+    assert config_diff(one, bf16) == ["learner.mixed_precision: 'none' -> 'bf16'"]

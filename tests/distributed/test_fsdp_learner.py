@@ -72,6 +72,24 @@ def _sharded_step(rank, world_size, loss_agg, micro, max_tokens, mini, filtered=
     return metrics, old, weights, grads
 
 
+def _sharded_steps(rank, world_size, settings):
+    return [_sharded_step(rank, world_size, *setting) for setting in settings]
+
+
+SETTINGS = {agg: (agg, 3, None, None) for agg in AGGREGATIONS}
+# 2 epochs x 2 mini-batches of 8 rows, micro-batches packed under 40 padded tokens, rows 0-6 left out by
+# the zero_advantage filter: the ranks' shares get different numbers of micro-batches (and rank 0
+# sometimes none), so the ranks run zero-weighted passes to keep their collectives in step
+SETTINGS["filtered"] = ("seq_mean_token_mean", 4, 40, 8, True)
+
+
+@pytest.fixture(scope="module")
+def two_ranks():
+    """Every setting's sharded step, in one pair of processes (a spawn costs seconds of imports)."""
+    ranks = run_ranks(_sharded_steps, 2, list(SETTINGS.values()))
+    return {name: [r[i] for r in ranks] for i, name in enumerate(SETTINGS)}
+
+
 @pytest.fixture(scope="module")
 def one_process():
     """The one-process learner's step for each setting, computed once."""
@@ -106,23 +124,16 @@ def _assert_same(sharded, single):
 
 
 @pytest.mark.parametrize("loss_agg", AGGREGATIONS)
-def test_two_ranks_take_the_same_step_as_one_process(one_process, loss_agg):
+def test_two_ranks_take_the_same_step_as_one_process(two_ranks, one_process, loss_agg):
     # 16 rows -> 8 a rank; micro-batches of 3 rows: 3 on each rank (uneven last ones)
-    setting = (loss_agg, 3, None, None)
-    ranks = run_ranks(_sharded_step, 2, *setting)
-    single = one_process(*setting)
-    assert ranks[0][0]["train/grad_norm"] > 0.1  # a real step
-    for r in ranks:
+    single = one_process(*SETTINGS[loss_agg])
+    assert two_ranks[loss_agg][0][0]["train/grad_norm"] > 0.1  # a real step
+    for r in two_ranks[loss_agg]:
         _assert_same(r, single)
 
 
-def test_two_ranks_with_epochs_mini_batches_a_token_budget_and_filtered_rows(one_process):
-    # 2 epochs x 2 mini-batches of 8 rows, micro-batches packed under 40 padded tokens, rows 0-6 left out
-    # by the zero_advantage filter: the ranks' shares get different numbers of micro-batches (and rank 0
-    # sometimes none), so the ranks run zero-weighted passes to keep their collectives in step
-    setting = ("seq_mean_token_mean", 4, 40, 8, True)
-    ranks = run_ranks(_sharded_step, 2, *setting)
-    single = one_process(*setting)
+def test_two_ranks_with_epochs_mini_batches_a_token_budget_and_filtered_rows(two_ranks, one_process):
+    single = one_process(*SETTINGS["filtered"])
     assert single[0]["train/skipped_rows_frac"] > 0.3
-    for r in ranks:
+    for r in two_ranks["filtered"]:
         _assert_same(r, single)

@@ -12,7 +12,8 @@ Registered generators (``synthetic`` dataset specs name them):
 
 Shapes never overlap (2-pixel gap). A box is the drawn shape's bounding box in pixel coordinates (PIL
 draws inclusive corners). Each sample's ``metadata["gold"]`` is a completion that its verifier scores
-as fully correct (a task checks its own gold answer); the image is an ``ImageRef`` holding the PIL image.
+as fully correct (a task checks its own gold answer), and its ``response`` too (SFT demonstrations); the
+image is an ``ImageRef`` holding the PIL image.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ def _scene(shapes: list[tuple[str, str, Box]], size: int) -> Any:
     return image
 
 
+def _blank(image: Any) -> Any:
+    """A white image of the same size (the text-only control: the question without the picture)."""
+    from PIL import Image
+
+    return Image.new("RGB", image.size, (255, 255, 255))
+
+
 def _sample(task: str, i: int, question: str, image: Any, reward: RewardSpec, gold: str) -> Sample:
     return Sample(
         id=f"{task}-{i}",
@@ -80,6 +88,7 @@ def _sample(task: str, i: int, question: str, image: Any, reward: RewardSpec, go
         data_source=task,
         reward=reward,
         images=[ImageRef(pil=image)],
+        response=gold,
         metadata={"gold": gold},
     )
 
@@ -90,9 +99,10 @@ def _answer(text: str) -> str:
 
 @GENERATORS.register("red_quadrant")
 def red_quadrant(
-    size: int, seed: int, image_size: int = 64, side: int = 10, distractors: int = 2
+    size: int, seed: int, image_size: int = 64, side: int = 10, distractors: int = 2, blank: bool = False
 ) -> list[Sample]:
-    """The red square lies wholly in one quadrant; other-coloured squares are distractors anywhere."""
+    """The red square lies wholly in one quadrant; other-coloured squares are distractors anywhere.
+    ``blank``: every image white (the text-only control; the answers are those of the drawn scenes)."""
     rng, half, out = random.Random(seed), image_size // 2, []
     areas = {
         "top-left": (0, 0, half - 1, half - 1),
@@ -111,8 +121,9 @@ def red_quadrant(
             "Which quadrant holds the red square? Answer top-left, top-right, bottom-left or bottom-right."
         )
         reward = RewardSpec("exact_match", quadrant, {"answer_tag": "answer"})
+        image = _scene(shapes, image_size)
         out.append(
-            _sample("red_quadrant", i, question, _scene(shapes, image_size), reward, _answer(quadrant))
+            _sample("red_quadrant", i, question, _blank(image) if blank else image, reward, _answer(quadrant))
         )
     return out
 

@@ -96,9 +96,9 @@ class VisionSteps(TransformersSteps):
 class VisionEngine(HFEngine):
     """``HFEngine`` for a VLM: prompts may be ``VisionPrompt``s (see the module doc)."""
 
-    def __init__(self, model, tokenizer, **kwargs) -> None:
-        kwargs["fast_decoder"] = False
-        super().__init__(model, tokenizer, **kwargs)
+    def __init__(self, model, tokenizer, *args, **kwargs) -> None:
+        super().__init__(model, tokenizer, *args, **kwargs)
+        self.fast_decoder = False
         self._vision: list[VisionInputs] = []  # the vision inputs of the current call's prompts
         self._chunk: dict[str, Tensor] = {}  # the current chunk's batched vision inputs
 

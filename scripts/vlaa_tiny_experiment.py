@@ -40,27 +40,60 @@ def main() -> None:
         base = RUNS / f"base-{seed}"
         common = ["trainer.output_dir=" + str(RUNS), f"trainer.seed={seed}"]
         if not (base / "sft").exists():
-            rlvr("sft", "recipes/tiny/vlm_base.yaml", *common, f"trainer.run_name=base-{seed}",
-                 f"sft.steps={a.base_steps}", f"model.tiny.seed={seed}")
+            rlvr(
+                "sft",
+                "recipes/tiny/vlm_base.yaml",
+                *common,
+                f"trainer.run_name=base-{seed}",
+                f"sft.steps={a.base_steps}",
+                f"model.tiny.seed={seed}",
+            )
         start = ["model.path=" + str(base / "sft"), "model.tiny_vlm=null", "model.tiny=null", *common]
         arms = {}
         t0 = time.time()
-        rlvr("train", "recipes/tiny/vlaa_grpo.yaml", *start, f"trainer.steps={a.steps}",
-             f"trainer.run_name=grpo-{seed}", "trainer.eval_every=0")
+        rlvr(
+            "train",
+            "recipes/tiny/vlaa_grpo.yaml",
+            *start,
+            f"trainer.steps={a.steps}",
+            f"trainer.run_name=grpo-{seed}",
+            "trainer.eval_every=0",
+        )
         arms["grpo"] = {"accuracy": final_accuracy(RUNS / f"grpo-{seed}"), "wall_s": time.time() - t0}
         t0 = time.time()
-        rlvr("sft", "recipes/tiny/vlaa_sft_grpo.yaml", *start, f"sft.steps={a.sft_steps}",
-             f"trainer.run_name=sft-{seed}")
-        rlvr("train", "recipes/tiny/vlaa_sft_grpo.yaml", "model.path=" + str(RUNS / f"sft-{seed}" / "sft"),
-             "model.tiny_vlm=null", "model.tiny=null", *common, f"trainer.steps={a.steps - a.sft_steps}",
-             f"trainer.run_name=sft-grpo-{seed}", "trainer.eval_every=0")
+        rlvr(
+            "sft",
+            "recipes/tiny/vlaa_sft_grpo.yaml",
+            *start,
+            f"sft.steps={a.sft_steps}",
+            f"trainer.run_name=sft-{seed}",
+        )
+        rlvr(
+            "train",
+            "recipes/tiny/vlaa_sft_grpo.yaml",
+            "model.path=" + str(RUNS / f"sft-{seed}" / "sft"),
+            "model.tiny_vlm=null",
+            "model.tiny=null",
+            *common,
+            f"trainer.steps={a.steps - a.sft_steps}",
+            f"trainer.run_name=sft-grpo-{seed}",
+            "trainer.eval_every=0",
+        )
         arms["sft_grpo"] = {"accuracy": final_accuracy(RUNS / f"sft-grpo-{seed}"), "wall_s": time.time() - t0}
         t0 = time.time()
         blank = ["data.train.0.kwargs.blank=true", "data.eval.0.kwargs.blank=true"]
-        rlvr("train", "recipes/tiny/vlaa_grpo.yaml", *start, *blank, f"trainer.steps={a.steps}",
-             f"trainer.run_name=blank-grpo-{seed}", "trainer.eval_every=0")
+        rlvr(
+            "train",
+            "recipes/tiny/vlaa_grpo.yaml",
+            *start,
+            *blank,
+            f"trainer.steps={a.steps}",
+            f"trainer.run_name=blank-grpo-{seed}",
+            "trainer.eval_every=0",
+        )
         arms["grpo_blank_images"] = {
-            "accuracy": final_accuracy(RUNS / f"blank-grpo-{seed}"), "wall_s": time.time() - t0
+            "accuracy": final_accuracy(RUNS / f"blank-grpo-{seed}"),
+            "wall_s": time.time() - t0,
         }
         results[str(seed)] = arms
         OUT.parent.mkdir(parents=True, exist_ok=True)

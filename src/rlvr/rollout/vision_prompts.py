@@ -23,13 +23,16 @@ from rlvr.models.vlm import TEXT_KEYS, VisionInputs
 
 
 class VisionPrompt(list[int]):
-    """A prompt's token ids (the list itself) and its vision inputs (``.vision``), made once."""
+    """A prompt's token ids (the list itself), its vision inputs (``.vision``, made once) and its decoded
+    images (``.images``, PIL: what the vLLM engine hands vLLM, which runs its own processor)."""
 
     vision: VisionInputs
+    images: list[Any]
 
-    def __init__(self, ids: list[int], vision: VisionInputs) -> None:
+    def __init__(self, ids: list[int], vision: VisionInputs, images: list[Any] | None = None) -> None:
         super().__init__(ids)
         self.vision = vision
+        self.images = list(images or [])
 
 
 def image_text(processor: Any) -> str:
@@ -66,4 +69,4 @@ def encode_vision_prompt(processor: Any, sample: Sample) -> VisionPrompt:
             f"sample {sample.id!r}: the processor rejected its {len(images)} image(s): {exc}"
         ) from exc
     vision = VisionInputs({k: v for k, v in out.items() if k not in TEXT_KEYS})
-    return VisionPrompt(out["input_ids"][0].tolist(), vision)
+    return VisionPrompt(out["input_ids"][0].tolist(), vision, images)

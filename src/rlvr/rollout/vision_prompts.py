@@ -45,17 +45,29 @@ def image_text(processor: Any) -> str:
 
 
 def render_vision_text(processor: Any, sample: Sample) -> str:
-    """The prompt text the processor gets: the chat template with image parts, or the plain prompt with
-    each ``<image>`` as the family's image text."""
+    """The prompt text the processor gets: the processor's chat template with image content parts, the
+    tokenizer's (a tiny one) with each ``<image>`` as the family's image text, or the plain prompt so."""
     n = len(sample.images)
     if sample.messages is not None:
-        messages = vision_messages(sample.messages, n)
-        apply = processor if getattr(processor, "chat_template", None) else processor.tokenizer
-        return str(apply.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        if getattr(processor, "chat_template", None):
+            messages = vision_messages(sample.messages, n)
+            return str(processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        placed = vision_messages(sample.messages, n)  # placeholders at the start when the text has none
+        text_messages = [dict(m, content=_joined(m["content"], image_text(processor))) for m in placed]
+        return str(
+            processor.tokenizer.apply_chat_template(text_messages, tokenize=False, add_generation_prompt=True)
+        )
     text = sample.prompt or ""
     if IMAGE_PLACEHOLDER not in text:
         text = IMAGE_PLACEHOLDER * n + text
     return text.replace(IMAGE_PLACEHOLDER, image_text(processor))
+
+
+def _joined(content: Any, image: str) -> str:
+    """Content parts (or a string) as one string, an image part as ``image``."""
+    if isinstance(content, str):
+        return content
+    return "".join(image if part["type"] == "image" else part.get("text", "") for part in content)
 
 
 def encode_vision_prompt(processor: Any, sample: Sample) -> VisionPrompt:

@@ -4,6 +4,7 @@ Registered generators (``synthetic`` dataset specs name them):
 
 - ``red_quadrant``: which quadrant holds the red square ("top-left" ...); ``exact_match`` on
   ``<answer>``.
+- ``shape_colour``: the colour of the one shape; ``exact_match`` on ``<answer>`` (``blank``: the control).
 - ``shape_count``: how many shapes (1 to ``max_shapes``); ``math`` on ``<answer>``.
 - ``shape_box``: the pixel box ``[x1, y1, x2, y2]`` of the one shape named by colour and kind, among
   distractors; ``iou`` (give it V-Triune's dynamic threshold through ``reward.schedules``).
@@ -124,6 +125,25 @@ def red_quadrant(
         image = _scene(shapes, image_size)
         out.append(
             _sample("red_quadrant", i, question, _blank(image) if blank else image, reward, _answer(quadrant))
+        )
+    return out
+
+
+@GENERATORS.register("shape_colour")
+def shape_colour(
+    size: int, seed: int, image_size: int = 64, side: int = 16, blank: bool = False
+) -> list[Sample]:
+    """One shape of random kind, colour and place: which colour is it (red, green, blue or yellow)?
+    ``blank``: every image white (the text-only control). A tiny VLM learns this one in minutes: the
+    answer is in what the image tokens hold, not in where they are (``red_quadrant`` needs the latter)."""
+    rng, out = random.Random(seed), []
+    for i in range(size):
+        colour, kind = rng.choice(list(COLOURS)), rng.choice(KINDS)
+        image = _scene([(kind, colour, _place(rng, image_size, side, []))], image_size)
+        question = "What colour is the shape? Answer red, green, blue or yellow."
+        reward = RewardSpec("exact_match", colour, {"answer_tag": "answer"})
+        out.append(
+            _sample("shape_colour", i, question, _blank(image) if blank else image, reward, _answer(colour))
         )
     return out
 

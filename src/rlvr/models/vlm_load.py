@@ -32,11 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def is_vlm_config(cfg: ModelConfig) -> bool:
-    """Whether the model of ``cfg`` is a vision-language model (see the module doc)."""
-    if cfg.tiny_vlm is not None:
-        return True
+    """Whether the model of ``cfg`` is a vision-language model (see the module doc). A ``model.path`` wins
+    over ``model.tiny_vlm`` (``rlvr eval --model DIR`` replaces the path of a tiny recipe)."""
     if cfg.path is None:
-        return False
+        return cfg.tiny_vlm is not None
     path = Path(cfg.path).expanduser()
     if path.is_dir():
         config = path / "config.json"
@@ -71,7 +70,7 @@ def _tiny(cfg: ModelConfig) -> tuple[Any, Any]:
 
 def load_vlm_tokenizer(cfg: ModelConfig) -> Any:
     """The processor's tokenizer (pad token set, left padding) with the processor attached."""
-    if cfg.tiny_vlm is not None:
+    if cfg.path is None:
         with torch.random.fork_rng():  # building the processor builds a model: leave the RNG alone
             processor = _tiny(cfg)[1]
     elif is_tiny_vlm(str(cfg.path)):
@@ -91,7 +90,7 @@ def load_vlm(cfg: ModelConfig, dtype: torch.dtype) -> torch.nn.Module:
     """The VLM of ``cfg`` in ``dtype``, its vision tower and connector frozen unless
     ``model.freeze_vision`` is off (LoRA and the device are the caller's)."""
     model: Any
-    if cfg.tiny_vlm is not None:
+    if cfg.path is None:
         model = _tiny(cfg)[0]
     elif is_tiny_vlm(str(cfg.path)):
         model = load_tiny_model(str(cfg.path))

@@ -1,5 +1,5 @@
 """VLAA-Thinking's claim at tiny scale: GRPO alone vs SFT then GRPO, equal optimizer steps, plus a
-text-only (blank image) control. Every arm starts from the blank-image base (recipes/tiny/vlm_base.yaml:
+text-only (blank image) control. Every arm starts from the blank-image base (recipes/tiny/vlm_base.yaml, shape_colour:
 format and answers, no vision; chance accuracy) and is scored greedy on 200 held-out red_quadrant
 problems. Writes experiments/vlaa_tiny/results.json.
 

@@ -242,7 +242,7 @@ def load_tiny_model(path: str | Path) -> Any:
     """The model of a saved tiny VLM folder."""
     import transformers as tf
 
-    classes = {
+    classes: dict[str, Any] = {
         "qwen2_vl": tf.Qwen2VLForConditionalGeneration,
         "qwen2_5_vl": tf.Qwen2_5_VLForConditionalGeneration,
         "llava": tf.LlavaForConditionalGeneration,

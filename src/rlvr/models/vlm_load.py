@@ -86,7 +86,7 @@ def load_vlm_tokenizer(cfg: ModelConfig) -> Any:
     return attach_processor(tok, processor)
 
 
-def load_vlm(cfg: ModelConfig, dtype: torch.dtype) -> torch.nn.Module:
+def load_vlm(cfg: ModelConfig, dtype: torch.dtype) -> Any:
     """The VLM of ``cfg`` in ``dtype``, its vision tower and connector frozen unless
     ``model.freeze_vision`` is off (LoRA and the device are the caller's)."""
     model: Any

@@ -3,10 +3,8 @@ regression on the concatenated image-token features of 600 training images, accu
     OMP_NUM_THREADS=2 python scripts/vlm_feature_probe.py qwen2_5_vl|llava
 """
 
-import warnings
-
-warnings.filterwarnings("ignore")
 import sys
+import warnings
 
 import torch
 
@@ -14,6 +12,8 @@ from rlvr.data.visual_tasks import QUADRANTS, red_quadrant
 from rlvr.models.tiny_vlm import build_tiny_vlm
 from rlvr.models.vlm import attach_processor
 from rlvr.rollout.prompts import encode_prompts
+
+warnings.filterwarnings("ignore")
 
 fam = sys.argv[1]
 m, p = build_tiny_vlm(

@@ -4,12 +4,10 @@ Short answers (just the label), batch 32, greedy accuracy on 100 held-out proble
 (the task is set by the import below: shape_colour; red_quadrant was probed with it swapped in).
 """
 
-import warnings
-
-warnings.filterwarnings("ignore")
 import dataclasses
 import random
 import sys
+import warnings
 
 import torch
 
@@ -20,6 +18,8 @@ from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
 from rlvr.rollout.vlm_generate import VisionEngine
 from rlvr.training.vlm_sft import encode_vision_sft, vision_sft_loss
+
+warnings.filterwarnings("ignore")
 
 short = sys.argv[1] == "short"
 H = int(sys.argv[2])
@@ -41,7 +41,7 @@ rows = [encode_vision_sft(tok, s) for s in train]
 opt = torch.optim.AdamW([q for q in m.parameters() if q.requires_grad], lr=lr)
 for step in range(int(sys.argv[4])):
     batch = random.Random(step).sample(rows, 32)
-    n = sum(len(l) - l.count(-100) for _, l in batch)
+    n = sum(len(lab) - lab.count(-100) for _, lab in batch)
     loss = vision_sft_loss(m, batch, n, tok.pad_token_id)
     opt.zero_grad()
     loss.backward()
@@ -52,8 +52,8 @@ for step in range(int(sys.argv[4])):
             encode_prompts(tok, test),
             SamplingParams(n=1, temperature=0, max_new_tokens=80 if not short else 14),
         )
-        acc = sum(s.reward.ground_truth in c.text.split("<answer>")[-1] for s, c in zip(test, outs)) / len(
-            test
-        )
+        acc = sum(
+            s.reward.ground_truth in c.text.split("<answer>")[-1] for s, c in zip(test, outs, strict=True)
+        ) / len(test)
         print(step + 1, round(loss.item(), 4), acc, flush=True)
         m.train()

@@ -27,7 +27,9 @@ from rlvr.training.batch import collate  # noqa: E402
 
 def gap(model, tok, one_d: bool = False) -> float:
     prompts = encode_prompts(tok, samples())
-    completions = VisionEngine(model, tok, 64, seed=1).generate(prompts, SamplingParams(n=3, max_new_tokens=12))
+    completions = VisionEngine(model, tok, 64, seed=1).generate(
+        prompts, SamplingParams(n=3, max_new_tokens=12)
+    )
     batch = collate(completions, tok.pad_token_id)
     with mock.patch.object(vlm_forward, "mrope_positions", lambda *a, **k: None) if one_d else _null():
         logprobs = learner(model).logprobs(batch)

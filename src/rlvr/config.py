@@ -49,7 +49,14 @@ class ModelConfig(_Strict):
     path: str | None = None
     """Hub id or local directory of the model and tokenizer. None builds a tiny model from `tiny`."""
     tiny: TinyModelConfig | None = None
-    """Build a tiny Llama-style model and character tokenizer locally (tests, quickstart)."""
+    """Build a tiny Llama-style model and character tokenizer locally (tests, quickstart). With
+    `tiny_vlm`, only its sizes and seed are read (the language model of the tiny VLM)."""
+    tiny_vlm: Literal["qwen2_vl", "qwen2_5_vl", "llava", "idefics3"] | None = None
+    """Build a tiny vision-language model of this family locally (rlvr.models.tiny_vlm; the tiny VLM
+    recipes); model.path must then be None."""
+    freeze_vision: bool = True
+    """Vision-language models: freeze the vision tower and connector, train the language model
+    (V-Triune: training them jointly collapsed)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Parameter dtype of the policy and the reference model."""
     device: str = "auto"

@@ -191,7 +191,14 @@ def known_generators(cfg: RunConfig) -> list[str]:
     return _check_names(GENERATORS, named)
 
 
+def tiny_vlm_without_path(cfg: RunConfig) -> list[str]:
+    if cfg.model.tiny_vlm is not None and cfg.model.path is not None:
+        return ["model.tiny_vlm: builds a model here, and model.path names one too; set one of them"]
+    return []
+
+
 RULES: list[Callable[[RunConfig], list[str]]] = [
+    tiny_vlm_without_path,
     reset_needs_kl,
     reset_without_lora,
     vllm_without_lora,

@@ -27,11 +27,13 @@ RECIPES = sorted(
     p for p in ROOT.glob("recipes/**/*.yaml") if "imagenav" not in p.parts
 )  # embodied: tests/embodied
 # recipes/tiny/multiturn.yaml is a tiny recipe of its own (a toy environment), not a twin of a hub recipe;
-# recipes/tiny/s3.yaml needs its own tiny model (a long context), run by tests/envs/test_s3_recipe.py
+# recipes/tiny/s3.yaml needs its own tiny model (a long context), run by tests/envs/test_s3_recipe.py;
+# the tiny VLM twins (and their base) run on a tiny VLM: tests/vision/test_vlm_recipes.py
+VLM_TWINS = ("vlm_base.yaml", "vlaa_grpo.yaml", "vlaa_sft_grpo.yaml", "orsta.yaml")
 TWINS = sorted(
     p
     for p in (ROOT / "recipes/tiny").glob("*.yaml")
-    if p.name not in ("base.yaml", "multiturn.yaml", "s3.yaml")
+    if p.name not in ("base.yaml", "multiturn.yaml", "s3.yaml", *VLM_TWINS)
 )
 SPURIOUS = sorted(p for p in (ROOT / "recipes/spurious").glob("*.yaml") if p.name != "base.yaml")
 

@@ -4,6 +4,7 @@ Registered generators (``synthetic`` dataset specs name them):
 
 - ``red_quadrant``: which quadrant holds the red square ("top-left" ...); ``exact_match`` on
   ``<answer>``.
+- ``shape_colour``: the colour of the one shape; ``exact_match`` on ``<answer>`` (``blank``: the control).
 - ``shape_count``: how many shapes (1 to ``max_shapes``); ``math`` on ``<answer>``.
 - ``shape_box``: the pixel box ``[x1, y1, x2, y2]`` of the one shape named by colour and kind, among
   distractors; ``iou`` (give it V-Triune's dynamic threshold through ``reward.schedules``).
@@ -12,7 +13,8 @@ Registered generators (``synthetic`` dataset specs name them):
 
 Shapes never overlap (2-pixel gap). A box is the drawn shape's bounding box in pixel coordinates (PIL
 draws inclusive corners). Each sample's ``metadata["gold"]`` is a completion that its verifier scores
-as fully correct (a task checks its own gold answer); the image is an ``ImageRef`` holding the PIL image.
+as fully correct (a task checks its own gold answer), and its ``response`` too (SFT demonstrations); the
+image is an ``ImageRef`` holding the PIL image.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def _scene(shapes: list[tuple[str, str, Box]], size: int) -> Any:
     return image
 
 
+def _blank(image: Any) -> Any:
+    """A white image of the same size (the text-only control: the question without the picture)."""
+    from PIL import Image
+
+    return Image.new("RGB", image.size, (255, 255, 255))
+
+
 def _sample(task: str, i: int, question: str, image: Any, reward: RewardSpec, gold: str) -> Sample:
     return Sample(
         id=f"{task}-{i}",
@@ -80,6 +89,7 @@ def _sample(task: str, i: int, question: str, image: Any, reward: RewardSpec, go
         data_source=task,
         reward=reward,
         images=[ImageRef(pil=image)],
+        response=gold,
         metadata={"gold": gold},
     )
 
@@ -90,9 +100,10 @@ def _answer(text: str) -> str:
 
 @GENERATORS.register("red_quadrant")
 def red_quadrant(
-    size: int, seed: int, image_size: int = 64, side: int = 10, distractors: int = 2
+    size: int, seed: int, image_size: int = 64, side: int = 10, distractors: int = 2, blank: bool = False
 ) -> list[Sample]:
-    """The red square lies wholly in one quadrant; other-coloured squares are distractors anywhere."""
+    """The red square lies wholly in one quadrant; other-coloured squares are distractors anywhere.
+    ``blank``: every image white (the text-only control; the answers are those of the drawn scenes)."""
     rng, half, out = random.Random(seed), image_size // 2, []
     areas = {
         "top-left": (0, 0, half - 1, half - 1),
@@ -111,8 +122,28 @@ def red_quadrant(
             "Which quadrant holds the red square? Answer top-left, top-right, bottom-left or bottom-right."
         )
         reward = RewardSpec("exact_match", quadrant, {"answer_tag": "answer"})
+        image = _scene(shapes, image_size)
         out.append(
-            _sample("red_quadrant", i, question, _scene(shapes, image_size), reward, _answer(quadrant))
+            _sample("red_quadrant", i, question, _blank(image) if blank else image, reward, _answer(quadrant))
+        )
+    return out
+
+
+@GENERATORS.register("shape_colour")
+def shape_colour(
+    size: int, seed: int, image_size: int = 64, side: int = 16, blank: bool = False
+) -> list[Sample]:
+    """One shape of random kind, colour and place: which colour is it (red, green, blue or yellow)?
+    ``blank``: every image white (the text-only control). A tiny VLM learns this one in minutes: the
+    answer is in what the image tokens hold, not in where they are (``red_quadrant`` needs the latter)."""
+    rng, out = random.Random(seed), []
+    for i in range(size):
+        colour, kind = rng.choice(list(COLOURS)), rng.choice(KINDS)
+        image = _scene([(kind, colour, _place(rng, image_size, side, []))], image_size)
+        question = "What colour is the shape? Answer red, green, blue or yellow."
+        reward = RewardSpec("exact_match", colour, {"answer_tag": "answer"})
+        out.append(
+            _sample("shape_colour", i, question, _blank(image) if blank else image, reward, _answer(colour))
         )
     return out
 

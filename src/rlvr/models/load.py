@@ -48,6 +48,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_tokenizer(cfg: ModelConfig):
+    from rlvr.models.vlm_load import is_vlm_config, load_vlm_tokenizer
+
+    if is_vlm_config(cfg):  # the processor's tokenizer, the processor attached
+        return load_vlm_tokenizer(cfg)
     if cfg.path is None:
         return build_tokenizer((cfg.tiny or TinyModelConfig()).alphabet)
     from transformers import AutoTokenizer
@@ -67,7 +71,11 @@ def load_model(cfg: ModelConfig, tokenizer):
     quiet_transformers()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    if cfg.path is None:
+    from rlvr.models.vlm_load import is_vlm_config, load_vlm
+
+    if is_vlm_config(cfg):
+        model = load_vlm(cfg, DTYPES[cfg.dtype])
+    elif cfg.path is None:
         model = build_tiny_model(cfg.tiny or TinyModelConfig(), tokenizer).to(DTYPES[cfg.dtype])
     else:
         from transformers import AutoModelForCausalLM

@@ -47,7 +47,14 @@ def _image_only(base: type) -> type:
     return _ImageOnly
 
 
-def _qwen(family: str, seed: int) -> tuple[Any, Any]:
+def _sizes(text: dict[str, int] | None) -> dict[str, int]:
+    """The text model's sizes: hidden 32, MLP 64, 1 layer, 2 heads unless ``text`` says otherwise
+    (keys ``hidden_size``, ``intermediate_size``, ``num_hidden_layers``, ``num_attention_heads``)."""
+    sizes = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    return sizes | (text or {})
+
+
+def _qwen(family: str, seed: int, text_sizes: dict[str, int] | None = None) -> tuple[Any, Any]:
     import torch
     import transformers as tf
 
@@ -57,15 +64,15 @@ def _qwen(family: str, seed: int) -> tuple[Any, Any]:
     image_proc = tf.Qwen2VLImageProcessorPil(
         min_pixels=28 * 28, max_pixels=28 * 28 * 16, patch_size=14, merge_size=2, temporal_patch_size=2
     )
+    sizes = _sizes(text_sizes)
+    half = sizes["hidden_size"] // sizes["num_attention_heads"] // 2  # rotary frequencies a head
+    section = [half // 4, half // 4, half - 2 * (half // 4)]  # (temporal, height, width): [2, 2, 4] at 8
     text = {
         "vocab_size": len(tok),
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
+        **sizes,
         "num_key_value_heads": 1,
         "max_position_embeddings": 1024,
-        "rope_scaling": {"type": "mrope", "mrope_section": [2, 2, 4]},
+        "rope_scaling": {"type": "mrope", "mrope_section": section},
         "pad_token_id": tok.pad_token_id,
         "bos_token_id": tok.bos_token_id,
         "eos_token_id": tok.eos_token_id,
@@ -81,14 +88,15 @@ def _qwen(family: str, seed: int) -> tuple[Any, Any]:
     model_cls: Any
     proc_cls: Any
     if family == "qwen2_vl":
-        vision |= {"embed_dim": 32, "hidden_size": 32, "mlp_ratio": 2}
+        vision |= {"embed_dim": 32, "hidden_size": sizes["hidden_size"], "mlp_ratio": 2}
         config_cls, model_cls, proc_cls = (
             tf.Qwen2VLConfig,
             tf.Qwen2VLForConditionalGeneration,
             tf.Qwen2VLProcessor,
         )
     else:
-        vision |= {"hidden_size": 32, "intermediate_size": 64, "out_hidden_size": 32, "window_size": 56}
+        vision |= {"hidden_size": 32, "intermediate_size": 64, "window_size": 56}
+        vision |= {"out_hidden_size": sizes["hidden_size"]}
         vision |= {"fullatt_block_indexes": [0]}
         config_cls, model_cls = tf.Qwen2_5_VLConfig, tf.Qwen2_5_VLForConditionalGeneration
         proc_cls = tf.Qwen2_5_VLProcessor
@@ -104,14 +112,11 @@ def _qwen(family: str, seed: int) -> tuple[Any, Any]:
     return model_cls(config), _image_only(proc_cls)(image_processor=image_proc, tokenizer=tok)
 
 
-def _text_config(tok: Any) -> dict[str, Any]:
+def _text_config(tok: Any, text_sizes: dict[str, int] | None = None) -> dict[str, Any]:
     return {
         "model_type": "llama",
         "vocab_size": len(tok),
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
+        **_sizes(text_sizes),
         "num_key_value_heads": 1,
         "pad_token_id": tok.pad_token_id,
         "bos_token_id": tok.bos_token_id,
@@ -119,7 +124,7 @@ def _text_config(tok: Any) -> dict[str, Any]:
     }
 
 
-def _llava(seed: int) -> tuple[Any, Any]:
+def _llava(seed: int, text_sizes: dict[str, int] | None = None) -> tuple[Any, Any]:
     """CLIP vision tower on 28x28 images (2x2 patches of 14: 4 image tokens, CLS dropped) + Llama."""
     import torch
     import transformers as tf
@@ -139,7 +144,7 @@ def _llava(seed: int) -> tuple[Any, Any]:
     vision |= {"num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 28, "patch_size": 14}
     config = tf.LlavaConfig(
         vision_config=vision,
-        text_config=_text_config(tok),
+        text_config=_text_config(tok, text_sizes),
         image_token_index=tok.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
@@ -148,7 +153,7 @@ def _llava(seed: int) -> tuple[Any, Any]:
     return tf.LlavaForConditionalGeneration(config), processor
 
 
-def _idefics3(seed: int) -> tuple[Any, Any]:
+def _idefics3(seed: int, text_sizes: dict[str, int] | None = None) -> tuple[Any, Any]:
     """SigLIP-style tower on 28x28 images (4 patches, pixel-shuffled by 2: 1 image token) + Llama."""
     import torch
     import transformers as tf
@@ -164,7 +169,7 @@ def _idefics3(seed: int) -> tuple[Any, Any]:
     vision |= {"image_size": 28, "patch_size": 14}
     config = tf.Idefics3Config(
         vision_config=vision,
-        text_config=_text_config(tok),
+        text_config=_text_config(tok, text_sizes),
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         scale_factor=2,
     )
@@ -172,15 +177,42 @@ def _idefics3(seed: int) -> tuple[Any, Any]:
     return tf.Idefics3ForConditionalGeneration(config), processor
 
 
-def build_tiny_vlm(family: str, seed: int = 0) -> tuple[Any, Any]:
-    """A randomly initialised tiny ``family`` model and its processor (see the module doc)."""
+def build_tiny_vlm(family: str, seed: int = 0, text_sizes: dict[str, int] | None = None) -> tuple[Any, Any]:
+    """A randomly initialised tiny ``family`` model and its processor (see the module doc). The processor
+    remembers its family (``save_processor`` writes it for ``load_tiny_vlm``). ``text_sizes`` overrides
+    the language model's sizes (see ``_sizes``)."""
     if family in ("qwen2_vl", "qwen2_5_vl"):
-        return _qwen(family, seed)
-    if family == "llava":
-        return _llava(seed)
-    if family == "idefics3":
-        return _idefics3(seed)
-    raise ValueError(f"unknown VLM family {family!r}; known: {list(FAMILIES)}")
+        model, processor = _qwen(family, seed, text_sizes)
+    elif family == "llava":
+        model, processor = _llava(seed, text_sizes)
+    elif family == "idefics3":
+        model, processor = _idefics3(seed, text_sizes)
+    else:
+        raise ValueError(f"unknown VLM family {family!r}; known: {list(FAMILIES)}")
+    processor.rlvr_family = family
+    return model, processor
+
+
+def save_processor(processor: Any, path: str | Path) -> None:
+    """Write ``processor`` to ``path`` so that ``load_vlm_processor`` reads it back: a tiny one as its
+    image processor, tokenizer and family marker (image-only Qwen processors have no class to save),
+    any other through its own ``save_pretrained``."""
+    path = Path(path)
+    family = getattr(processor, "rlvr_family", None)
+    if family is None:
+        processor.save_pretrained(path)
+        return
+    if family in ("qwen2_vl", "qwen2_5_vl"):
+        processor.image_processor.save_pretrained(path)
+        processor.tokenizer.save_pretrained(path)
+    else:
+        processor.save_pretrained(path)
+    (path / _MARKER).write_text(json.dumps({"family": family}))
+
+
+def is_tiny_vlm(path: str | Path) -> bool:
+    """Whether ``path`` is a folder written by ``save_tiny_vlm`` / ``save_processor`` of a tiny VLM."""
+    return (Path(path) / _MARKER).is_file()
 
 
 def image_prompt(family: str, n_images: int = 1) -> str:
@@ -195,36 +227,50 @@ def save_tiny_vlm(family: str, path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     model, processor = build_tiny_vlm(family, seed)
     model.save_pretrained(path)
-    if family in ("qwen2_vl", "qwen2_5_vl"):  # image-only: no processor class to save
-        processor.image_processor.save_pretrained(path)
-        processor.tokenizer.save_pretrained(path)
-    else:
-        processor.save_pretrained(path)
-    (path / _MARKER).write_text(json.dumps({"family": family}))
+    save_processor(processor, path)
     return path
 
 
-def load_tiny_vlm(path: str | Path) -> tuple[Any, Any]:
-    """A saved tiny VLM and its processor, rebuilt image-only (not through ``AutoProcessor``)."""
+def _family(path: Path) -> str:
+    family = json.loads((path / _MARKER).read_text())["family"]
+    if family not in FAMILIES:
+        raise ValueError(f"{path}: unknown VLM family {family!r}; known: {list(FAMILIES)}")
+    return str(family)
+
+
+def load_tiny_model(path: str | Path) -> Any:
+    """The model of a saved tiny VLM folder."""
+    import transformers as tf
+
+    classes: dict[str, Any] = {
+        "qwen2_vl": tf.Qwen2VLForConditionalGeneration,
+        "qwen2_5_vl": tf.Qwen2_5_VLForConditionalGeneration,
+        "llava": tf.LlavaForConditionalGeneration,
+        "idefics3": tf.Idefics3ForConditionalGeneration,
+    }
+    return classes[_family(Path(path))].from_pretrained(path)
+
+
+def load_tiny_processor(path: str | Path) -> Any:
+    """The processor of a saved tiny VLM folder, rebuilt image-only (not through ``AutoProcessor``)."""
     import transformers as tf
 
     path = Path(path)
-    family = json.loads((path / _MARKER).read_text())["family"]
+    family = _family(path)
+    processor: Any
     if family in ("qwen2_vl", "qwen2_5_vl"):
         tok = tf.AutoTokenizer.from_pretrained(path)
         image_proc = tf.Qwen2VLImageProcessorPil.from_pretrained(path)
         proc_cls = tf.Qwen2VLProcessor if family == "qwen2_vl" else tf.Qwen2_5_VLProcessor
-        model_cls = (
-            tf.Qwen2VLForConditionalGeneration
-            if family == "qwen2_vl"
-            else tf.Qwen2_5_VLForConditionalGeneration
-        )
-        return model_cls.from_pretrained(path), _image_only(proc_cls)(
-            image_processor=image_proc, tokenizer=tok
-        )
-    if family == "llava":
-        return tf.LlavaForConditionalGeneration.from_pretrained(path), tf.LlavaProcessor.from_pretrained(path)
-    if family == "idefics3":
-        model = tf.Idefics3ForConditionalGeneration.from_pretrained(path)
-        return model, tf.Idefics3Processor.from_pretrained(path)
-    raise ValueError(f"{path}: unknown VLM family {family!r}; known: {list(FAMILIES)}")
+        processor = _image_only(proc_cls)(image_processor=image_proc, tokenizer=tok)
+    elif family == "llava":
+        processor = tf.LlavaProcessor.from_pretrained(path)
+    else:
+        processor = tf.Idefics3Processor.from_pretrained(path)
+    processor.rlvr_family = family
+    return processor
+
+
+def load_tiny_vlm(path: str | Path) -> tuple[Any, Any]:
+    """A saved tiny VLM and its processor."""
+    return load_tiny_model(path), load_tiny_processor(path)

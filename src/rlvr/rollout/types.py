@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,3 +45,5 @@ class Completion:
     sample_index: int = 0  # which of the prompt's n completions this is (0..n-1)
     # multi-turn rows: 1 on generated tokens, 0 on observation tokens (None: every token generated)
     loss_mask: list[int] | None = None
+    # a VLM prompt's vision inputs (rlvr.models.vlm.VisionInputs), one object shared by its n completions
+    vision: Any = None

@@ -175,11 +175,19 @@ class VLLMEngine:
             return []
         self._check_truncation(params)
         seeds = torch.randint(0, _SEED_HIGH, (len(jobs),), generator=self.generator).tolist()
-        requests = [self._vllm.TokensPrompt(prompt_token_ids=list(ids)) for _, _, ids in jobs]
+        requests = [self._request(ids) for _, _, ids in jobs]
         sampling = [self._sampling_params(params, seed) for seed in seeds]
         with _global_rng_kept():  # vLLM's CPU sampler draws from torch's global RNG each step
             outputs = self.llm.generate(requests, sampling, use_tqdm=False)
         return [self._completion(job, out.outputs[0]) for job, out in zip(jobs, outputs, strict=True)]
+
+    def _request(self, ids: list[int]):
+        """A vLLM token prompt; a ``VisionPrompt``'s images go along as ``multi_modal_data`` (its ids already
+        hold the expanded image tokens, which vLLM's processor recognises and keeps)."""
+        images = getattr(ids, "images", None)
+        if images:
+            return self._vllm.TokensPrompt(prompt_token_ids=list(ids), multi_modal_data={"image": images})
+        return self._vllm.TokensPrompt(prompt_token_ids=list(ids))
 
     def _sampling_params(self, params: SamplingParams, seed: int):
         return self._vllm.SamplingParams(
@@ -213,6 +221,7 @@ class VLLMEngine:
             finish_reason=_FINISH[out.finish_reason],
             prompt_ids=list(ids),
             sample_index=sample_index,
+            vision=getattr(ids, "vision", None),  # a VisionPrompt's inputs, for the learner
         )
 
     def _check_truncation(self, params: SamplingParams) -> None:

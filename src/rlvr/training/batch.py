@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rlvr.models.vlm import VisionBatch
 from rlvr.rollout.decode_steps import positions_from_mask
 from rlvr.rollout.types import Completion
 
@@ -29,6 +30,7 @@ class TokenBatch:
     response_mask: Tensor  # (B, R) float
     behaviour_logprobs: Tensor  # (B, R) float, 0 outside the mask
     prompt_width: int
+    vision: VisionBatch | None = None  # a VLM batch's images (rlvr.models.vlm); None: text only
 
     @property
     def size(self) -> int:
@@ -40,7 +42,8 @@ class TokenBatch:
 
     def select(self, index: Tensor | slice) -> TokenBatch:
         """Rows ``index`` of every tensor (a micro-batch or a shuffled mini-batch)."""
-        return self._map(lambda t: t[index])
+        out = self._map(lambda t: t[index])
+        return out if self.vision is None else replace(out, vision=self.vision.select(index))
 
     def response_lengths(self) -> Tensor:
         """Tokens of each response (B,), from the attention mask: a row whose loss is masked keeps its length."""
@@ -78,10 +81,12 @@ class TokenBatch:
             self.response_mask[:, :width],
             self.behaviour_logprobs[:, :width],
             self.prompt_width,
+            self.vision,
         )
 
     def to(self, device: torch.device) -> TokenBatch:
-        return self._map(lambda t: t.to(device))
+        out = self._map(lambda t: t.to(device))
+        return out if self.vision is None else replace(out, vision=self.vision.to(device))
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> TokenBatch:
         """The batch with ``fn`` applied to every tensor field (the others are kept)."""
@@ -116,7 +121,8 @@ def collate(completions: list[Completion], pad_id: int) -> TokenBatch:
         [x for c in completions for x in c.logprobs], dtype=torch.float32
     )
     position_ids = positions_from_mask(attn)
-    return TokenBatch(input_ids, attn, position_ids, resp_mask, behaviour, P)
+    vision = VisionBatch.of([c.vision for c in completions])
+    return TokenBatch(input_ids, attn, position_ids, resp_mask, behaviour, P, vision)
 
 
 def length_buckets(lengths: Tensor, min_saving: float = 0.15) -> list[Tensor]:

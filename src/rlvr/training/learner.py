@@ -25,6 +25,7 @@ from rlvr.models.prefix import SharedPrefix
 from rlvr.training.batch import TokenBatch, length_buckets
 from rlvr.training.microbatch import micro_batches
 from rlvr.training.optim import build_optimizer
+from rlvr.training.vlm_forward import vision_forward
 
 
 class Learner:
@@ -86,6 +87,8 @@ class Learner:
         response positions are meaningful: the columns past the longest response of a row's pass hold 0.
         Short sequences on CPU run with eager attention (see ``short_sequence_attention``).
         """
+        if mb.vision is not None:  # images: the VLM's own vision path and positions
+            return vision_forward(model, mb, self._token_stats, with_entropy)
         P, R = mb.prompt_width, mb.response_width
         lengths = mb.response_lengths().cpu()
         buckets = [torch.arange(mb.size)] if self.one_pass else length_buckets(lengths)

@@ -18,6 +18,8 @@ from rlvr.algorithms import ADVANTAGES, kl_penalty
 from rlvr.algorithms.multiturn import OUTCOME_ESTIMATORS, trajectory_advantages
 from rlvr.config import RunConfig
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
+from rlvr.models.vlm import is_vlm
+from rlvr.models.vlm_load import save_vlm_processor
 from rlvr.rewards.factory import router_for
 from rlvr.rewards.router import ScoreRequest
 from rlvr.rewards.types import RewardResult
@@ -212,6 +214,7 @@ class LearnerRole:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
+        save_vlm_processor(self.tokenizer, path)
         return path
 
 
@@ -261,6 +264,8 @@ class RolloutRole:
                 model = load_model(cfg.model, self.tokenizer)
                 model.requires_grad_(False)
             self.model = model
+            if is_vlm(model):  # images through the model's own vision path (rlvr.rollout.vlm_generate)
+                from rlvr.rollout.vlm_generate import VisionEngine as HFEngine  # noqa: N814
             self.engine = HFEngine(
                 model,
                 self.tokenizer,

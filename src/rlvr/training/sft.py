@@ -13,10 +13,13 @@ from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
 from rlvr.data.specs import load_dataset_specs
 from rlvr.models.load import load_model, load_tokenizer
+from rlvr.models.vlm import processor_of
+from rlvr.models.vlm_load import save_vlm_processor
 from rlvr.rollout.prompts import render_prompt
 from rlvr.tracking.sinks import build_sinks
 from rlvr.training.optim import build_optimizer
 from rlvr.training.seeding import seed_everything
+from rlvr.training.vlm_sft import encode_vision_sft, vision_sft_loss
 
 IGNORE = -100
 
@@ -61,7 +64,8 @@ def run_sft(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> Path:
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, tokenizer)
     device = next(model.parameters()).device
-    encoded = [encode_sft(tokenizer, s) for s in samples]
+    vision = processor_of(tokenizer) is not None  # a VLM: rows with images (rlvr.training.vlm_sft)
+    encoded = [(encode_vision_sft if vision else encode_sft)(tokenizer, s) for s in samples]
     sampler = PromptSampler(len(encoded), min(cfg.sft.batch_size, len(encoded)), seed=cfg.trainer.seed)
     optimizer, scheduler = build_optimizer(model, cfg.sft.optim, cfg.sft.steps)
     logger = build_sinks(
@@ -76,8 +80,12 @@ def run_sft(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> Path:
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for start in range(0, len(rows), cfg.sft.micro_batch_size):
-            batch = pad_sft(rows[start : start + cfg.sft.micro_batch_size], tokenizer.pad_token_id)
-            loss = sft_loss(model, {k: v.to(device) for k, v in batch.items()}, targets)
+            chunk = rows[start : start + cfg.sft.micro_batch_size]
+            if vision:
+                loss = vision_sft_loss(model, chunk, targets, tokenizer.pad_token_id)
+            else:
+                batch = pad_sft(chunk, tokenizer.pad_token_id)
+                loss = sft_loss(model, {k: v.to(device) for k, v in batch.items()}, targets)
             loss.backward()
             total += loss.item()
         params = [p for p in model.parameters() if p.grad is not None]
@@ -93,4 +101,5 @@ def run_sft(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> Path:
     out = run_dir / cfg.sft.output
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    save_vlm_processor(tokenizer, out)
     return out

@@ -54,10 +54,10 @@ def _group(trajs: list[Trajectory]) -> dict[str, float]:
     }
     by_turn: dict[int, list[float]] = defaultdict(list)
     for t in ok:
-        for k, r in enumerate(t.turn_rewards):
-            by_turn[k].append(r)
-    for k in sorted(by_turn):  # the reward of turn k+1, over the trajectories that played it
-        m[f"turn_reward/turn_{k + 1}"] = _mean(by_turn[k])
+        for turn, r in enumerate(t.turn_rewards, start=1):
+            by_turn[turn].append(r)
+    for turn in sorted(by_turn):  # the reward of each turn, over the trajectories that played it
+        m[f"turn_reward/turn_{turn}"] = _mean(by_turn[turn])
     for reason in STOP_REASONS:
         m[f"stop/{reason}"] = _mean([float(t.stop_reason == reason) for t in trajs])
     env_keys = sorted({k for t in trajs for k in t.env_metrics})

@@ -214,6 +214,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "eval":
         metrics = api.evaluate(cfg, model=args.model, output=args.output, run_dir=args.run_dir)
         _print_metrics(metrics)
+        from rlvr.eval.episodes import episode_summary
+
+        for line in episode_summary(metrics):  # rows with an env: one line per environment
+            print(f"rlvr eval: {line}")
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rlvr.algorithms.config import AlgorithmConfig
+from rlvr.config_lora import LoraConfig  # noqa: F401 (re-exported: model.lora, critic.lora)
 from rlvr.config_rules import CheckedRun, non_finite
 from rlvr.data.specs import DatasetSpec
 from rlvr.models.tiny import TinyModelConfig
@@ -28,19 +29,6 @@ from rlvr.training.multiturn_config import MultiTurnConfig
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
-
-
-class LoraConfig(_Strict):
-    """LoRA adapters through peft; only the adapters are trained and checkpointed."""
-
-    r: int = Field(16, gt=0)
-    """Rank of the adapters."""
-    alpha: int = Field(32, gt=0)
-    """Scaling numerator (the update is scaled by alpha / r)."""
-    dropout: float = Field(0.0, ge=0, lt=1)
-    """Dropout on the adapter input."""
-    target_modules: list[str] | str = "all-linear"
-    """Module names to adapt, or 'all-linear'."""
 
 
 class ModelConfig(_Strict):

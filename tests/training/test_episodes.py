@@ -103,6 +103,9 @@ def test_turn_ends_mask_and_rewards_of_a_raw_text_episode():
         if m and (i + 1 == len(row.loss_mask) or not row.loss_mask[i + 1])
     ]
     assert row.turn_ends == ends and row.turn_rewards == [0.0, 0.0, 1.0]
+    m = episode_metrics([traj])
+    by_turn = [m[f"episode/guess_number/turn_reward/turn_{k}"] for k in (1, 2, 3)]
+    assert by_turn == [0.0, 0.0, 1.0] and m["episode/guess_number/turn_reward_mean"] == pytest.approx(1 / 3)
     assert traj.transcript == [
         ("prompt", "guess 1-8\n"),
         ("action", "4\n"),

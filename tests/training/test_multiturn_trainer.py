@@ -48,6 +48,7 @@ def test_grpo_on_episodes_updates_the_policy_and_logs_episode_metrics(tmp_path):
         "episode/guess_number/tokens_observed_mean",
         "episode/guess_number/turn_reward_mean",
         "episode/guess_number/rows_broken_by_template",
+        "episode/guess_number/turn_reward/turn_1",
         "train/pg_loss",
     ]:
         assert key in first, key
@@ -65,6 +66,7 @@ def test_grpo_on_episodes_updates_the_policy_and_logs_episode_metrics(tmp_path):
     assert '<div class="obs" title="observation: not generated, not trained"><b>env</b> higher' in page or (
         "<b>env</b> lower" in page
     )
+    assert '<span class="note">reward 0</span></div>' in page  # each model turn with its reward
 
 
 def test_ppo_with_a_critic_warms_the_critic_up_first(tmp_path):

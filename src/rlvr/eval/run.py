@@ -1,4 +1,5 @@
-"""``rlvr eval``: load a model (a run's checkpoint or a hub id) and evaluate it on data.eval."""
+"""``rlvr eval``: load a model (a run's checkpoint or a hub id) and evaluate it on data.eval: the verifiers'
+accuracy on single-turn rows, episodes (success, return, turns per environment) on rows with an ``env``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ def run_eval(
     cfg: RunConfig, model: str | None = None, output: str | None = None, run_dir: str | None = None
 ) -> dict[str, float]:
     from rlvr.data.specs import load_dataset_specs
-    from rlvr.eval.evaluate import evaluate
+    from rlvr.eval.episodes import evaluate_mixed
     from rlvr.rewards.factory import router_for
     from rlvr.training.roles import RolloutRole
     from rlvr.training.trainer import eval_params
@@ -25,7 +26,8 @@ def run_eval(
     router = router_for(cfg.reward)  # as training scores: in-process, a process pool or reward.server_url
     try:
         samples = load_dataset_specs(cfg.data.eval)
-        metrics = evaluate(worker.engine, samples, router, eval_params(cfg), cfg.eval.k)
+        # rows with an env are played as episodes (success, return, turns per environment)
+        metrics = evaluate_mixed(worker.engine, samples, router, eval_params(cfg), cfg.eval.k, cfg.multiturn)
     finally:
         router.close()
         worker.close()

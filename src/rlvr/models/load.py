@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -92,19 +92,34 @@ def load_model(cfg: ModelConfig, tokenizer):
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if cfg.lora is not None:
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(
-            r=cfg.lora.r,
-            lora_alpha=cfg.lora.alpha,
-            lora_dropout=cfg.lora.dropout,
-            target_modules=cfg.lora.target_modules,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
+        model = add_lora(model, cfg.lora, "CAUSAL_LM")
     model.to(resolve_device(cfg.device))
     model.train()
     return model
+
+
+class LoraSettings(Protocol):
+    """What :func:`add_lora` reads (``rlvr.config_lora.LoraConfig``, or any object with these fields)."""
+
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str] | str
+
+
+def add_lora(model, lora: LoraSettings, task_type: str):
+    """``model`` wrapped by peft with LoRA adapters (only they are trainable). ``task_type``: peft's
+    ("CAUSAL_LM" for a policy, "FEATURE_EXTRACTION" for a backbone without an LM head)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type=task_type,
+    )
+    return get_peft_model(model, config)
 
 
 def frozen_copy(model):

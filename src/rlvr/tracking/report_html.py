@@ -222,12 +222,15 @@ def _sample_row(s: dict[str, Any]) -> str:
 
 
 def _completion(s: dict[str, Any]) -> str:
-    """A completion, or a multi-turn episode as a conversation: the model's turns as plain text, the
-    environment's observations (tokens the model never generated) in marked blocks."""
+    """A completion, or a multi-turn episode as a conversation: the model's turns as plain text (each
+    with its turn reward), the environment's observations (tokens the model never generated) in marked
+    blocks."""
     turns = s.get("turns")
     if not isinstance(turns, list):
         return f"<pre>{_text(s.get('completion', ''))}</pre>"
-    parts = []
+    rewards = s.get("turn_rewards")
+    rewards = rewards if isinstance(rewards, list) else []
+    parts, actions = [], 0
     for turn in turns:
         kind = turn.get("kind") if isinstance(turn, dict) else None
         text = _text(turn.get("text", "") if isinstance(turn, dict) else turn)
@@ -236,7 +239,10 @@ def _completion(s: dict[str, Any]) -> str:
                 f'<div class="obs" title="observation: not generated, not trained"><b>env</b> {text}</div>'
             )
         elif kind == "action":
-            parts.append(f'<div class="act"><b>model</b> {text}</div>')
+            r = rewards[actions] if actions < len(rewards) else None
+            reward = f' <span class="note">reward {r:g}</span>' if isinstance(r, int | float) else ""
+            parts.append(f'<div class="act"><b>model</b> {text}{reward}</div>')
+            actions += 1
     stop = escape(str(s.get("stop_reason", "")))
     return f'<pre class="conv">{"".join(parts)}</pre><span class="note">stop: {stop}</span>'
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from rlvr.algorithms import LOSS_AGGREGATIONS
 from rlvr.algorithms.value import clipped_value_loss, explained_variance
 from rlvr.config import OptimConfig, RunConfig, TrainerConfig
+from rlvr.models.load import add_lora
 from rlvr.training.batch import TokenBatch
 from rlvr.training.critic_config import CriticConfig
 from rlvr.training.optim import build_optimizer
@@ -44,14 +45,20 @@ class ValueModel(nn.Module):
 
 
 def build_value_model(policy: nn.Module, cfg: CriticConfig) -> ValueModel:
-    """A value model on a copy of the policy's backbone (or on the backbone of ``cfg.path``)."""
+    """A value model on a copy of the policy's backbone (or on the backbone of ``cfg.path``); with
+    ``cfg.lora`` only LoRA adapters on that backbone (and the head) are trainable."""
     source: Any = policy
     if cfg.path is not None:
         from transformers import AutoModelForCausalLM
 
         source = AutoModelForCausalLM.from_pretrained(cfg.path)
+    elif hasattr(policy, "peft_config"):  # a LoRA policy: the base model with its (starting) adapter merged
+        peft_policy: Any = copy.deepcopy(policy)
+        source = peft_policy.merge_and_unload()
     backbone = copy.deepcopy(getattr(source, source.base_model_prefix))
     backbone.requires_grad_(True)
+    if cfg.lora is not None:
+        backbone = add_lora(backbone, cfg.lora, "FEATURE_EXTRACTION")
     device = next(policy.parameters()).device
     return ValueModel(backbone, source.config.hidden_size).to(device)
 
@@ -155,15 +162,37 @@ class Critic:
 
     # ---- checkpoints ------------------------------------------------------------------------------
     def weights(self) -> dict[str, Tensor]:
-        """A CPU copy of the value model's weights (later updates do not change it)."""
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        """A CPU copy of the value model's weights (later updates do not change it); with LoRA, of the
+        trainable ones only (adapters and head: the frozen backbone is rebuilt from the policy)."""
+        names = self._trainable_names()
+        return {
+            k: v.detach().to("cpu", copy=True)
+            for k, v in self.model.state_dict().items()
+            if names is None or k in names
+        }
+
+    def _trainable_names(self) -> set[str] | None:
+        """State-dict names of the trainable parameters with LoRA; None (all weights) without."""
+        if self.cfg.lora is None:
+            return None
+        return {k for k, p in self.model.named_parameters() if p.requires_grad}
 
     def training_state(self) -> dict[str, Any]:
         """Optimizer and schedule, for a checkpoint (torch-saved)."""
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
 
     def load(self, weights: dict[str, Tensor], state: dict[str, Any]) -> None:
-        self.model.load_state_dict(weights)
+        names = self._trainable_names()
+        if names is None:
+            self.model.load_state_dict(weights)
+        else:
+            if set(weights) != names:
+                missing, extra = sorted(names - set(weights)), sorted(set(weights) - names)
+                raise ValueError(
+                    f"the checkpoint's critic does not fit critic.lora: missing {missing[:5]}, "
+                    f"unexpected {extra[:5]} (was it saved with another critic: section?)"
+                )
+            self.model.load_state_dict(weights, strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlvr.config_lora import LoraConfig
+
 
 class CriticConfig(BaseModel):
     """A value model trained alongside the policy. Leave the section out (null) for critic-free
@@ -13,6 +15,10 @@ class CriticConfig(BaseModel):
 
     path: str | None = None
     """Model directory of the critic's backbone (any causal LM); None copies the policy's starting weights."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters on the critic's backbone (and its value head) instead of all its weights; only
+    they are checkpointed. The backbone stays the frozen copy of the policy's starting weights (with a
+    LoRA policy: its base model) or of ``path``."""
     lr: float = Field(1e-5, gt=0)
     """Learning rate of the critic's own AdamW optimizer."""
     weight_decay: float = Field(0.0, ge=0)

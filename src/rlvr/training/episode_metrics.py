@@ -13,8 +13,9 @@ def _mean(xs: list[float]) -> float:
 
 def episode_metrics(trajectories: list[Trajectory]) -> dict[str, float]:
     """Turns per trajectory, stop reasons, environment step latency and errors, tokens generated vs
-    observed, per-turn and total reward, rows started by templates that rewrite history, and the
-    environments' own metrics (means), for each environment name and for ``all``."""
+    observed, per-turn reward (over all turns and by turn index) and total reward, rows started by
+    templates that rewrite history, and the environments' own metrics (means), for each environment
+    name and for ``all``."""
     groups: dict[str, list[Trajectory]] = defaultdict(list)
     for t in trajectories:
         groups[t.env_name].append(t)
@@ -51,6 +52,12 @@ def _group(trajs: list[Trajectory]) -> dict[str, float]:
         "rows_broken_by_template": float(sum(len(t.rows) - 1 for t in trajs)),
         "turn_truncation_rate": _mean([float(f == "length") for t in trajs for f in t.finish_reasons]),
     }
+    by_turn: dict[int, list[float]] = defaultdict(list)
+    for t in ok:
+        for turn, r in enumerate(t.turn_rewards, start=1):
+            by_turn[turn].append(r)
+    for turn in sorted(by_turn):  # the reward of each turn, over the trajectories that played it
+        m[f"turn_reward/turn_{turn}"] = _mean(by_turn[turn])
     for reason in STOP_REASONS:
         m[f"stop/{reason}"] = _mean([float(t.stop_reason == reason) for t in trajs])
     env_keys = sorted({k for t in trajs for k in t.env_metrics})

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from rlvr.envs.tomap.counterclaims import predict_counterclaims
-from rlvr.envs.tomap.persuadee import SimulatedPersuadee
+from rlvr.envs.tomap.persuadee import Persuadee, SimulatedPersuadee
 from rlvr.envs.tomap.prompts import format_turns
 from rlvr.envs.tomap.topics import THEMES, make_topic
 from rlvr.registry import Registry
@@ -158,18 +158,22 @@ def collect(
     seed: int = 0,
     compact: bool = False,
     informed: float = 0.5,
+    dialogues: int = 1,
+    persuadee: Callable[[int], Persuadee] | None = None,
 ) -> list[Record]:
     """Dialogues of a scripted persuader with the simulated persuadee, labelled after every round.
 
     Each turn the persuader names one theme: with probability ``informed`` the one the persuadee just
     voiced (or a listed counterclaim's), else a random one; the labels are the persuadee's attitudes
-    towards the topic's three listed counterclaims (the ``topic_prior`` predictor's)."""
+    towards the topic's three listed counterclaims (the ``topic_prior`` predictor's). ``dialogues`` per topic;
+    ``persuadee(seed)`` builds the persuadee (default: the simulated one)."""
     rng = random.Random(f"collect-{seed}")
     records: list[Record] = []
-    for index in topics:
+    for index in [i for i in topics for _ in range(dialogues)]:
         topic = make_topic(index, world_seed)
         claims = predict_counterclaims({"name": "topic_prior", "compact": compact}, topic)
-        bob = SimulatedPersuadee(compact=compact, seed=rng.randrange(1 << 30))
+        bob_seed = rng.randrange(1 << 30)
+        bob = persuadee(bob_seed) if persuadee else SimulatedPersuadee(compact=compact, seed=bob_seed)
         bob.start(topic)
         turns: list[str] = []
         for _ in range(rounds + 1):

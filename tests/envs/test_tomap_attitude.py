@@ -48,7 +48,7 @@ def test_train_save_load_and_predict_in_the_env(tmp_path) -> None:
     result = env.step("<thought>t</thought><argument>it helps cost</argument>")
     predicted = loaded.predict(env.claims, env.turns)
     assert result.observation.endswith(
-        ",".join(f"{c} {2 * a}/8" for c, a in zip(env.claims, predicted)) + "\nA:"
+        ",".join(f"{c} {2 * a}/8" for c, a in zip(env.claims, predicted, strict=True)) + "\nA:"
     )
     assert 0.0 <= result.metrics["attitude_acc"] <= 1.0
 

@@ -22,12 +22,13 @@ def episodes(
     env: dict[str, Any] | None = None,
 ) -> list[Sample]:
     """``size`` episodes on the ``split`` topics (``train`` | ``heldout``), cycling through them in an
-    order drawn from ``seed``; ``env`` are the environment's parameters (``rounds`` is set here)."""
+    order drawn from ``seed``; ``env`` are the environment's parameters (``rounds`` is set here; the
+    persuadee's ``seed`` is the row number unless ``env`` sets it)."""
     indices = topic_indices(split)
     random.Random(seed).shuffle(indices)
-    params = {**(env or {}), "rounds": rounds}
     samples = []
     for i in range(size):
+        params = {"seed": i, **(env or {}), "rounds": rounds}  # the persuadee's seed varies with the row
         topic = make_topic(indices[i % len(indices)], world_seed)
         samples.append(
             Sample(
@@ -36,6 +37,50 @@ def episodes(
                 data_source=f"tomap_{split}",
                 reward=RewardSpec(verifier="env"),
                 metadata={"topic": topic.to_dict()},
+                env=EnvSpec("tomap", params, rounds),
+            )
+        )
+    return samples
+
+
+def claims_file(
+    size: int, seed: int, path: str, rounds: int = 3, split: str = "train", env: dict[str, Any] | None = None
+) -> list[Sample]:
+    """Episodes on the claims of a JSONL file (rows ``{"claim": Q, "negation": not-Q}``, as in the
+    official data: one side of a CMV / args.me / Anthropic debate each), for an LM persuadee; ``size``
+    rows drawn from ``seed`` (all of them, shuffled, when ``size`` is larger)."""
+    import json
+    from pathlib import Path
+
+    rows = []
+    for i, line in enumerate(Path(path).read_text().splitlines()):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "claim" not in row or "negation" not in row:
+            raise ValueError(
+                f"{path}:{i + 1}: a tomap claim row needs 'claim' and 'negation', got {sorted(row)}"
+            )
+        rows.append(row)
+    random.Random(seed).shuffle(rows)
+    params = {**(env or {}), "rounds": rounds}
+    samples = []
+    for i, row in enumerate(rows[:size]):
+        topic = {
+            "index": i,
+            "claim": row["claim"],
+            "negation": row["negation"],
+            "candidates": [],
+            "held": {},
+            "s0": 0.5,
+        }
+        samples.append(
+            Sample(
+                id=f"tomap-{split}-{seed}-{i}",
+                prompt=f"persuade: {row['claim']}",
+                data_source=f"tomap_{split}",
+                reward=RewardSpec(verifier="env"),
+                metadata={"topic": topic},
                 env=EnvSpec("tomap", params, rounds),
             )
         )

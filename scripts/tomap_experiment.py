@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 RECIPE = "recipes/tiny/tomap.yaml"
-SFT = "runs/tomap-sft/sft"
+SFT = "runs/tomap-sft2/sft"
 OUT = Path("experiments/tomap")
 TOM = {
     "base_none": "none",

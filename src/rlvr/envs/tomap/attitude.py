@@ -38,7 +38,7 @@ _EMBED_CACHE: dict[str, Embed] = {}
 
 @EMBEDDERS.register("wordllama")
 def wordllama_embedder(config: str = "l2_supercat", dim: int = 256) -> Embed:
-    import wordllama
+    import wordllama  # type: ignore[import-untyped]
     from wordllama import WordLlama
 
     model = WordLlama.load(config, dim=dim, cache_dir=Path(wordllama.__file__).parent, disable_download=True)
@@ -47,7 +47,7 @@ def wordllama_embedder(config: str = "l2_supercat", dim: int = 256) -> Embed:
 
 @EMBEDDERS.register("sentence_transformers")
 def st_embedder(model: str = "BAAI/bge-m3") -> Embed:
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
 
     encoder = SentenceTransformer(model)
     return lambda texts: torch.as_tensor(

@@ -102,8 +102,8 @@ def scripted_sft(
 ) -> list[Sample]:
     """SFT rows played by the environment itself against a scripted persuader (compact prompts): the
     dialogue so far as the prompt, the next action as the response. Each action names one theme, random
-    among all themes, or with probability ``informed`` the one the persuadee voiced last (or the first
-    listed counterclaim): a warm start that knows the format, not the strategy."""
+    among all themes, or with probability ``informed`` the one the persuadee voiced last, with the keyword
+    it used (or the first listed counterclaim): ``informed: 0`` knows the format, not the strategy."""
     rng = random.Random(seed)
     indices = topic_indices("train")
     params = {"compact": True, **(env or {}), "rounds": rounds}
@@ -117,9 +117,11 @@ def scripted_sft(
         hint = env_.claims[0] if env_.claims else None
         for _ in range(rounds):
             theme = rng.choice(sorted(THEMES))
-            if hint is not None and rng.random() < informed:
+            keyword = rng.choice(THEMES[theme])
+            if hint is not None and rng.random() < informed:  # answer the hint, with its own keyword
                 theme = next((t for t, kws in THEMES.items() if hint in kws or hint == t), theme)
-            action = scripted_action(rng.choice(THEMES[theme]), theme)
+                keyword = hint if hint in THEMES[theme] else rng.choice(THEMES[theme])
+            action = scripted_action(keyword, theme)
             rows.append(
                 Sample(id=f"tomap_sft-{seed}-{len(rows)}", prompt=text, data_source="tomap", response=action)
             )

@@ -139,7 +139,8 @@ def hf_chat(path: str, max_new_tokens: int = 512, device: str = "cpu", batch_siz
     tokenizer: Any = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model: Any = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(path)
+    model = model.to(device).eval()
 
     def chat(batch: list[Messages]) -> list[str]:
         replies: list[str] = []

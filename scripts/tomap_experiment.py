@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 RECIPE = "recipes/tiny/tomap.yaml"
-SFT = "runs/tomap-sft2/sft"
+SFT = "runs/tomap-sft-informed/sft"
 OUT = Path("experiments/tomap")
 TOM = {
     "base_none": "none",
@@ -30,6 +30,18 @@ TOM = {
     "counterclaims": "counterclaims",
     "tomap": "both",
 }
+# The same budget for every arm: GRPO over whole trajectories, each turn compared on its reward-to-go
+# (the multi-turn toy's fastest learner on this CPU), 30 steps x 8 topics x 8 episodes.
+TRAIN = [
+    "algorithm.advantage=grpo",
+    "multiturn.turn_rewards=return",
+    "critic=null",
+    "optim.lr=1e-3",
+    "trainer.steps=30",
+    "trainer.prompts_per_step=8",
+    "trainer.mini_batch_size=64",
+    "data.eval.0.size=8",
+]
 KEYS = (
     "shift_total",
     "repetition_rate",
@@ -44,7 +56,7 @@ KEYS = (
 def tom_overrides(tom: str, rounds: int | None = None) -> list[str]:
     out = [f"data.train.0.kwargs.env.tom={tom}", f"data.eval.0.kwargs.env.tom={tom}"]
     if rounds is not None:
-        out += [f"data.eval.0.kwargs.rounds={rounds}", f"multiturn.max_total_tokens={130 * rounds}"]
+        out += [f"data.eval.0.kwargs.rounds={rounds}", f"multiturn.max_total_tokens={min(768, 130 * rounds)}"]
     return out
 
 

@@ -82,3 +82,18 @@ def test_episodes_and_sft_rows_play_in_the_env() -> None:
     assert len(rows) == 6 and rows[0].prompt.startswith("Q:") and rows[0].response.startswith("<thought>")
     assert rows[1].prompt.startswith(rows[0].prompt + rows[0].response + "\nB:but ")
     assert "/8" in rows[1].prompt  # the warm start sees the agreement format (true attitudes)
+
+
+def test_claims_file_rows_for_an_lm_persuadee(tmp_path) -> None:
+    from rlvr.envs.tomap import claims_file
+
+    path = tmp_path / "claims.jsonl"
+    path.write_text(
+        '{"claim": "A is good", "negation": "A is not good"}\n\n{"claim": "B", "negation": "not B"}\n'
+    )
+    samples = claims_file(5, seed=0, path=str(path), env={"tom": "none"})
+    assert sorted(s.metadata["topic"]["claim"] for s in samples) == ["A is good", "B"]
+    assert samples[0].env.params == {"tom": "none", "rounds": 3}
+    path.write_text('{"claim": "A"}\n')
+    with pytest.raises(ValueError, match=r"claims.jsonl:1: a tomap claim row needs 'claim' and 'negation'"):
+        claims_file(1, seed=0, path=str(path))

@@ -30,18 +30,9 @@ TOM = {
     "counterclaims": "counterclaims",
     "tomap": "both",
 }
-# The same budget for every arm: GRPO over whole trajectories, each turn compared on its reward-to-go
-# (the multi-turn toy's fastest learner on this CPU), 30 steps x 8 topics x 8 episodes.
-TRAIN = [
-    "algorithm.advantage=grpo",
-    "multiturn.turn_rewards=return",
-    "critic=null",
-    "optim.lr=1e-3",
-    "trainer.steps=30",
-    "trainer.prompts_per_step=8",
-    "trainer.mini_batch_size=64",
-    "data.eval.0.size=8",
-]
+# The same budget for every arm: the recipe as written (PPO with a critic, GAE gamma = lambda = 1,
+# KL 0.001, lr 1e-3, 60 steps x 16 topics x 8 episodes); only env.tom differs.
+TRAIN: list[str] = []
 KEYS = (
     "shift_total",
     "repetition_rate",
@@ -73,9 +64,14 @@ def run(cmd: list[str], log: Path) -> str:
     return f_out
 
 
+TEMPERATURE: list[
+    str
+] = []  # eval.temperature override (--temperature); greedy otherwise, as the official validation
+
+
 def evaluate(model: str, tom: str, rounds: int, log: Path) -> dict[str, float]:
     cmd = [sys.executable, "scripts/eval_episodes.py", RECIPE, f"model.path={model}", "model.tiny=null"]
-    out = run([*cmd, *tom_overrides(tom, rounds)], log)
+    out = run([*cmd, *tom_overrides(tom, rounds), *TEMPERATURE], log)
     metrics = json.loads(out[out.index("{") :])
     return {k: metrics.get(f"eval/episode/all/env/{k}", float("nan")) for k in KEYS} | {
         "return_mean": metrics["eval/episode/all/return_mean"],
@@ -84,10 +80,30 @@ def evaluate(model: str, tom: str, rounds: int, log: Path) -> dict[str, float]:
 
 
 def record(row: dict) -> None:
+    row = {**row, "eval_temperature": float(TEMPERATURE[0].split("=")[1]) if TEMPERATURE else 0.0}
     OUT.mkdir(parents=True, exist_ok=True)
     with (OUT / "results.jsonl").open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row), flush=True)
+
+
+def summary() -> str:
+    """A markdown table of results.jsonl: per arm and rounds, the mean over seeds (per-seed values)."""
+    rows = [json.loads(line) for line in (OUT / "results.jsonl").read_text().splitlines() if line.strip()]
+    groups: dict[tuple[str, int, float], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["arm"], r["rounds"], r.get("eval_temperature", 0.0)), []).append(r)
+    cols = ("shift_total", "repetition_rate", "distinct2", "arg_tokens", "format_violation", "attitude_acc")
+    lines = ["| arm | rounds | eval T | runs | " + " | ".join(cols) + " |", "|---" * (len(cols) + 4) + "|"]
+    for (arm, rounds, temp), rs in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
+        cells = []
+        for c in cols:
+            vals = [r[c] for r in rs if r.get(c) == r.get(c)]  # NaN != NaN: metric absent for this arm
+            mean = sum(vals) / len(vals) if vals else float("nan")
+            each = "/".join(f"{v:.2f}" for v in vals) if len(vals) > 1 else ""
+            cells.append(f"{mean:.2f}" + (f" ({each})" if each else "") if vals else "-")
+        lines.append(f"| {arm} | {rounds} | {temp:g} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -97,7 +113,17 @@ def main() -> int:
     p.add_argument("--base-only", action="store_true")
     p.add_argument("--rounds", type=int, nargs="*", default=[3, 6])
     p.add_argument("--steps", type=int, default=None, help="override trainer.steps")
+    p.add_argument("--summary", action="store_true", help="print the results table and exit")
+    p.add_argument(
+        "--eval-only", action="store_true", help="evaluate runs/tomap-<arm>-s<seed>/final, no training"
+    )
+    p.add_argument("--temperature", type=float, help="sample the evaluation episodes at this temperature")
     args = p.parse_args()
+    if args.temperature is not None:
+        TEMPERATURE.append(f"eval.temperature={args.temperature}")
+    if args.summary:
+        print(summary())
+        return 0
     logs = OUT / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if args.base_only:
@@ -123,16 +149,26 @@ def main() -> int:
                 f"trainer.seed={seed}",
                 f"trainer.run_name={name}",
                 "trainer.eval_every=0",
+                *TRAIN,
                 *tom_overrides(TOM[arm]),
             ]
             if args.steps:
                 cmd.append(f"trainer.steps={args.steps}")
             start = time.time()
-            run(cmd, logs / f"{name}-train.log")
+            if not args.eval_only:
+                run(cmd, logs / f"{name}-train.log")
             train_s = time.time() - start
             for rounds in args.rounds:
                 m = evaluate(f"runs/{name}/final", TOM[arm], rounds, logs / f"{name}-r{rounds}.log")
-                record({"arm": arm, "seed": seed, "rounds": rounds, "train_s": round(train_s), **m})
+                record(
+                    {
+                        "arm": arm,
+                        "seed": seed,
+                        "rounds": rounds,
+                        "train_s": None if args.eval_only else round(train_s),
+                        **m,
+                    }
+                )
     return 0
 
 

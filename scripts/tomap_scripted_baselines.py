@@ -36,7 +36,7 @@ def play(policy: str, rounds: int, seed: int = 0) -> float:
         env.reset(sample)
         used: set[str] = set()
         voiced: str | None = None
-        for turn in range(rounds):
+        for _ in range(rounds):
             words = []
             if policy == "random" or (voiced is None and policy == "answer_voiced"):
                 theme = rng.choice(sorted(THEMES))

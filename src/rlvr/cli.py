@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rlvr.retrieval.cli import add_parser as add_index_parser
 
     add_index_parser(sub)
+    from rlvr.tomap_cli import add_parser as add_tomap_parser  # `rlvr tomap train-attitude`
+
+    add_tomap_parser(sub)
     return parser
 
 

@@ -70,3 +70,33 @@ def test_the_bridge_query_gains_what_naive_rag_misses():
         play(env, sample, QUERY_POLICIES["bridge"], random.Random(0))
         gains.append(env.score())
     assert gains == [1.0] * 16
+
+
+def test_world_tokenizer_gives_a_name_one_token_and_round_trips_episode_text():
+    from rlvr.envs.s3.tokenizer import world_tokenizer
+    from rlvr.models.tiny import TinyModelConfig, tiny_tokenizer
+
+    tok = tiny_tokenizer(TinyModelConfig(tokenizer="rlvr.envs.s3.tokenizer:world_tokenizer"))
+    assert tok.padding_side == "left" and len(tok) == len(world_tokenizer()) == 785
+    (row,) = s3_scripted(
+        1, seed=3, first_turn=0.0, people=1000, cities=100, filler=False, env=ENV, split="train"
+    )
+    text = row.prompt + row.response
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids) == text and tok.unk_token_id not in ids and len(ids) < len(text) / 2
+    bridge = row.metadata["bridge"]
+    assert tok.tokenize(f"in {bridge}.<query>{bridge}</query>") == [
+        "in",
+        " ",
+        bridge,
+        ".",
+        "<",
+        "query",
+        ">",
+        bridge,
+        "<",
+        "/",
+        "query",
+        ">",
+    ]
+    assert tok.decode(tok("Hello Quenby", add_special_tokens=False)["input_ids"]) == "<unk> <unk>"

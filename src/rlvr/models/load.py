@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+from rlvr.models.tiny import TinyModelConfig, build_tiny_model, tiny_tokenizer
 
 if TYPE_CHECKING:  # the config names models' types (TinyModelConfig); models read it, never import it
     from rlvr.config import ModelConfig
@@ -49,7 +49,7 @@ def resolve_device(name: str) -> torch.device:
 
 def load_tokenizer(cfg: ModelConfig):
     if cfg.path is None:
-        return build_tokenizer((cfg.tiny or TinyModelConfig()).alphabet)
+        return tiny_tokenizer(cfg.tiny or TinyModelConfig())
     from transformers import AutoTokenizer
 
     try:

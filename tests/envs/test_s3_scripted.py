@@ -42,7 +42,7 @@ def test_rows_replay_the_episode_as_raw_text_and_end_with_search_complete():
 
 def test_entity_queries_name_what_the_results_name_and_rarely_the_bridge():
     rows = s3_scripted(200, seed=1, first_turn=1.0, questions=16, env=ENV, **WORLD)
-    queries = [r.response.removeprefix("<query>").removesuffix("</query>") for r in rows]
+    queries = [r.response.removeprefix("<query> ").removesuffix("</query>") for r in rows]
     assert all(q in r.prompt for q, r in zip(queries, rows, strict=True))
     bridge = sum(q == r.metadata["bridge"] for q, r in zip(queries, rows, strict=True))
     assert bridge == 28  # of 200: one entity in five to seven of a top-3 block is the bridge
@@ -50,9 +50,9 @@ def test_entity_queries_name_what_the_results_name_and_rarely_the_bridge():
 
 def test_bridge_and_question_policies_and_an_unknown_one():
     (row,) = s3_scripted(1, seed=2, policy="bridge", first_turn=1.0, env=ENV, **WORLD)
-    assert row.response == f"<query>{row.metadata['bridge']}</query>"
+    assert row.response == f"<query> {row.metadata['bridge']}</query>"  # the env strips the space
     (row,) = s3_scripted(1, seed=2, policy="question", first_turn=1.0, env=ENV, **WORLD)
-    assert row.response == f"<query>{row.metadata['question']}</query>"
+    assert row.response == f"<query> {row.metadata['question']}</query>"
     with pytest.raises(
         ValueError, match=r"unknown query policy 'best'; known: \['bridge', 'entity', 'question'\]"
     ):
@@ -77,26 +77,14 @@ def test_world_tokenizer_gives_a_name_one_token_and_round_trips_episode_text():
     from rlvr.models.tiny import TinyModelConfig, tiny_tokenizer
 
     tok = tiny_tokenizer(TinyModelConfig(tokenizer="rlvr.envs.s3.tokenizer:world_tokenizer"))
-    assert tok.padding_side == "left" and len(tok) == len(world_tokenizer()) == 785
+    assert tok.padding_side == "left" and len(tok) == len(world_tokenizer()) == 1471
     (row,) = s3_scripted(
         1, seed=3, first_turn=0.0, people=1000, cities=100, filler=False, env=ENV, split="train"
     )
     text = row.prompt + row.response
     ids = tok(text, add_special_tokens=False)["input_ids"]
-    assert tok.decode(ids) == text and tok.unk_token_id not in ids and len(ids) < len(text) / 2
+    assert tok.decode(ids) == text and tok.unk_token_id not in ids and len(ids) < len(text) / 3
     bridge = row.metadata["bridge"]
-    assert tok.tokenize(f"in {bridge}.<query>{bridge}</query>") == [
-        "in",
-        " ",
-        bridge,
-        ".",
-        "<",
-        "query",
-        ">",
-        bridge,
-        "<",
-        "/",
-        "query",
-        ">",
-    ]
-    assert tok.decode(tok("Hello Quenby", add_special_tokens=False)["input_ids"]) == "<unk> <unk>"
+    tokens = ["in", f" {bridge}", ".", "<", "query", ">", f" {bridge}", "<", "/", "query", ">"]
+    assert tok.tokenize(f"in {bridge}.<query> {bridge}</query>") == tokens  # a name: one token, both places
+    assert tok.decode(tok("Hello Quenby", add_special_tokens=False)["input_ids"]) == "<unk><unk>"

@@ -23,6 +23,7 @@ rule), so D_s3 always contains D_RAG.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable
@@ -74,7 +75,7 @@ def play(env: S3Env, sample: Sample, policy: QueryPolicy, rng: random.Random) ->
     text = env.reset(sample)
     if not isinstance(text, str):
         raise ValueError(f"sample {sample.id!r}: scripted s3 episodes need raw text (env param chat: false)")
-    action = f"<query>{policy(env.question, env.blocks[-1][0], sample.metadata, rng)}</query>"
+    action = f"<query> {policy(env.question, env.blocks[-1][0], sample.metadata, rng)}</query>"
     turns = [(text, action)]
     observation = env.step(action).observation
     turns.append((text + action + str(observation), COMPLETE))
@@ -88,12 +89,15 @@ def s3_scripted(
     policy: str = "entity",
     first_turn: float = 0.6,
     questions: int | None = None,
+    topks: list[int] | None = None,
     generator: str = "multihop_world",
     **kwargs: Any,
 ) -> list[Sample]:
     """SFT rows (``rlvr.envs.s3:s3_scripted``): ``size`` episodes played by query policy ``policy`` over
     ``questions`` (default ``size``) questions of ``generator`` (its kwargs as given; ``hops`` defaults
-    to [2]), cycled; each row is one turn of one episode, the first with probability ``first_turn``."""
+    to [2]), cycled; each row is one turn of one episode, the first with probability ``first_turn``.
+    ``topks``: each episode's results per search drawn from these (a curriculum: with top-1 the query is
+    one of two names, so copying a name from the results is learnt sooner); default the env's."""
     if policy not in QUERY_POLICIES:
         raise ValueError(f"s3_scripted: unknown query policy {policy!r}; known: {sorted(QUERY_POLICIES)}")
     kwargs.setdefault("hops", [2])
@@ -104,7 +108,10 @@ def s3_scripted(
         sample = episodes[i % len(episodes)]
         if sample.env is None:
             raise ValueError(f"sample {sample.id!r}: s3_scripted needs s3 episodes (an env spec)")
-        env = build_env(sample.env)
+        spec = sample.env
+        if topks:
+            spec = dataclasses.replace(spec, params={**spec.params, "topk": rng.choice(topks)})
+        env = build_env(spec)
         if not isinstance(env, S3Env):
             raise TypeError(f"sample {sample.id!r}: env {sample.env.name!r} is not s3")
         turns = play(env, sample, QUERY_POLICIES[policy], rng)

@@ -3,8 +3,8 @@ documents and questions, per digit, per space and per punctuation mark.
 
 A character-level tiny model has to copy a name letter by letter to search for it, over contexts of
 300-700 characters; on this CPU it did not learn to within 400 SFT steps (docs/s3.md). Here a name is
-one token wherever it appears (a space is its own token, so "in Quenby." and "<query>Quenby" share
-the token ``Quenby``), and an episode is ~2.5x shorter. Decoding concatenates the tokens, so every text
+one token with the space before it (" Quenby" in "born in Quenby." and in the scripted query
+"<query> Quenby</query>", whose space the env strips), and an episode is ~4x shorter. Decoding concatenates the tokens, so every text
 made of known words round-trips exactly; an unknown word becomes ``<unk>`` (the model cannot write one).
 
     model: {tiny: {tokenizer: "rlvr.envs.s3.tokenizer:world_tokenizer", ...}}
@@ -20,8 +20,9 @@ from rlvr.envs.s3.env import REMINDER
 from rlvr.envs.s3.prompt import INSTRUCTIONS
 from rlvr.models.tiny import CHAT_TEMPLATE, DEFAULT_ALPHABET, SPECIAL_TOKENS
 
-PIECES = r"[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]"
-"""How text splits into tokens: a run of letters, a digit, one whitespace character, one other character."""
+PIECES = r" ?[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]"
+"""How text splits into tokens: a run of letters with the space before it, a digit, one whitespace
+character, one other character."""
 _EXTRA = [
     INSTRUCTIONS,
     REMINDER,
@@ -32,11 +33,12 @@ _EXTRA = [
 
 def world_vocabulary(world: dict[str, Any]) -> list[str]:
     """Every piece of the world's docs and questions and of the s3 prompts and tags, in first-seen order,
-    then the characters of the default alphabet."""
+    each word also with and without a space before it, then the characters of the default alphabet."""
     built = build_world(**world)
     texts = [f"{t} {b}" for t, b in built.docs] + [q.question for q in built.questions] + _EXTRA
     pieces = [p for text in texts for p in re.findall(PIECES, text)]
-    return list(dict.fromkeys([*pieces, *DEFAULT_ALPHABET]))
+    words = [w for p in pieces if (w := p.strip()).isalpha()]  # each word with and without its space
+    return list(dict.fromkeys([*pieces, *(f for w in words for f in (w, " " + w)), *DEFAULT_ALPHABET]))
 
 
 def world_tokenizer(

@@ -143,7 +143,45 @@ def summarise(out: Path, dest: Path) -> None:
         }
     (dest / "results.json").write_text(json.dumps(results, indent=1))
     (dest / "curves.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
+    plot(curves, dest / "gbr_curve.png")
     print(table(results))
+    print(curve_table(curves))
+
+
+def windows(curves: list[dict], size: int = 10) -> dict[str, list[float]]:
+    """Mean training GBR per run over consecutive windows of ``size`` steps."""
+    out: dict[str, list[float]] = {}
+    for run in sorted({c["run"] for c in curves}):
+        values = [c["gbr"] for c in curves if c["run"] == run]
+        out[run] = [statistics.fmean(values[i : i + size]) for i in range(0, len(values), size)]
+    return out
+
+
+def curve_table(curves: list[dict], size: int = 10) -> str:
+    rows = windows(curves, size)
+    n = max((len(v) for v in rows.values()), default=0)
+    head = " | ".join(f"{i * size + 1}-{(i + 1) * size}" for i in range(n))
+    lines = [f"| run | training GBR, steps {head} |", "|---" * (n + 1) + "|"]
+    lines += [f"| {run} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for run, values in rows.items()]
+    return "\n".join(lines)
+
+
+def plot(curves: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for run, values in windows(curves, 5).items():
+        ax.plot([5 * i + 5 for i in range(len(values))], values, label=run)
+    ax.set_xlabel("RL step")
+    ax.set_ylabel("training GBR (mean of 5 steps)")
+    ax.set_title("s3 tiny searcher: Gain Beyond RAG over training")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def table(results: dict) -> str:

@@ -89,6 +89,55 @@ def oracle(overrides: list[str]) -> dict[str, float]:
     return {"multihop_2hop/acc_s3": statistics.fmean(scores)}
 
 
+def query_kinds(model: Path, size: int = 60, samples: int = 4) -> dict[str, dict[str, int]]:
+    """What ``model`` searches for first on ``size`` held-out 2-hop questions, greedy and sampled
+    (``samples`` each, temperature 0.6, seed 0): the bridge, another entity of the results, other text
+    of the prompt, or something else."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlvr.data import generate
+    from rlvr.envs import build_env
+    from rlvr.envs.s3.scripted import named_entities
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(model)
+    lm = AutoModelForCausalLM.from_pretrained(model).eval()
+    env_params = {"topk": 3, "instructions": False, "chat": False}
+    world = {"people": 1000, "cities": 100, "filler": False}
+    questions = generate("multihop_world", size, 3, hops=[2], split="eval", env=env_params, **world)
+    counts: dict[str, dict[str, int]] = {"greedy": {}, "sampled": {}}
+    for sample in questions:
+        assert sample.env is not None
+        env = build_env(sample.env)
+        text = str(env.reset(sample))
+        entities = named_entities(env.rag_docs)  # type: ignore[attr-defined]
+        ids = tok(text, return_tensors="pt", add_special_tokens=False)
+        for mode, kw in (
+            ("greedy", {"do_sample": False}),
+            ("sampled", {"do_sample": True, "temperature": 0.6}),
+        ):
+            n = 1 if mode == "greedy" else samples
+            with torch.no_grad():
+                out = lm.generate(
+                    **ids, max_new_tokens=12, num_return_sequences=n, pad_token_id=tok.pad_token_id, **kw
+                )
+            for row in out:
+                action = tok.decode(row[ids["input_ids"].shape[1] :], skip_special_tokens=True)
+                query = action.removeprefix("<query>").split("<")[0].strip()
+                kind = (
+                    "bridge"
+                    if query == sample.metadata["bridge"]
+                    else "entity"
+                    if query in entities
+                    else "prompt_text"
+                    if query and query in text
+                    else "other"
+                )
+                counts[mode][kind] = counts[mode].get(kind, 0) + 1
+    return counts
+
+
 def warm_start(out: Path, steps: int, overrides: list[str]) -> None:
     """Train the warm start into ``out/sft/sft`` (unless there) and evaluate it and the oracle."""
     wall = None
@@ -215,6 +264,7 @@ def main() -> int:
     parser.add_argument("--arms", nargs="*", default=[], help="ALGO:SEED, ALGO in ppo | grpo")
     parser.add_argument("--jobs", type=int, default=1, help="arms trained at once")
     parser.add_argument("--table", action="store_true", help="summarise into --dest")
+    parser.add_argument("--probe", type=Path, help="print what this model searches for first (query kinds)")
     parser.add_argument("--dest", type=Path, default=ROOT / "experiments" / "s3")
     parser.add_argument("overrides", nargs="*", help="recipe overrides for every arm (a.b=c)")
     args = parser.parse_args()
@@ -226,6 +276,8 @@ def main() -> int:
             list(pool.map(lambda arm: train_arm(args.out, arm, args.overrides), args.arms))
     if args.table:
         summarise(args.out, args.dest)
+    if args.probe:
+        print(json.dumps(query_kinds(args.probe)))
     return 0
 
 

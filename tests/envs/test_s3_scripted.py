@@ -88,3 +88,22 @@ def test_world_tokenizer_gives_a_name_one_token_and_round_trips_episode_text():
     tokens = ["in", f" {bridge}", ".", "<", "query", ">", f" {bridge}", "<", "/", "query", ">"]
     assert tok.tokenize(f"in {bridge}.<query> {bridge}</query>") == tokens  # a name: one token, both places
     assert tok.decode(tok("Hello Quenby", add_special_tokens=False)["input_ids"]) == "<unk><unk>"
+
+
+def test_a_saved_tokenizer_directory_also_names_the_tiny_models_tokenizer(tmp_path):
+    from rlvr.envs.s3.tokenizer import world_tokenizer
+    from rlvr.models.tiny import TinyModelConfig, tiny_tokenizer
+
+    world_tokenizer().save_pretrained(tmp_path / "tok")
+    tok = tiny_tokenizer(TinyModelConfig(tokenizer=str(tmp_path / "tok")))
+    assert tok.padding_side == "left" and len(tok) == 1471
+    assert tok.tokenize("<query> Trouthsain</query>") == [
+        "<",
+        "query",
+        ">",
+        " Trouthsain",
+        "<",
+        "/",
+        "query",
+        ">",
+    ]

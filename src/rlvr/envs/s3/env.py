@@ -37,7 +37,7 @@ REMINDER = (
 )
 
 
-def world_retriever(world: dict[str, int], kind: str = "bm25") -> Retriever:
+def world_retriever(world: dict[str, Any], kind: str = "bm25") -> Retriever:
     """The index over the synthetic world ``world`` (``build_world`` kwargs), built once per process."""
     key = json.dumps({"kind": kind, **world}, sort_keys=True)
     if key not in _WORLDS:
@@ -60,7 +60,7 @@ class S3Env(Env):
 
     def __init__(
         self,
-        world: dict[str, int] | None = None,
+        world: dict[str, Any] | None = None,
         index: str | None = None,
         retriever: str = "bm25",
         topk: int = 3,

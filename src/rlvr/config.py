@@ -22,6 +22,7 @@ from rlvr.recipe_files import ConfigError, apply_override, deep_merge, parse_yam
 from rlvr.rollout.types import SamplingParams
 from rlvr.tracking.config import TrackingConfig
 from rlvr.training.critic_config import CriticConfig
+from rlvr.training.learner_config import LearnerConfig, Placement
 from rlvr.training.multiturn_config import MultiTurnConfig
 
 
@@ -345,6 +346,11 @@ class RunConfig(CheckedRun):
     placed as the ``ray`` section says). The math is the same; only the placement changes."""
     ray: RayConfig = Field(default_factory=RayConfig)
     """Actors and resources for ``backend: ray``."""
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    """The learner's processes: one, or ``world_size`` ranks sharded with FSDP2 (``backend: ray``)."""
+    placement: Placement = "split"
+    """'split': learner and rollout engines on their own devices; 'colocated': rollout worker i shares
+    learner rank i's device and a vLLM engine sleeps while the learner updates (``docs/distributed.md``)."""
     model: ModelConfig = Field(default_factory=ModelConfig)
     """The policy model."""
     data: DataConfig = Field(default_factory=DataConfig)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from rlvr.algorithms.registries import needs_values
+from rlvr.training.learner_config import sharded_learner_rules
 
 if TYPE_CHECKING:
     from rlvr.config import RunConfig
@@ -202,6 +203,7 @@ RULES: list[Callable[[RunConfig], list[str]]] = [
     schedules_are_piecewise,
     known_verifiers,
     known_generators,
+    sharded_learner_rules,
 ]
 """Every cross-field rule, run in order at load."""
 

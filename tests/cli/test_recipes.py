@@ -69,7 +69,13 @@ def test_the_recipes_are_found():
     assert {"recipes/dapo.yaml", "recipes/prorl.yaml", "recipes/spurious/random.yaml"} <= names
     assert "recipes/scale/gsm8k-ray-vllm.yaml" in names
     assert {p.stem for p in SPURIOUS} == {"ground_truth", "majority", "incorrect", "format", "random"}
-    assert {p.stem for p in TWINS} == {"dapo", "prorl", "scale", *(f"spurious_{p.stem}" for p in SPURIOUS)}
+    assert {p.stem for p in TWINS} == {
+        "dapo",
+        "fsdp",
+        "prorl",
+        "scale",
+        *(f"spurious_{p.stem}" for p in SPURIOUS),
+    }
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=rel)

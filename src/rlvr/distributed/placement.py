@@ -27,6 +27,7 @@ from rlvr.models.load import load_tokenizer
 from rlvr.rewards.factory import router_for
 from rlvr.training.batch import TokenBatch
 from rlvr.training.checkpoint import Checkpoint, CheckpointState
+from rlvr.training.learner_config import is_sharded
 from rlvr.training.protocols import Roles
 from rlvr.training.roles import LearnerRole, RewardRole, RolloutRole
 
@@ -147,16 +148,20 @@ def _local_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
 
 
 def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
+    from rlvr.distributed.learner_group import layout, start_learner_group
     from rlvr.distributed.ray_backend import RayRuntime
 
     rc = cfg.ray
-    bundles = [{"CPU": rc.learner_cpus, "GPU": rc.learner_gpus}] + [
-        {"CPU": rc.rollout_cpus, "GPU": rc.rollout_gpus} for _ in range(rc.rollout_workers)
-    ]
+    bundles, learner_res, rollout_at = layout(cfg)  # learner.world_size ranks; placement split | colocated
     runtime = RayRuntime(rc, bundles)
     handles: list[Any] = []
     try:
-        learner = runtime.actor(LearnerRole, cfg, bundle=0, resources=bundles[0], restarts=0, name="learner")
+        if is_sharded(cfg):
+            learner: Handle = start_learner_group(runtime, cfg, learner_res)
+        else:
+            learner = runtime.actor(
+                LearnerRole, cfg, bundle=0, resources=learner_res[0], restarts=0, name="learner"
+            )
         handles.append(learner)
         path = _rollout_model_path(cfg, learner, scratch_dir)
         pool_holder: list[RolloutPool] = []
@@ -173,8 +178,8 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
                 None,
                 path,
                 rank,
-                bundle=1 + rank,
-                resources=bundles[1 + rank],
+                bundle=rollout_at[rank][0],
+                resources=rollout_at[rank][1],
                 restarts=rc.max_restarts,
                 name=f"rollout-{rank}",
                 on_restart=resend,
@@ -182,7 +187,13 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
             workers.append(w)
             handles.append(w)
         tokenizer = load_tokenizer(cfg.model)
-        pool = RolloutPool(workers, tokenizer, cfg.rollout.max_batch_size, shares_learner_model=False)
+        pool = RolloutPool(
+            workers,
+            tokenizer,
+            cfg.rollout.max_batch_size,
+            shares_learner_model=False,
+            sleeps=cfg.placement == "colocated",
+        )
         pool_holder.append(pool)
         if rc.reward_workers:
             reward_workers: list[Handle] = [
@@ -212,4 +223,6 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
         rc.reward_workers,
         rc.placement_strategy,
     )
+    if is_sharded(cfg) or cfg.placement == "colocated":
+        log.info("ray: learner of %d FSDP2 ranks, placement %s", cfg.learner.world_size, cfg.placement)
     return Roles(LearnerClient(learner), pool, scorer, on_close=runtime.close)

@@ -27,7 +27,12 @@ class RolloutPool:
     with the learner's own model object (local, synchronous): weight sync then only bumps the version."""
 
     def __init__(
-        self, workers: list[Handle], tokenizer, max_batch_size: int, shares_learner_model: bool
+        self,
+        workers: list[Handle],
+        tokenizer,
+        max_batch_size: int,
+        shares_learner_model: bool,
+        sleeps: bool = False,
     ) -> None:
         if not workers:
             raise ValueError("a rollout pool needs at least one worker")
@@ -36,12 +41,23 @@ class RolloutPool:
         self.shares_learner_model = shares_learner_model
         self.version = 0
         self._weights: Any = None  # the last weights sent (a dict or a Ray ObjectRef), for restarted workers
+        # placement: colocated: the workers sleep after generating (the learner updates on their devices)
+        # and wake before the next weight sync or generation
+        self.sleeps, self.asleep = sleeps, False
+
+    def _set_awake(self, awake: bool) -> None:
+        if self.sleeps and self.asleep == awake:
+            futures = [w.submit("wake_up" if awake else "sleep") for w in self.workers]
+            for f in futures:
+                f.result()
+            self.asleep = not awake
 
     # ---- generation -----------------------------------------------------------------------------
     def generate_chunks(
         self, prompts: list[list[int]], params: SamplingParams
     ) -> Iterator[tuple[list[Completion], dict[str, float]]]:
         """(completions, info) per chunk, in prompt order; ``prompt_index`` indexes ``prompts``."""
+        self._set_awake(True)
         per_chunk = max(1, self.max_batch_size // params.n)
         starts = list(range(0, len(prompts), per_chunk))
         if len(self.workers) == 1:  # lazily, so the consumer works on chunk i while chunk i+1 generates
@@ -58,6 +74,7 @@ class RolloutPool:
             for c in completions:
                 c.prompt_index += start
             yield completions, info
+        self._set_awake(False)
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
         """All completions at once (the engine interface that evaluation uses)."""
@@ -68,6 +85,7 @@ class RolloutPool:
         """Send the learner's weights (a state dict, or a Ray ObjectRef of one) to every worker; returns the
         wall seconds until all have loaded them."""
         t0 = time.perf_counter()
+        self._set_awake(True)
         self._weights, self.version = weights, version
         futures = [w.submit("set_weights", weights, version) for w in self.workers]
         for f in futures:

@@ -90,7 +90,9 @@ class RayRuntime:
             "name": None,
         }
         if bundle is not None:
-            options["num_cpus"] = self.bundles[bundle].get("CPU", 0)
+            # the actor's own CPUs, within its bundle (colocated actors share one); 0 takes the bundle's
+            whole = self.bundles[bundle].get("CPU", 0)
+            options["num_cpus"] = min(resources.get("CPU", 0) or whole, whole)
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
                 placement_group=self.pg, placement_group_bundle_index=bundle
             )

@@ -248,6 +248,15 @@ class VLLMEngine:
         if not self.llm.reset_prefix_cache():
             raise RuntimeError("vLLM could not reset its prefix cache after loading new weights")
 
+    def sleep(self) -> None:
+        """Free the GPU for the learner (``placement: colocated``): weights offloaded to host memory, KV
+        cache discarded (vLLM sleep level 1; the engine must start with ``enable_sleep_mode=True``)."""
+        self.llm.sleep(level=1)
+
+    def wake_up(self) -> None:
+        """Take the GPU back after :meth:`sleep`: weights back on the device, KV cache reallocated."""
+        self.llm.wake_up()
+
     def close(self) -> None:
         """Shut the engine down and free its memory (a later engine can start in this process)."""
         llm = getattr(self, "llm", None)

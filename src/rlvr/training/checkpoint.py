@@ -82,6 +82,7 @@ class Checkpoint:
     state: CheckpointState
     weights: dict[str, torch.Tensor]
     adapter: bool  # the weights are a peft adapter's
+    sharded: bool = False  # weights and optimizer are in the dcp/ folder (a sharded learner's), not loaded
 
     @property
     def run_dir(self) -> Path:
@@ -321,13 +322,14 @@ def read_checkpoint(path: Path) -> Checkpoint:
             tensors=_read_extra_tensors(path),
             objects=_read_objects(path),
         )
-        weights, adapter = _read_weights(path)
+        sharded = (path / "dcp").is_dir()  # rlvr.training.dcp_checkpoint: the learner reads it itself
+        weights, adapter = ({}, False) if sharded else _read_weights(path)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0]
         raise CheckpointError(
             f"checkpoint {path} failed to load: {type(exc).__name__}: {first_line}"
         ) from exc
-    return Checkpoint(path, state, weights, adapter)
+    return Checkpoint(path, state, weights, adapter, sharded)
 
 
 def _read_extra_tensors(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -399,6 +401,14 @@ RESUME_SAFE = (
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
     *("model.gradient_checkpointing", "rollout.fast_decoder", "trainer.skip_zero_advantage"),
     *("trainer.max_tokens_per_micro_batch", "trainer.logprob_chunk_tokens", "rollout.max_kv_cache_bytes"),
+    *(
+        "learner.world_size",
+        "learner.fsdp",
+        "learner.nodes",
+        "learner.offload",
+        "learner.reshard_after_forward",
+    ),
+    *("learner.weight_sync_bucket_mb", "learner.timeout_s", "placement"),
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every
 other field (model, algorithm, optimizer, sampling, batch shapes, seed...) must match the checkpoint's,

@@ -60,6 +60,9 @@ class Learner:
         # rows are skipped only under a loss that declares itself exactly 0 at zero advantage
         skippable = zero_at_zero_advantage(self.policy_loss)
         self.update_filters = [(n, FILTERS.get(n)) for n in update_filters] if skippable else []
+        # one model call per micro-batch (no shared-prefix pass, no length buckets): a sharded learner's
+        # ranks must run the same sequence of collectives whatever their rows
+        self.one_pass = False
 
     def counters(self) -> dict[str, int]:
         """The learner's state besides the optimizer and schedule, for checkpoints."""
@@ -85,11 +88,15 @@ class Learner:
         """
         P, R = mb.prompt_width, mb.response_width
         lengths = mb.response_lengths().cpu()
-        buckets = length_buckets(lengths)
+        buckets = [torch.arange(mb.size)] if self.one_pass else length_buckets(lengths)
         device = mb.input_ids.device
         parts = []
         with short_sequence_attention(model, P + R):
-            prefix = SharedPrefix.build(model, mb.input_ids, mb.attention_mask, mb.position_ids, P)
+            prefix = (
+                None
+                if self.one_pass
+                else SharedPrefix.build(model, mb.input_ids, mb.attention_mask, mb.position_ids, P)
+            )
             for rows in buckets:
                 r = max(int(lengths[rows].max()), 1)  # this pass's response width
                 rows = rows.to(device)
@@ -261,29 +268,11 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         for sl in self._micro_batches(mb_all):
             mb = mb_all.select(sl).drop_prompt_padding().to(self.device)
-            mask = mb.response_mask
-            logp, entropy = self._forward(self.model, mb, with_entropy=True)
-            assert entropy is not None, "asked for with_entropy=True"
-            old_mb = logp.detach() if old is None else old[sl].to(self.device)
-            behaviour = mb.behaviour_logprobs if use_tis else None
-            loss, loss_metrics = self.policy_loss(
-                logp, old_mb, adv[sl].to(self.device), mask, self.algo, agg, behaviour_logprobs=behaviour
-            )
-            summed["train/pg_loss"] += loss.item()
-            if self._kl_loss_term(ref):
-                kl = agg(kl_penalty(logp, ref[sl].to(self.device), self.algo.kl_estimator), mask)
-                loss = loss + self.algo.kl_coef * kl
-                summed["train/kl_loss"] += kl.item()
-            if self.algo.entropy_coef > 0:
-                loss = loss - self.algo.entropy_coef * agg(entropy, mask)
+            loss = self._micro_loss(mb, sl, adv, old, ref, agg, use_tis, trained_tokens, summed)
             if not torch.isfinite(loss):
                 self.optimizer.zero_grad(set_to_none=True)
                 return None
             loss.backward()
-            token_share = float(mask.sum()) / trained_tokens
-            summed["train/entropy"] += float((entropy.detach() * mask).sum()) / trained_tokens
-            for k, v in loss_metrics.items():
-                summed[f"train/{k}"] += float(v) * token_share
         if mb_all.size == 0:  # every row left out: the gradient is 0, and AdamW still takes its step
             for p in self.model.parameters():
                 if p.requires_grad:
@@ -296,6 +285,31 @@ class Learner:
         summed["train/grad_norm"] = float(grad_norm)
         summed["train/skipped_rows_frac"] = skipped
         return dict(summed)
+
+    def _micro_loss(self, mb, sl, adv, old, ref, agg, use_tis, trained_tokens, summed) -> Tensor:
+        """The loss of micro-batch ``mb`` (rows ``sl`` of the mini-batch whose ``adv``, ``old``, ``ref``
+        are given), aggregated with the mini-batch's counts by ``agg``; its metrics are added to
+        ``summed``, the policy loss's own weighted by the micro-batch's share of ``trained_tokens``."""
+        mask = mb.response_mask
+        logp, entropy = self._forward(self.model, mb, with_entropy=True)
+        assert entropy is not None, "asked for with_entropy=True"
+        old_mb = logp.detach() if old is None else old[sl].to(self.device)
+        behaviour = mb.behaviour_logprobs if use_tis else None
+        loss, loss_metrics = self.policy_loss(
+            logp, old_mb, adv[sl].to(self.device), mask, self.algo, agg, behaviour_logprobs=behaviour
+        )
+        summed["train/pg_loss"] += loss.item()
+        if self._kl_loss_term(ref):
+            kl = agg(kl_penalty(logp, ref[sl].to(self.device), self.algo.kl_estimator), mask)
+            loss = loss + self.algo.kl_coef * kl
+            summed["train/kl_loss"] += kl.item()
+        if self.algo.entropy_coef > 0:
+            loss = loss - self.algo.entropy_coef * agg(entropy, mask)
+        token_share = float(mask.sum()) / trained_tokens
+        summed["train/entropy"] += float((entropy.detach() * mask).sum()) / trained_tokens
+        for k, v in loss_metrics.items():
+            summed[f"train/{k}"] += float(v) * token_share
+        return loss
 
     def _kl_loss_term(self, ref: Tensor | None) -> bool:
         """Whether the loss has a KL term (reference log-probs given, kl_coef > 0, not in the reward)."""

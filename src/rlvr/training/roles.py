@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -189,8 +190,13 @@ class LearnerRole:
         return save_checkpoint(run_dir, self.model, self.tokenizer, state, keep_last)
 
     def restore(self, ckpt: Checkpoint) -> None:
-        load_weights(self.model, ckpt)
-        self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
+        if ckpt.sharded:  # written by a sharded learner (learner.world_size > 1)
+            from rlvr.training.dcp_checkpoint import load_training_state
+
+            load_training_state(self.model, self.learner.optimizer, ckpt.path, self.learner.reference)
+        else:
+            load_weights(self.model, ckpt)
+            self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
         self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
         self.learner.load_counters(ckpt.state.counters)
         if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
@@ -245,6 +251,7 @@ class RolloutRole:
                 max_batch_size=cfg.rollout.max_batch_size,
                 dtype=cfg.model.dtype,
                 gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+                **({"enable_sleep_mode": True} if cfg.placement == "colocated" else {}),
             )
         else:
             from rlvr.rollout.hf_engine import HFEngine
@@ -279,19 +286,31 @@ class RolloutRole:
         }
         return completions, info
 
-    def set_weights(self, weights: dict[str, torch.Tensor], version: int) -> float:
-        """Load the learner's weights (version = its number of updates); returns the seconds it took."""
+    def set_weights(self, weights: Any, version: int) -> float:
+        """Load the learner's weights (version = its number of updates): a state dict, or an iterable of
+        partial state dicts (a sharded learner's buckets); returns the seconds it took."""
         t0 = time.perf_counter()
         if not self.shares_learner_model:
-            if self.model is None:
-                assert isinstance(self.engine, WeightLoadingEngine), (
-                    "an engine without the model holds weights"
-                )
-                self.engine.load_weights(weights.items())
-            else:
-                self.model.load_state_dict(weights)
+            whole = isinstance(weights, dict)  # else buckets of a sharded learner, fetched one at a time
+            for part in [weights] if whole else weights:
+                if self.model is None:
+                    assert isinstance(self.engine, WeightLoadingEngine), (
+                        "an engine without the model holds weights"
+                    )
+                    self.engine.load_weights(part.items())
+                else:
+                    self.model.load_state_dict(part, strict=whole)
         self.version = version
         return time.perf_counter() - t0
+
+    def sleep(self) -> None:
+        """Free the device for a colocated learner (vLLM sleep mode; nothing to free for hf)."""
+        if hasattr(self.engine, "sleep"):
+            self.engine.sleep()
+
+    def wake_up(self) -> None:
+        if hasattr(self.engine, "wake_up"):
+            self.engine.wake_up()
 
     # the sampling stream: checkpointed, and re-seeded around evaluation so eval never shifts training
     def generator_state(self) -> torch.Tensor:

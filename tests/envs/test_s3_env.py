@@ -48,6 +48,8 @@ def test_bridge_search_turns_a_two_hop_failure_into_gain_one():
     assert step.metrics["new_docs"] >= 1
     end = env.step("<important_info>[1]</important_info><search_complete>True</search_complete>")
     assert end.done and end.metrics["acc_rag"] == 0.0 and end.metrics["acc_s3"] == 1.0
+    by_source = {k: v for k, v in end.metrics.items() if k.startswith("multihop_2hop/")}
+    assert by_source == {"multihop_2hop/gbr": 1.0, "multihop_2hop/acc_s3": 1.0, "multihop_2hop/acc_rag": 0.0}
     assert env.score() == 1.0 and end.metrics["docs_selected"] == 2.0 and end.metrics["queries"] == 1.0
     assert [d.title for d in env.selected_docs()] == [env.rag_docs[0].title, bridge]
 

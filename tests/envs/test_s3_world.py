@@ -39,3 +39,23 @@ def test_world_is_deterministic_and_the_generator_samples_hops():
     assert len(samples) == 10 and {s.metadata["hops"] for s in samples} == {2}
     assert samples[0].env is not None and samples[0].env.name == "s3"
     assert samples[0].env.params == {"world": {"seed": 0, "people": 20, "cities": 5, "nations": 8}, "topk": 2}
+
+
+def test_world_is_the_same_in_every_process():
+    """Python salts str hashes per process: a world built from a set's order would differ between the
+    SFT, training and eval processes."""
+    import subprocess
+    import sys
+
+    code = "from rlvr.data.multihop import build_world; print(build_world(seed=1, people=30, cities=6).docs)"
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**__import__("os").environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1

@@ -59,9 +59,13 @@ def _names(rng: random.Random, count: int, taken: set[str]) -> list[str]:
     return out
 
 
-def build_world(seed: int = 0, people: int = 200, cities: int = 40, nations: int = 8) -> World:
+def build_world(
+    seed: int = 0, people: int = 200, cities: int = 40, nations: int = 8, filler: bool = True
+) -> World:
     """A deterministic world of ``people`` person docs and ``cities`` city docs; questions: each person's
-    birthplace (1-hop), each city's nation (1-hop) and each person's nation (2-hop)."""
+    birthplace (1-hop), each city's nation (1-hop) and each person's nation (2-hop). ``filler=False``
+    drops each doc's second sentence (a job, a sight: no fact any question asks), for shorter contexts;
+    the facts are the same."""
     rng = random.Random(seed)
     taken: set[str] = set()
     nation_names = _names(rng, nations, taken)
@@ -72,14 +76,18 @@ def build_world(seed: int = 0, people: int = 200, cities: int = 40, nations: int
     docs: list[tuple[str, str]] = []
     questions: list[Question] = []
     for c in city_names:
-        docs.append((c, f"{c} lies in {nation_of[c]}. {c} is known for its {rng.choice(_SIGHTS)}."))
+        sight = f" {c} is known for its {rng.choice(_SIGHTS)}."
+        docs.append((c, f"{c} lies in {nation_of[c]}.{sight if filler else ''}"))
         questions.append(Question(f"Which nation is {c} part of?", [nation_of[c]], 1, [c], None))
     full_names: set[str] = set()
     while len(full_names) < people:
         full_names.add(f"{rng.choice(firsts)} {rng.choice(lasts)}")
-    for person in sorted(full_names, key=lambda _: rng.random()):
+    for person in sorted(
+        sorted(full_names), key=lambda _: rng.random()
+    ):  # a set: its order varies by process
         city = rng.choice(city_names)
-        docs.append((person, f"{person} was born in {city}. {person} works as a {rng.choice(_JOBS)}."))
+        job = f" {person} works as a {rng.choice(_JOBS)}."
+        docs.append((person, f"{person} was born in {city}.{job if filler else ''}"))
         questions.append(Question(f"Where was {person} born?", [city], 1, [person], None))
         questions.append(
             Question(
@@ -97,14 +105,16 @@ def multihop_world(
     people: int = 200,
     cities: int = 40,
     nations: int = 8,
+    filler: bool = True,
     hops: list[int] | None = None,
     split: str = "train",
     max_turns: int = 3,
     env: dict[str, object] | None = None,
 ) -> list[Sample]:
     """s3 episodes over :func:`build_world` (world ``world_seed``): ``size`` questions with the given
-    hop counts, sampled with ``seed``; ``split="eval"`` draws from a held-out fifth of the questions. ``env`` adds s3 environment params (``topk``, ``generator``...)."""
-    world = build_world(world_seed, people, cities, nations)
+    hop counts, sampled with ``seed``; ``split="eval"`` draws from a held-out fifth of the questions;
+    ``filler`` as in :func:`build_world`. ``env`` adds s3 environment params (``topk``, ``generator``...)."""
+    world = build_world(world_seed, people, cities, nations, filler)
     held_out = split == "eval"  # every 5th question of the world is held out for eval
     pool = [
         q for i, q in enumerate(world.questions) if q.hops in (hops or [1, 2]) and (i % 5 == 0) == held_out
@@ -115,8 +125,9 @@ def multihop_world(
         )
     rng = random.Random(seed)
     picked = rng.sample(pool, size)
+    world_params = {"seed": world_seed, "people": people, "cities": cities, "nations": nations}
     params = {
-        "world": {"seed": world_seed, "people": people, "cities": cities, "nations": nations},
+        "world": world_params if filler else {**world_params, "filler": False},
         **(env or {}),
     }
     return [

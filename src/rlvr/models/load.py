@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+from rlvr.models.tiny import TinyModelConfig, build_tiny_model, tiny_tokenizer
 
 if TYPE_CHECKING:  # the config names models' types (TinyModelConfig); models read it, never import it
     from rlvr.config import ModelConfig
@@ -53,7 +53,7 @@ def load_tokenizer(cfg: ModelConfig):
     if is_vlm_config(cfg):  # the processor's tokenizer, the processor attached
         return load_vlm_tokenizer(cfg)
     if cfg.path is None:
-        return build_tokenizer((cfg.tiny or TinyModelConfig()).alphabet)
+        return tiny_tokenizer(cfg.tiny or TinyModelConfig())
     from transformers import AutoTokenizer
 
     try:

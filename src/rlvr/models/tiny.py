@@ -41,6 +41,10 @@ class TinyModelConfig(BaseModel):
     """Longest sequence (prompt + completion) the model handles."""
     alphabet: str = DEFAULT_ALPHABET
     """Characters of the vocabulary, one token each, after the special tokens."""
+    tokenizer: str | None = None
+    """Another tokenizer for the tiny model: a saved tokenizer directory or a `module:attr` factory called
+    with no arguments (e.g. `rlvr.envs.s3.tokenizer:world_tokenizer`, one token per word of the s3 world);
+    null: one token per character of `alphabet`."""
     seed: int = 0
     """Seed of the weight initialisation."""
 
@@ -58,6 +62,27 @@ def build_tokenizer(alphabet: str = DEFAULT_ALPHABET):
     core.decoder = decoders.Fuse()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, **SPECIAL_TOKENS)
     tok.chat_template = CHAT_TEMPLATE
+    tok.padding_side = "left"
+    return tok
+
+
+def tiny_tokenizer(cfg: TinyModelConfig):
+    """The tokenizer ``cfg`` names (``cfg.tokenizer``), else the character-level one; left padding."""
+    if cfg.tokenizer is None:
+        return build_tokenizer(cfg.alphabet)
+    from rlvr.registry import import_path, is_import_path
+
+    if is_import_path(cfg.tokenizer) and not Path(cfg.tokenizer).exists():
+        factory = import_path(cfg.tokenizer)
+        if not callable(factory):
+            raise TypeError(f"model.tiny.tokenizer {cfg.tokenizer!r} is not callable")
+        tok = factory()
+    else:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(cfg.tokenizer)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     return tok
 

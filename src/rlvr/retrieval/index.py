@@ -19,7 +19,13 @@ def build_index(corpus: Corpus, kind: str, **options: Any) -> Retriever:
 
 def load_index(directory: str | Path) -> Retriever:
     """The index saved in ``directory`` (its ``index.json`` names the kind), loaded once per process; an
-    ``http(s)://`` URL is an index served by ``rlvr index serve``."""
+    ``http(s)://`` URL is an index served by ``rlvr index serve``; ``ray://NAME`` one served by the Ray
+    actor ``NAME`` (``rlvr.retrieval.ray_actor.serve_in_ray``)."""
+    if str(directory).startswith("ray://"):
+        from rlvr.retrieval.ray_actor import RayRetriever
+
+        name = str(directory)[len("ray://") :]
+        return _LOADED.setdefault(str(directory), RayRetriever(name))  # type: ignore[arg-type]
     if str(directory).startswith(("http://", "https://")):
         from rlvr.retrieval.server import HTTPRetriever
 

@@ -37,7 +37,7 @@ REMINDER = (
 )
 
 
-def world_retriever(world: dict[str, int], kind: str = "bm25") -> Retriever:
+def world_retriever(world: dict[str, Any], kind: str = "bm25") -> Retriever:
     """The index over the synthetic world ``world`` (``build_world`` kwargs), built once per process."""
     key = json.dumps({"kind": kind, **world}, sort_keys=True)
     if key not in _WORLDS:
@@ -60,7 +60,7 @@ class S3Env(Env):
 
     def __init__(
         self,
-        world: dict[str, int] | None = None,
+        world: dict[str, Any] | None = None,
         index: str | None = None,
         retriever: str = "bm25",
         topk: int = 3,
@@ -93,7 +93,7 @@ class S3Env(Env):
         self.generator_spec, self.accuracy_mode, self.reward_mode = generator, accuracy, reward
         self.judge = llm_judge(get_answerer(judge)) if judge is not None else None
         self.unselected, self.chat, self.instructions = unselected, chat, instructions
-        self.question, self.answers = "", [""]
+        self.question, self.answers, self.data_source = "", [""], ""
         self.blocks: list[tuple[list[Hit], list[int] | None]] = []
         self.seen: set[int] = set()
         self.queries = 0
@@ -104,6 +104,7 @@ class S3Env(Env):
         if "question" not in meta or "answers" not in meta:
             raise ValueError(f"sample {sample.id!r}: the s3 env needs metadata.question and metadata.answers")
         self.question, self.answers = str(meta["question"]), [str(a) for a in meta["answers"]]
+        self.data_source = sample.data_source
         rag = self._search(self.question)
         self.rag_docs = rag
         self.blocks, self.seen, self.queries, self._score = [(rag, None)], {h.index for h in rag}, 0, None
@@ -169,10 +170,10 @@ class S3Env(Env):
         acc_s3 = self._accuracy(docs)
         acc_rag = self.rag_accuracy()
         self._score = acc_s3 - acc_rag if self.reward_mode == "gbr" else acc_s3
+        accuracies = {"gbr": acc_s3 - acc_rag, "acc_s3": acc_s3, "acc_rag": acc_rag}
         return {
-            "gbr": acc_s3 - acc_rag,
-            "acc_s3": acc_s3,
-            "acc_rag": acc_rag,
+            **accuracies,
+            **{f"{self.data_source}/{k}": v for k, v in accuracies.items()},  # averaged per data source
             "queries": float(self.queries),
             "docs_selected": float(len(docs)),
         }

@@ -70,9 +70,10 @@ TEMPERATURE: list[
 
 
 def evaluate(model: str, tom: str, rounds: int, log: Path) -> dict[str, float]:
-    cmd = [sys.executable, "scripts/eval_episodes.py", RECIPE, f"model.path={model}", "model.tiny=null"]
-    out = run([*cmd, *tom_overrides(tom, rounds), *TEMPERATURE], log)
-    metrics = json.loads(out[out.index("{") :])
+    out = log.with_suffix(".json")
+    cmd = [sys.executable, "-m", "rlvr.cli", "--quiet", "eval", RECIPE, "model.tiny=null"]
+    run([*cmd, *tom_overrides(tom, rounds), *TEMPERATURE, "--model", model, "--output", str(out)], log)
+    metrics = json.loads(out.read_text())
     return {k: metrics.get(f"eval/episode/all/env/{k}", float("nan")) for k in KEYS} | {
         "return_mean": metrics["eval/episode/all/return_mean"],
         "max_total_tokens_stops": metrics["eval/episode/all/stop/max_total_tokens"],

@@ -128,7 +128,7 @@ class Flaky(Env):
         return StepResult("ok\n", reward=0.25)
 
 
-def test_an_env_error_is_recorded_not_scored_and_budgets_stop_trajectories():
+def test_an_env_error_is_recorded_not_scored_and_budgets_stop_trajectories(caplog):
     tok = build_family_tokenizer("qwen2.5")
     flaky = [
         Sample(
@@ -145,6 +145,11 @@ def test_an_env_error_is_recorded_not_scored_and_budgets_stop_trajectories():
         and trajs[0].error == "step 2: ConnectionError: retriever unreachable"
     )
     assert trajs[1].stop_reason == "max_turns" and trajs[1].turns == 5 and trajs[1].error is None
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "1 of 2 episodes ended with an environment error (masked out of training, counted in "
+        "env_errors); the first: step 2: ConnectionError: retriever unreachable"
+    ]
     m = episode_metrics(trajs)
     assert m["episode/all/env_errors"] == 1.0 and m["episode/all/stop/env_error"] == 0.5
     assert m["episode/all/return_mean"] == pytest.approx(1.25)  # the errored trajectory is not averaged in

@@ -15,6 +15,7 @@ and where each turn ended with that turn's reward. The engine is anything with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +25,8 @@ from rlvr.envs import CallOutcome, Env, EnvExecutor, StepResult, build_env
 from rlvr.rollout.tito import Continuation, TurnRenderer
 from rlvr.rollout.types import Completion, SamplingParams
 from rlvr.training.multiturn_config import MultiTurnConfig
+
+log = logging.getLogger(__name__)
 
 Generate = Callable[[list[list[int]], SamplingParams], list[Completion]]
 
@@ -132,7 +135,24 @@ def run_episodes(
             e.traj.error = f"score: {out.error}"
         elif out.value is not None:
             e.traj.final_reward = float(out.value)
-    return [e.traj for e in live]
+    trajs = [e.traj for e in live]
+    warn_env_errors(trajs)
+    return trajs
+
+
+def warn_env_errors(trajs: list[Trajectory]) -> None:
+    """One warning a batch that names how many episodes an environment broke, and the first reason: the
+    metrics only count them (``env_errors``), and a run whose every episode fails must not look like
+    a policy that scores 0."""
+    errors = [t.error for t in trajs if t.error is not None]
+    if errors:
+        log.warning(
+            "%d of %d episodes ended with an environment error (masked out of training, counted in "
+            "env_errors); the first: %s",
+            len(errors),
+            len(trajs),
+            errors[0],
+        )
 
 
 def _start(tokenizer, samples: list[Sample], n: int, executor: EnvExecutor) -> list[_Live]:

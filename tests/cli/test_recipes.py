@@ -30,10 +30,12 @@ RECIPES = sorted(
 # recipes/tiny/s3.yaml needs its own tiny model (a long context), run by tests/envs/test_s3_recipe.py;
 # the tiny VLM twins (and their base) run on a tiny VLM: tests/vision/test_vlm_recipes.py
 VLM_TWINS = ("vlm_base.yaml", "vlaa_grpo.yaml", "vlaa_sft_grpo.yaml", "orsta.yaml")
+# episode twins need their own warm start and have their own tests (tests/envs, tests/training)
+EPISODE_TWINS = ("multiturn.yaml", "s3.yaml", "tomap.yaml")
 TWINS = sorted(
     p
     for p in (ROOT / "recipes/tiny").glob("*.yaml")
-    if p.name not in ("base.yaml", "multiturn.yaml", "s3.yaml", *VLM_TWINS)
+    if p.name not in ("base.yaml", *EPISODE_TWINS, *VLM_TWINS)
 )
 SPURIOUS = sorted(p for p in (ROOT / "recipes/spurious").glob("*.yaml") if p.name != "base.yaml")
 

@@ -9,7 +9,7 @@ persuader is shown the first ``used`` (3). Sources, in a registry:
 - ``lm``: a chat model (the persuader model itself in the paper) asked for reasons supporting not-Q,
   parsed from its ``<reason>`` tags.
 
-Lists are cached per (source, claim) in the process, and in a JSON file when ``cache_path`` is set.
+Lists are cached per (source, claim, candidates) in the process, and in a JSON file when ``cache_path`` is set.
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ def predict_counterclaims(
 ) -> list[str]:
     """The first ``used`` of the ``generated`` counterclaims ``spec``'s source lists for ``topic`` (cached)."""
     spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-    key = json.dumps({**spec, "generated": generated, "claim": topic.claim}, sort_keys=True)
+    # the claim and its public candidates: two topics of one claim with other candidates (a hand-built
+    # topic and a generated one, say) must not share a list
+    candidates = [c.text for c in topic.candidates]
+    key = json.dumps(
+        {**spec, "generated": generated, "claim": topic.claim, "candidates": candidates}, sort_keys=True
+    )
     with _LOCK:
         if key not in _CACHE and cache_path and Path(cache_path).exists():
             _CACHE.update(json.loads(Path(cache_path).read_text()))

@@ -9,11 +9,11 @@ generator and the tests' stand-in), ``hf`` (a transformers causal LM, greedy, fr
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from typing import Any
 
+from rlvr.envs.chat import openai_chat
 from rlvr.registry import Registry
 from rlvr.retrieval import Hit
 
@@ -100,21 +100,10 @@ def openai_answerer(
     timeout_s: float = 60.0,
 ) -> Answerer:
     """Greedy answers from an OpenAI-compatible ``/chat/completions`` endpoint (vLLM, SGLang, hosted)."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {os.environ.get(api_key_env, 'EMPTY')}"}
-    client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+    chat = openai_chat(base_url, model, api_key_env, max_tokens, timeout_s)
 
     def answer(question: str, docs: list[Hit]) -> str:
-        body = {
-            "model": model,
-            "messages": [{"role": "user", "content": answer_prompt(question, docs)}],
-            "temperature": 0.0,
-            "max_tokens": max_tokens,
-        }
-        response = client.post("/chat/completions", json=body)
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"]).strip()
+        return chat([[{"role": "user", "content": answer_prompt(question, docs)}]])[0].strip()
 
     return answer
 

@@ -14,17 +14,15 @@ loss). Every malformed rating is counted in ``malformed``, which the environment
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from typing import Any
 
+from rlvr.envs.chat import Chat, Messages, openai_chat
 from rlvr.envs.tomap.prompts import PERSUADEE_RATING, PERSUADEE_SYSTEM, PERSUADEE_TURN, format_turns
 from rlvr.envs.tomap.topics import Topic
 from rlvr.registry import Registry
 
-Messages = list[dict[str, str]]
-Chat = Callable[[list[Messages]], list[str]]
 CHATS: Registry[Callable[..., Chat]] = Registry("tomap chat model")
 _CHAT_CACHE: dict[str, Chat] = {}
 
@@ -161,27 +159,4 @@ def hf_chat(path: str, max_new_tokens: int = 512, device: str = "cpu", batch_siz
     return chat
 
 
-@CHATS.register("openai")
-def openai_chat(
-    base_url: str,
-    model: str,
-    api_key_env: str = "OPENAI_API_KEY",
-    max_tokens: int = 512,
-    timeout_s: float = 120.0,
-) -> Chat:
-    """Greedy replies from an OpenAI-compatible ``/chat/completions`` endpoint, one request a conversation."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {os.environ.get(api_key_env, 'EMPTY')}"}
-    client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
-
-    def chat(batch: list[Messages]) -> list[str]:
-        replies = []
-        for messages in batch:
-            body = {"model": model, "messages": messages, "temperature": 0.0, "max_tokens": max_tokens}
-            response = client.post("/chat/completions", json=body)
-            response.raise_for_status()
-            replies.append(str(response.json()["choices"][0]["message"]["content"]))
-        return replies
-
-    return chat
+CHATS.register("openai")(openai_chat)

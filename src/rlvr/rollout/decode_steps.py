@@ -45,6 +45,7 @@ class TransformersSteps:
             position_ids=positions,
             use_cache=True,
             logits_to_keep=1,
+            **self.prefill_inputs(),
         )
         cache = getattr(out, self.cache_kw)
         if is_layered(cache):
@@ -53,6 +54,10 @@ class TransformersSteps:
             cache.batch_select_indices(owner)
         self.cache = cache
         return out.logits[:, -1, :][owner]
+
+    def prefill_inputs(self) -> dict[str, Tensor]:
+        """The model's extra prefill inputs (a VLM's pixel values); none for a text model."""
+        return {}
 
     def decode(self, tokens: Tensor, positions: Tensor, key_mask: Tensor | None) -> Tensor:
         out = self.model(

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from rlvr.models.kv_cache import is_layered, preallocate
 from rlvr.models.vlm import (
     VisionInputs,
     batch_vision,
@@ -55,21 +54,10 @@ class VisionSteps(TransformersSteps):
         if mrope is not None:
             positions, delta = mrope  # (3, U, P), (U,)
             self.delta = delta.to(owner.device)[owner]
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=prompt_mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-            **self.vision,
-        )
-        cache = getattr(out, self.cache_kw)
-        if is_layered(cache):
-            cache = preallocate(cache, capacity, owner)
-        elif input_ids.size(0) < owner.numel():
-            cache.batch_select_indices(owner)
-        self.cache = cache
-        return out.logits[:, -1, :][owner]
+        return super().prefill(input_ids, positions, prompt_mask, owner, capacity)
+
+    def prefill_inputs(self) -> dict[str, Tensor]:
+        return self.vision
 
     def decode(self, tokens: Tensor, positions: Tensor, key_mask: Tensor | None) -> Tensor:
         tokens = replace_image_tokens(tokens, self.image_ids, self.replacement)

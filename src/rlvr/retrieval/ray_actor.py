@@ -70,8 +70,8 @@ def serve_in_ray(
 def stop_serving(name: str) -> None:
     """Kill the retrieval actor ``name`` (started here or detached elsewhere)."""
     ray = _ray()
-    _SERVED.pop(name, None)
-    ray.kill(ray.get_actor(name))
+    actor = _SERVED.pop(name, None)  # the handle this process holds; a lookup by name for a detached one
+    ray.kill(actor if actor is not None else ray.get_actor(name))
 
 
 class RayRetriever:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -118,3 +120,15 @@ class Registry(Generic[T]):
         if isinstance(name, str) and name in self.builtins and self.home is not None:
             importlib.import_module(self.home)
         return name in self._items
+
+
+def build_once(registry: Registry[Callable[..., R]], spec: dict[str, Any] | str, cache: dict[str, R]) -> R:
+    """What ``registry``'s factory named by ``spec`` (``"name"`` or ``{"name": ..., **kwargs}``) builds
+    from the spec's keyword arguments, built once per distinct spec and kept in ``cache`` (a model or a
+    client that every environment of a process shares)."""
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    key = json.dumps(spec, sort_keys=True)
+    if key not in cache:
+        name = spec.pop("name")
+        cache[key] = registry.get(name)(**spec)
+    return cache[key]

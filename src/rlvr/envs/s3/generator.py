@@ -8,13 +8,12 @@ generator and the tests' stand-in), ``hf`` (a transformers causal LM, greedy, fr
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from rlvr.envs.chat import openai_chat
-from rlvr.registry import Registry
+from rlvr.registry import Registry, build_once
 from rlvr.retrieval import Hit
 
 Answerer = Callable[[str, list[Hit]], str]
@@ -36,12 +35,7 @@ def answer_prompt(question: str, docs: list[Hit]) -> str:
 
 def get_answerer(spec: dict[str, Any] | str) -> Answerer:
     """The answerer a spec names (``"world_reader"`` or ``{"name": "hf", "path": ...}``), built once."""
-    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-    key = json.dumps(spec, sort_keys=True)
-    if key not in _CACHE:
-        name = spec.pop("name")
-        _CACHE[key] = ANSWERERS.get(name)(**spec)
-    return _CACHE[key]
+    return build_once(ANSWERERS, spec, _CACHE)
 
 
 _BORN = re.compile(r"(\w+ \w+) was born in (\w+)\.")

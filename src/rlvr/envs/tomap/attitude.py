@@ -29,7 +29,7 @@ from rlvr.envs.tomap.counterclaims import predict_counterclaims
 from rlvr.envs.tomap.persuadee import Persuadee, SimulatedPersuadee
 from rlvr.envs.tomap.prompts import format_turns
 from rlvr.envs.tomap.topics import THEMES, make_topic
-from rlvr.registry import Registry
+from rlvr.registry import Registry, build_once
 
 Embed = Callable[[list[str]], Tensor]  # N texts -> (N, D) float32
 EMBEDDERS: Registry[Callable[..., Embed]] = Registry("tomap embedder")
@@ -71,12 +71,7 @@ def hashing_embedder(dim: int = 256) -> Embed:
 
 
 def get_embedder(spec: dict[str, Any] | str) -> Embed:
-    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-    key = json.dumps(spec, sort_keys=True)
-    if key not in _EMBED_CACHE:
-        name = spec.pop("name")
-        _EMBED_CACHE[key] = EMBEDDERS.get(name)(**spec)
-    return _EMBED_CACHE[key]
+    return build_once(EMBEDDERS, spec, _EMBED_CACHE)
 
 
 class AttitudeMLP(nn.Module):

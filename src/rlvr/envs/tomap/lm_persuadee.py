@@ -13,7 +13,6 @@ loss). Every malformed rating is counted in ``malformed``, which the environment
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from rlvr.envs.chat import Chat, Messages, openai_chat
 from rlvr.envs.tomap.prompts import PERSUADEE_RATING, PERSUADEE_SYSTEM, PERSUADEE_TURN, format_turns
 from rlvr.envs.tomap.topics import Topic
-from rlvr.registry import Registry
+from rlvr.registry import Registry, build_once
 
 CHATS: Registry[Callable[..., Chat]] = Registry("tomap chat model")
 _CHAT_CACHE: dict[str, Chat] = {}
@@ -120,12 +119,7 @@ class LMPersuadee:
 
 def get_chat(spec: dict[str, Any] | str) -> Chat:
     """The chat model a spec names (``{"name": "hf", "path": ...}``), built once per process."""
-    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-    key = json.dumps(spec, sort_keys=True)
-    if key not in _CHAT_CACHE:
-        name = spec.pop("name")
-        _CHAT_CACHE[key] = CHATS.get(name)(**spec)
-    return _CHAT_CACHE[key]
+    return build_once(CHATS, spec, _CHAT_CACHE)
 
 
 @CHATS.register("hf")

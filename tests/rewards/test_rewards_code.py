@@ -53,7 +53,9 @@ def test_total_timeout():
 def test_adversarial_programs_score_zero_with_reason():
     cases = {
         "import socket\nsocket.create_connection(('1.1.1.1', 80))": "runtime error: OSError",
-        "import os\nwhile True:\n    os.fork()": ("timeout after", "left "),
+        # a fork bomb meets RLIMIT_NPROC: fork raises EAGAIN in whichever process tries past the limit, so
+        # the main process either dies of it, or exits while others still run, or loops until the wall limit
+        "import os\nwhile True:\n    os.fork()": ("timeout after", "left ", "runtime error: BlockingIOError"),
         "open('/root/rlvr-evil', 'w')": "runtime error: PermissionError",
         "x = ' ' * (4 * 1024**3)": "memory limit exceeded",
     }

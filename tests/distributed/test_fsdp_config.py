@@ -23,10 +23,13 @@ def _problems(*overrides: str) -> str:
     return str(exc.value)
 
 
-def test_a_sharded_learner_needs_ray_full_weights_no_critic_and_whole_nodes():
+def test_a_sharded_learner_needs_ray_full_weights_and_whole_nodes():
     assert "set backend: ray" in _problems("learner.world_size=2")
     assert "model.lora is not supported" in _problems(*RAY2, "model.lora={r: 4}")
-    assert "critic is not sharded yet" in _problems(*RAY2, "critic={}", "algorithm.advantage=gae")
+    assert "critic.lora is not supported" in _problems(
+        *RAY2, "critic={lora: {r: 4}}", "algorithm.advantage=gae"
+    )
+    load_config(None, [*RAY2, "critic={}", "algorithm.advantage=gae"])  # a full critic is sharded too
     assert "cannot be split evenly over learner.nodes=2" in _problems(
         *RAY2[:1], "learner.world_size=3", "learner.nodes=2"
     )

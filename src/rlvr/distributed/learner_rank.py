@@ -2,13 +2,15 @@
 
 Every rank runs the same calls in the same order (the :class:`~rlvr.distributed.learner_group.LearnerGroup`
 sends each call to all ranks); rank 0's result is the group's. The model is built from the run's seed on
-every rank (the same initial weights), then sharded; so is the frozen reference model when KL needs one.
+every rank (the same initial weights), then sharded; so are the frozen reference model when KL needs one
+and PPO's critic (:mod:`rlvr.distributed.sharded_critic`) when the run has a ``critic:`` section.
 
 - ``weights``: the full state dict gathered one parameter at a time (rank 0 returns it; with
   ``learner.weight_sync_bucket_mb``, a list of buckets in the Ray object store instead).
 - ``save_checkpoint``: rank 0 writes rlvr's atomic checkpoint directory (tokenizer, config.json,
-  schedule, RNG, sampler, manifest) and every rank writes its shards of the model and AdamW states into
-  its ``dcp/`` folder with ``torch.distributed.checkpoint``, before the manifest is written.
+  schedule, RNG, sampler, manifest) and every rank writes its shards of the model and AdamW states (and
+  of the critic and its AdamW states) into its ``dcp/`` folder with ``torch.distributed.checkpoint``,
+  before the manifest is written.
 - ``restore``: a DCP checkpoint of any world size, or a one-process checkpoint (whole weights and an
   AdamW state keyed by parameter index).
 - ``save``: the gathered weights as a plain Hugging Face model directory (rank 0 writes it).
@@ -26,12 +28,12 @@ import torch.distributed as dist
 
 from rlvr.config import RunConfig
 from rlvr.distributed.fsdp import gathered_buckets, init_group, node_address, shard_model
+from rlvr.distributed.sharded_critic import build_sharded_critic
 from rlvr.distributed.sharded_learner import ShardedLearner
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
 from rlvr.training.checkpoint import Checkpoint, CheckpointState, save_checkpoint
-from rlvr.training.dcp_checkpoint import DCP_DIR, load_training_state, training_state
-from rlvr.training.filtering import update_filter_names
-from rlvr.training.roles import LearnerRole
+from rlvr.training.dcp_checkpoint import DCP_DIR, load_training_state, load_whole_state, training_state
+from rlvr.training.roles import LearnerRole, learner_kwargs
 from rlvr.training.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ class ShardedLearnerRole(LearnerRole):
     def __init__(self, cfg: RunConfig, rank: int, world_size: int) -> None:
         # LearnerRole.__init__ builds the model at once; a rank builds it in join(), after the group forms
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
-        self.critic = None  # a critic is refused at load with world_size > 1 (learner_config)
+        self.critic = None  # built in join()
 
     def ping(self) -> bool:
         return True
@@ -54,8 +56,8 @@ class ShardedLearnerRole(LearnerRole):
         return node_address()
 
     def join(self, host: str, port: int) -> str:
-        """Join the process group, build and shard the policy (and reference) and its optimizer; returns
-        the collective backend's name."""
+        """Join the process group, build and shard the policy (and reference, and critic) and their
+        optimizers; returns the collective backend's name."""
         cfg = self.cfg
         if dist.is_initialized():  # launched as a group already (rlvr.distributed.spawn)
             backend = str(dist.get_backend())
@@ -68,23 +70,14 @@ class ShardedLearnerRole(LearnerRole):
         model = load_model(cfg.model.model_copy(update={"device": "cpu"}), self.tokenizer)
         self.architecture = type(model).__name__
         reference = frozen_copy(model) if cfg.algorithm.kl_coef > 0 else None
+        self.critic = build_sharded_critic(cfg, model)  # from the whole policy: before it is sharded
         self.model = shard_model(model, cfg.learner)
         if reference is not None:
             shard_model(reference, cfg.learner)
         from rlvr.algorithms import ADVANTAGES
 
         self.advantage_fn = ADVANTAGES.get(cfg.algorithm.advantage)
-        self.learner = ShardedLearner(
-            self.model,
-            cfg.algorithm,
-            cfg.optim,
-            cfg.trainer,
-            total_steps=cfg.trainer.steps,
-            temperature=cfg.rollout.temperature,
-            norm_len=cfg.rollout.max_new_tokens,
-            reference=reference,
-            update_filters=update_filter_names(cfg),
-        )
+        self.learner = ShardedLearner(self.model, reference=reference, **learner_kwargs(cfg))
         log.info("learner rank %d/%d joined (%s)", self.rank, self.world_size, backend)
         return backend
 
@@ -112,7 +105,7 @@ class ShardedLearnerRole(LearnerRole):
 
     # ---- checkpoints ----------------------------------------------------------------------------------
     def _dcp_state(self, with_reference: bool) -> dict[str, Any]:
-        state = training_state(self.model, self.learner.optimizer)
+        state = training_state(self.model, self.learner.optimizer, self.critic)
         ref = self.learner.reference
         if with_reference and isinstance(ref, torch.nn.Module):
             from torch.distributed.checkpoint.state_dict import get_model_state_dict
@@ -139,17 +132,32 @@ class ShardedLearnerRole(LearnerRole):
         state.scheduler = self.learner.scheduler.state_dict()
         state.counters = self.learner.counters()
         state.optimizer = {}  # in dcp/, with the weights
+        if self.critic is not None:  # its weights and AdamW states are in dcp/ too
+            state.objects = {**state.objects, "critic": {"scheduler": self.critic.scheduler.state_dict()}}
         shards = _ShardWriter(self, with_reference)
         path = save_checkpoint(run_dir, shards, self.tokenizer, state, keep_last)
         dist.barrier()
         return path
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """A DCP checkpoint (any world size), or a one-process checkpoint's whole weights and AdamW state."""
+        """A DCP checkpoint (any world size), or a one-process checkpoint's whole weights and AdamW state;
+        the critic's likewise."""
+        critic, optimizer = self.critic, self.learner.optimizer
+        if critic is not None and "critic" not in ckpt.state.objects:
+            raise ValueError(f"checkpoint {ckpt.path} has no critic; the run's config has a critic: section")
         if ckpt.sharded:
-            load_training_state(self.model, self.learner.optimizer, ckpt.path, self.learner.reference)
+            load_training_state(self.model, optimizer, ckpt.path, self.learner.reference, critic)
         else:
-            _load_whole(self, ckpt)
+            if ckpt.adapter:
+                raise ValueError(
+                    f"checkpoint {ckpt.path} holds a LoRA adapter; a sharded learner trains full weights"
+                )
+            load_whole_state(self.model, optimizer, ckpt.weights, ckpt.state.optimizer)
+            if critic is not None:
+                whole = ckpt.state.objects["critic"]["optimizer"]
+                load_whole_state(critic.model, critic.optimizer, ckpt.state.tensors["critic"], whole)
+        if critic is not None:
+            critic.scheduler.load_state_dict(ckpt.state.objects["critic"]["scheduler"])
         self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
         self.learner.load_counters(ckpt.state.counters)
 
@@ -206,31 +214,6 @@ class WeightBuckets:
 
         for ref in self.refs:
             yield ray.get(ref)
-
-
-def _load_whole(role: ShardedLearnerRole, ckpt: Checkpoint) -> None:
-    """A one-process checkpoint into the sharded model and optimizer: whole weights, and an AdamW state
-    keyed by parameter index (the order of ``model.parameters()``, which FSDP2 keeps) re-keyed by name."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-    if ckpt.adapter:
-        raise ValueError(
-            f"checkpoint {ckpt.path} holds a LoRA adapter; a sharded learner trains full weights"
-        )
-    names = [n for n, p in role.model.named_parameters() if p.requires_grad]
-    osd = ckpt.state.optimizer
-    by_name: dict[str, Any] = {
-        "state": {names[int(i)]: s for i, s in osd.get("state", {}).items()},
-        "param_groups": [{**g, "params": [names[int(i)] for i in g["params"]]} for g in osd["param_groups"]],
-    }
-    weights: dict[str, Any] = dict(ckpt.weights)
-    set_state_dict(
-        role.model,
-        role.learner.optimizer,
-        model_state_dict=weights,
-        optim_state_dict=by_name,
-        options=StateDictOptions(full_state_dict=True, strict=False),
-    )
 
 
 def _fix_architecture(folder: Path, architecture: str) -> None:

@@ -101,13 +101,16 @@ class Critic:
         """Values (B, R) on ``batch``, no gradient, 0 outside the response mask."""
         was_training = self.model.training
         self.model.eval()
-        micro = self.trainer_cfg.micro_batch_size
-        chunks = [
-            self._values(batch.select(slice(s, s + micro)).to(self.device)).float().cpu()
-            for s in range(0, batch.size, micro)
-        ]
+        out = torch.zeros(batch.size, batch.response_width)
+        mine = self._rows(batch.size)
+        share = batch.select(mine)
+        for sl in self._micro_slices(share.size):
+            if sl is None:  # a zero-weighted pass: the other ranks' collectives need this one
+                self._values(self._filler(batch))
+                continue
+            out[mine[sl]] = self._values(share.select(sl).to(self.device)).float().cpu()
         self.model.train(was_training)
-        return torch.cat(chunks) * batch.response_mask
+        return self._sum(out) * batch.response_mask
 
     def update(self, batch: TokenBatch, returns: Tensor, old_values: Tensor) -> dict[str, float]:
         """Epochs x shuffled mini-batches x micro-batches of the clipped value loss; one schedule step.
@@ -131,14 +134,20 @@ class Critic:
         return metrics
 
     def _step(self, mb_all: TokenBatch, returns: Tensor, old_values: Tensor) -> dict[str, float]:
-        agg = partial(self.aggregate, num_tokens=float(mb_all.response_mask.sum()))
+        """One optimizer step on a mini-batch (this process's rows of it), the loss aggregated with the
+        mini-batch's token count."""
+        mine = self._rows(mb_all.size)
+        share, returns, old_values = mb_all.select(mine), returns[mine], old_values[mine]
+        total = float(self._sum(share.response_mask.sum().double().reshape(1)))
+        agg = partial(self.aggregate, num_tokens=total)
         self.optimizer.zero_grad(set_to_none=True)
         summed: dict[str, float] = defaultdict(float)
-        micro = self.trainer_cfg.micro_batch_size
-        total = max(float(mb_all.response_mask.sum()), 1.0)
-        for start in range(0, mb_all.size, micro):
-            sl = slice(start, start + micro)
-            mb = mb_all.select(sl).to(self.device)
+        summed["value_loss"] = 0.0
+        for sl in self._micro_slices(share.size):
+            if sl is None:
+                (self._values(self._filler(mb_all)).sum() * 0.0).backward()
+                continue
+            mb = share.select(sl).to(self.device)
             values = self._values(mb).float()
             loss, m = clipped_value_loss(
                 values,
@@ -149,16 +158,42 @@ class Critic:
                 agg,
             )
             loss.backward()
-            share = float(mb.response_mask.sum()) / total
+            weight = float(mb.response_mask.sum()) / max(total, 1.0)
             summed["value_loss"] += loss.item()
             for k, v in m.items():
-                summed[k] += float(v) * share
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm or float("inf"))
+                summed[k] += float(v) * weight
+        summed = self._sum_metrics(dict(summed))
+        grad_norm = self._clip_gradients()
         if torch.isfinite(grad_norm):
             self.optimizer.step()
         summed["grad_norm"] = float(grad_norm)
-        return dict(summed)
+        return summed
+
+    # ---- one process; a sharded critic (rlvr.distributed.sharded_critic) overrides these -----------
+    def _rows(self, size: int) -> Tensor:
+        """Rows (b,) of a batch of ``size`` that this process computes: all of them."""
+        return torch.arange(size)
+
+    def _micro_slices(self, size: int) -> list[slice | None]:
+        """Micro-batches of ``size`` rows (None: a zero-weighted pass, only on a rank short of passes)."""
+        micro = self.trainer_cfg.micro_batch_size
+        return [slice(s, s + micro) for s in range(0, size, micro)]
+
+    def _filler(self, batch: TokenBatch) -> TokenBatch:
+        """One row of ``batch`` on the device: the input of a zero-weighted pass."""
+        return batch.select(torch.arange(1)).to(self.device)
+
+    def _sum(self, t: Tensor) -> Tensor:
+        """``t`` summed over the processes that share the batch: one process, ``t``."""
+        return t
+
+    def _sum_metrics(self, values: dict[str, float]) -> dict[str, float]:
+        return values
+
+    def _clip_gradients(self) -> Tensor:
+        """The gradient norm, after clipping to critic.max_grad_norm."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        return torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm or float("inf"))
 
     # ---- checkpoints ------------------------------------------------------------------------------
     def weights(self) -> dict[str, Tensor]:

@@ -23,20 +23,31 @@ def is_sharded(path: Path) -> bool:
     return (Path(path) / DCP_DIR).is_dir()
 
 
-def training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def training_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, critic: Any = None
+) -> dict[str, Any]:
     """{"model": ..., "optim": ...} keyed by parameter name: DTensor shards under FSDP2, whole tensors
-    otherwise (an empty AdamW is given zero moments first, which a load then overwrites)."""
+    otherwise (an empty AdamW is given zero moments first, which a load then overwrites); with a
+    ``critic`` (PPO's value model and its optimizer), also {"critic": ..., "critic_optim": ...}."""
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     model_sd, optim_sd = get_state_dict(model, optimizer)
-    return {"model": model_sd, "optim": optim_sd}
+    state = {"model": model_sd, "optim": optim_sd}
+    if critic is not None:
+        state["critic"], state["critic_optim"] = get_state_dict(critic.model, critic.optimizer)
+    return state
 
 
 def load_training_state(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, path: Path, reference: Any = None
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    path: Path,
+    reference: Any = None,
+    critic: Any = None,
 ) -> None:
-    """Load the DCP state of checkpoint ``path`` into ``model`` and ``optimizer``, and into the frozen
-    ``reference`` model when the checkpoint has one (after a ProRL reset), resharding as this world needs."""
+    """Load the DCP state of checkpoint ``path`` into ``model`` and ``optimizer``, into the frozen
+    ``reference`` model when the checkpoint has one (after a ProRL reset), and into ``critic``'s value
+    model and optimizer (its schedule is in the checkpoint's objects), resharding as this world needs."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (
         get_model_state_dict,
@@ -44,14 +55,47 @@ def load_training_state(
         set_state_dict,
     )
 
-    state = training_state(model, optimizer)
-    with_reference = isinstance(reference, torch.nn.Module) and "reference" in saved_keys(path)
+    saved = saved_keys(path)
+    if critic is not None and "critic" not in saved:
+        raise ValueError(f"checkpoint {path} has no critic; the run's config has a critic: section")
+    state = training_state(model, optimizer, critic)
+    with_reference = isinstance(reference, torch.nn.Module) and "reference" in saved
     if with_reference:
         state["reference"] = get_model_state_dict(reference)
     dcp.load(state, checkpoint_id=str(Path(path) / DCP_DIR))
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     if with_reference:
         set_model_state_dict(reference, state["reference"])
+    if critic is not None:
+        set_state_dict(
+            critic.model,
+            critic.optimizer,
+            model_state_dict=state["critic"],
+            optim_state_dict=state["critic_optim"],
+        )
+
+
+def load_whole_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, weights: dict[str, Any], optim: dict[str, Any]
+) -> None:
+    """Whole weights and an AdamW state keyed by parameter index (a one-process checkpoint: the order of
+    ``model.parameters()``, which FSDP2 keeps) into a (sharded) model and optimizer, re-keyed by name."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    by_name: dict[str, Any] = {
+        "state": {names[int(i)]: s for i, s in optim.get("state", {}).items()},
+        "param_groups": [
+            {**g, "params": [names[int(i)] for i in g["params"]]} for g in optim["param_groups"]
+        ],
+    }
+    set_state_dict(
+        model,
+        optimizer,
+        model_state_dict=dict(weights),
+        optim_state_dict=by_name,
+        options=StateDictOptions(full_state_dict=True, strict=False),
+    )
 
 
 def saved_keys(path: Path) -> set[str]:

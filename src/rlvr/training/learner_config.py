@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 class LearnerConfig(BaseModel):
     """The learner's processes. ``world_size: 1`` (the default) is one process, as always; more shards the
-    policy (and the reference model) over that many Ray actors with FSDP2 (``docs/distributed.md``)."""
+    policy (and the reference model and the critic) over that many Ray actors with FSDP2 (``docs/distributed.md``)."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
@@ -95,9 +95,10 @@ def sharded_learner_rules(cfg: RunConfig) -> list[str]:
                 "NCCL refuses; give each rank a whole GPU (1), or use placement: colocated to share a GPU "
                 "with a rollout engine"
             )
-        if cfg.critic is not None:
+        if cfg.critic is not None and cfg.critic.lora is not None:
             problems.append(
-                "learner.world_size: the critic is not sharded yet; a critic: section needs world_size: 1"
+                "critic.lora: a sharded learner shards the critic's full weights; critic.lora is not "
+                "supported with a sharded learner (drop critic.lora or use learner.world_size: 1)"
             )
     if cfg.placement == "colocated":
         if cfg.backend != "ray":

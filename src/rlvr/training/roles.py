@@ -35,6 +35,20 @@ from rlvr.training.reference_reset import copy_into_reference
 from rlvr.training.seeding import seed_everything
 
 
+def learner_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """The :class:`~rlvr.training.learner.Learner` arguments a run's config sets (all but the model and
+    the reference): one place for the one-process learner and the ranks of a sharded one."""
+    return {
+        "algo": cfg.algorithm,
+        "optim": cfg.optim,
+        "trainer": cfg.trainer,
+        "total_steps": cfg.trainer.steps,
+        "temperature": cfg.rollout.temperature,
+        "norm_len": cfg.rollout.max_new_tokens,
+        "update_filters": update_filter_names(cfg),
+    }
+
+
 def policy_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of the policy's weights, safe to ship while the learner goes on updating."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -56,17 +70,7 @@ class LearnerRole:
             model = load_model(cfg.model, tokenizer)
         self.model, self.tokenizer = model, tokenizer
         self.advantage_fn = ADVANTAGES.get(cfg.algorithm.advantage)
-        self.learner = Learner(
-            model,
-            cfg.algorithm,
-            cfg.optim,
-            cfg.trainer,
-            total_steps=cfg.trainer.steps,
-            temperature=cfg.rollout.temperature,
-            norm_len=cfg.rollout.max_new_tokens,
-            reference=self._reference(),
-            update_filters=update_filter_names(cfg),
-        )
+        self.learner = Learner(model, reference=self._reference(), **learner_kwargs(cfg))
         self.critic = build_critic(cfg, model)  # PPO's value model; None without a critic: section
 
     def _reference(self):
@@ -192,23 +196,25 @@ class LearnerRole:
         return save_checkpoint(run_dir, self.model, self.tokenizer, state, keep_last)
 
     def restore(self, ckpt: Checkpoint) -> None:
-        if ckpt.sharded:  # written by a sharded learner (learner.world_size > 1)
+        critic = self.critic
+        if critic is not None and "critic" not in ckpt.state.objects:
+            raise ValueError(f"checkpoint {ckpt.path} has no critic; the run's config has a critic: section")
+        if ckpt.sharded:  # written by a sharded learner (learner.world_size > 1): weights and AdamW in dcp/
             from rlvr.training.dcp_checkpoint import load_training_state
 
-            load_training_state(self.model, self.learner.optimizer, ckpt.path, self.learner.reference)
+            optimizer = self.learner.optimizer
+            load_training_state(self.model, optimizer, ckpt.path, self.learner.reference, critic)
+            if critic is not None:
+                critic.scheduler.load_state_dict(ckpt.state.objects["critic"]["scheduler"])
         else:
             load_weights(self.model, ckpt)
             self.learner.optimizer.load_state_dict(ckpt.state.optimizer)
+            if critic is not None:
+                critic.load(ckpt.state.tensors["critic"], ckpt.state.objects["critic"])
         self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
         self.learner.load_counters(ckpt.state.counters)
         if "reference" in ckpt.state.tensors and isinstance(self.learner.reference, torch.nn.Module):
             self.learner.reference.load_state_dict(ckpt.state.tensors["reference"])
-        if self.critic is not None:
-            if "critic" not in ckpt.state.tensors:
-                raise ValueError(
-                    f"checkpoint {ckpt.path} has no critic; the run's config has a critic: section"
-                )
-            self.critic.load(ckpt.state.tensors["critic"], ckpt.state.objects["critic"])
 
     def save(self, path: Path) -> Path:
         """The policy (or its LoRA adapter) and tokenizer, loadable with from_pretrained."""

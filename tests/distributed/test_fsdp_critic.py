@@ -1,0 +1,122 @@
+"""PPO with a critic (``algorithm.advantage: gae``) on a sharded learner: the value model is sharded with
+FSDP2 on the same 2 gloo ranks as the policy and trains exactly as in one process (the same values,
+value loss, policy and critic weights: atol 1e-6), and its DCP shards live in the same checkpoint: written
+by 2 ranks and resumed by 1 process, written by 1 process and resumed by 2 ranks, with the next step equal
+to the uninterrupted run's. One spawn of 2 ranks runs every sharded part (a spawn costs seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlvr.config import RunConfig, load_config
+from rlvr.distributed.spawn import run_ranks
+from rlvr.training.checkpoint import read_checkpoint, verify
+from rlvr.training.roles import LearnerRole
+
+from .test_fsdp_checkpoint import TINY, _assert_close, _state, _train_inputs, _weights
+
+STEPS = 2
+METRICS = ("critic/value_loss", "critic/grad_norm", "critic/vf_clipfrac", "critic/explained_variance")
+METRICS += ("train/pg_loss", "train/grad_norm", "train/advantage_abs_mean")
+
+
+def _cfg(world_size: int) -> RunConfig:
+    over = [f"model.tiny={TINY}", "optim.lr=1e-3", "optim.eps=1e-6", "model.num_threads=1"]
+    over += ["algorithm.advantage=gae", "critic={lr: 1e-5}", "trainer.skip_zero_advantage=false"]
+    # 2 epochs of mini-batches of 5 rows (5, 5, 5, 1) in micro-batches of 2: rank shares of 3 and 2 rows,
+    # and 1 and 0, so the ranks run different numbers of micro-batches and pad with zero-weighted passes
+    over += ["trainer.micro_batch_size=2", "trainer.mini_batch_size=5", "trainer.ppo_epochs=2"]
+    if world_size > 1:
+        over += ["backend=ray", f"learner.world_size={world_size}"]
+    return load_config(None, over)
+
+
+def _run(role, run_dir: Path, first: int, save_at: int | None) -> tuple[list[dict], Path | None]:
+    metrics, saved = [], None
+    for step in range(first, STEPS + 1):
+        metrics.append(role.train_on(*_train_inputs(step)))
+        if step == save_at:
+            saved = role.save_checkpoint(run_dir, _state(step), keep_last=0, with_reference=False)
+    return metrics, saved
+
+
+def _result(role, metrics, saved) -> dict:
+    return {
+        "metrics": metrics,
+        "policy": _weights(role.model),
+        "critic": _weights(role.critic.model),
+        "saved": None if saved is None else str(saved),
+    }
+
+
+def _sharded(rank: int, world_size: int, run_dir: str, resume: str) -> list[dict]:
+    """On each rank: an uninterrupted run that checkpoints after step 1, then a run resumed from the
+    one-process checkpoint ``resume``."""
+    from rlvr.distributed.learner_rank import ShardedLearnerRole
+
+    out = []
+    for resume_from in (None, resume):
+        role = ShardedLearnerRole(_cfg(world_size), rank, world_size)
+        role.join("", 0)
+        first = 1
+        if resume_from is not None:
+            ckpt = read_checkpoint(Path(resume_from))
+            role.restore(ckpt)
+            first = ckpt.state.step + 1
+        metrics, saved = _run(role, Path(run_dir), first, 1 if resume_from is None else None)
+        out.append(_result(role, metrics, saved))
+    return out
+
+
+def _single(run_dir: Path, save_at: int | None = None, resume: Path | None = None) -> dict:
+    role = LearnerRole(_cfg(1))
+    first = 1
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        role.restore(ckpt)
+        first = ckpt.state.step + 1
+    return _result(role, *_run(role, run_dir, first, save_at))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("critic")
+    single = _single(tmp / "one", save_at=1)
+    ranks = run_ranks(_sharded, 2, str(tmp / "two"), single["saved"])
+    return single, ranks, tmp
+
+
+def test_two_ranks_train_the_policy_and_the_critic_as_one_process(runs):
+    single, ranks, _ = runs
+    assert single["metrics"][0]["critic/value_loss"] > 1e-3  # a real critic loss
+    for fresh, _ in ranks:
+        for step, (m2, m1) in enumerate(zip(fresh["metrics"], single["metrics"], strict=True)):
+            for key in METRICS:
+                assert m2[key] == pytest.approx(m1[key], rel=0, abs=1e-6), (step, key)
+            assert set(m2) == set(m1)
+        _assert_close(fresh["policy"], single["policy"])
+        _assert_close(fresh["critic"], single["critic"])
+    start = LearnerRole(_cfg(1)).critic.model.state_dict()
+    moved = max(float((single["critic"][k] - start[k]).abs().max()) for k in start)
+    assert moved > 1e-5  # the critic's weights moved (the head starts at 0, the backbone at step 2)
+
+
+def test_the_critic_is_in_the_sharded_checkpoint_and_resumes_on_one_process_and_on_two_ranks(runs):
+    single, ranks, tmp = runs
+    ckpt = Path(ranks[0][0]["saved"])
+    assert verify(ckpt) is None
+    from rlvr.training.dcp_checkpoint import saved_keys
+
+    assert saved_keys(ckpt) == {"model", "optim", "critic", "critic_optim"}
+    resumed = _single(tmp / "one-resumed", resume=ckpt)  # written by 2 ranks, resumed by 1 process
+    _assert_close(resumed["policy"], single["policy"])
+    _assert_close(resumed["critic"], single["critic"])
+    for _, from_one in ranks:  # written by 1 process, resumed by 2 ranks
+        assert from_one["metrics"][0]["critic/value_loss"] == pytest.approx(
+            single["metrics"][1]["critic/value_loss"], rel=0, abs=1e-6
+        )
+        _assert_close(from_one["policy"], single["policy"])
+        _assert_close(from_one["critic"], single["critic"])

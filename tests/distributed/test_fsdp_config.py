@@ -10,7 +10,7 @@ from concurrent.futures import Future
 import pytest
 
 from rlvr.config import ConfigError, load_config
-from rlvr.distributed.learner_group import layout
+from rlvr.distributed.layout import Group, Slot, layout
 from rlvr.distributed.pools import RolloutPool
 from rlvr.rollout.types import Completion, SamplingParams
 
@@ -50,17 +50,41 @@ def test_colocated_needs_ray_one_rollout_worker_per_rank_and_no_staleness():
     assert "placement: Input should be 'split' or 'colocated'" in _problems("placement=spread")
 
 
-def test_bundles_of_split_and_colocated_placements():
-    base = [*RAY2, "ray.learner_cpus=2", "ray.learner_gpus=1", "ray.rollout_cpus=1", "ray.rollout_gpus=1"]
-    bundles, learner, rollout = layout(load_config(None, [*base, "ray.rollout_workers=3"]))
-    assert bundles == [{"CPU": 2, "GPU": 1}] * 2 + [{"CPU": 1, "GPU": 1}] * 3
-    assert learner == bundles[:2] and [b for b, _ in rollout] == [2, 3, 4]
-    bundles, learner, rollout = layout(
-        load_config(None, [*base, "ray.rollout_workers=2", "placement=colocated"])
-    )
-    assert bundles == [{"CPU": 3, "GPU": 1}] * 2  # a learner rank and a vLLM engine share each GPU
-    assert learner == [{"CPU": 2, "GPU": 0.5}] * 2
-    assert rollout == [(0, {"CPU": 1, "GPU": 0.5}), (1, {"CPU": 1, "GPU": 0.5})]
+GPUS = ["ray.learner_cpus=2", "ray.learner_gpus=1", "ray.rollout_cpus=1", "ray.rollout_gpus=1"]
+
+
+def test_a_sharded_learner_gets_one_bundle_per_node_spread_over_the_nodes():
+    places = layout(load_config(None, ["backend=ray", "learner.world_size=16", "learner.nodes=2", *GPUS]))
+    nodes, rollouts = places.groups
+    assert (nodes.strategy, nodes.bundles) == ("STRICT_SPREAD", [{"CPU": 16, "GPU": 8}] * 2)
+    assert [(s.group, s.bundle) for s in places.learner] == [(0, 0)] * 8 + [(0, 1)] * 8
+    assert {tuple(s.resources.items()) for s in places.learner} == {(("CPU", 2), ("GPU", 1))}
+    assert (rollouts.strategy, rollouts.bundles) == ("PACK", [{"CPU": 1, "GPU": 1}])
+    assert places.rollout == [Slot(1, 0, {"CPU": 1, "GPU": 1})]
+    one = layout(load_config(None, [*RAY2, *GPUS, "ray.rollout_workers=3"]))  # nodes: 1
+    assert one.groups[0] == Group([{"CPU": 4, "GPU": 2}], "STRICT_SPREAD")  # both ranks on one node
+    assert [(s.group, s.bundle) for s in one.learner + one.rollout] == [
+        (0, 0),
+        (0, 0),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+    ]
+
+
+def test_one_learner_and_colocated_placements():
+    single = layout(load_config(None, ["backend=ray", *GPUS, "ray.rollout_workers=2"]))
+    assert single.groups == [Group([{"CPU": 2, "GPU": 1}] + [{"CPU": 1, "GPU": 1}] * 2, "PACK")]
+    assert [s.bundle for s in single.learner + single.rollout] == [0, 1, 2]
+    colocated = [*RAY2, *GPUS, "ray.rollout_workers=2", "placement=colocated"]
+    places = layout(load_config(None, colocated))
+    # a learner rank and a vLLM engine share each one-GPU bundle
+    assert places.groups == [Group([{"CPU": 3, "GPU": 1}] * 2, "PACK")]
+    assert places.learner == [Slot(0, 0, {"CPU": 2, "GPU": 0.5}), Slot(0, 1, {"CPU": 2, "GPU": 0.5})]
+    assert places.rollout == [Slot(0, 0, {"CPU": 1, "GPU": 0.5}), Slot(0, 1, {"CPU": 1, "GPU": 0.5})]
+    two_nodes = layout(load_config(None, [*colocated, "learner.nodes=2"]))
+    assert two_nodes.groups == [Group([{"CPU": 3, "GPU": 1}], "STRICT_PACK")] * 2
+    assert [(s.group, s.bundle) for s in two_nodes.learner] == [(0, 0), (1, 0)]
 
 
 class _Worker:

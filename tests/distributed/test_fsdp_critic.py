@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from rlvr.config import RunConfig, load_config
 from rlvr.distributed.spawn import run_ranks

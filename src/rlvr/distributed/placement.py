@@ -5,8 +5,8 @@ runs share one model object between learner and engine (weight sync is free); as
 (``trainer.max_staleness > 0``) and vLLM give the rollout worker its own copy, refreshed after every
 update.
 
-``ray``: one learner actor and ``ray.rollout_workers`` rollout actors in a placement group, plus
-``ray.reward_workers`` reward actors. Weights travel learner -> object store -> rollout actors, never
+``ray``: one learner actor (or ``learner.world_size`` FSDP2 ranks) and ``ray.rollout_workers`` rollout
+actors in placement groups (:mod:`rlvr.distributed.layout`), plus ``ray.reward_workers`` reward actors. Weights travel learner -> object store -> rollout actors, never
 through the driver.
 """
 
@@ -148,20 +148,19 @@ def _local_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
 
 
 def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
-    from rlvr.distributed.learner_group import layout, start_learner_group
+    from rlvr.distributed.layout import layout
+    from rlvr.distributed.learner_group import start_learner_group
     from rlvr.distributed.ray_backend import RayRuntime
 
     rc = cfg.ray
-    bundles, learner_res, rollout_at = layout(cfg)  # learner.world_size ranks; placement split | colocated
-    runtime = RayRuntime(rc, bundles)
+    places = layout(cfg)  # learner.world_size ranks over learner.nodes; placement split | colocated
+    runtime = RayRuntime(rc, places.groups)
     handles: list[Any] = []
     try:
         if is_sharded(cfg):
-            learner: Handle = start_learner_group(runtime, cfg, learner_res)
+            learner: Handle = start_learner_group(runtime, cfg, places.learner)
         else:
-            learner = runtime.actor(
-                LearnerRole, cfg, bundle=0, resources=learner_res[0], restarts=0, name="learner"
-            )
+            learner = runtime.actor(LearnerRole, cfg, slot=places.learner[0], restarts=0, name="learner")
         handles.append(learner)
         path = _rollout_model_path(cfg, learner, scratch_dir)
         pool_holder: list[RolloutPool] = []
@@ -178,8 +177,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
                 None,
                 path,
                 rank,
-                bundle=rollout_at[rank][0],
-                resources=rollout_at[rank][1],
+                slot=places.rollout[rank],
                 restarts=rc.max_restarts,
                 name=f"rollout-{rank}",
                 on_restart=resend,
@@ -200,7 +198,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
                 runtime.actor(
                     RewardRole,
                     cfg,
-                    bundle=None,
+                    slot=None,
                     resources={"CPU": rc.reward_cpus},
                     restarts=rc.max_restarts,
                     name=f"reward-{i}",

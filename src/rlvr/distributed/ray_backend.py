@@ -1,8 +1,8 @@
 """Ray placement of the roles: a runtime (start or attach, a placement group) and actor handles.
 
-The learner and the rollout workers each get a bundle of a placement group (``ray.placement_strategy``),
-so a cluster packs them onto as few nodes as the strategy allows; reward actors are light and go
-anywhere. An actor that dies (a crash, an OOM kill, a lost node) is restarted by Ray up to
+The learner (ranks) and the rollout workers each get a bundle of a placement group
+(:mod:`rlvr.distributed.layout`), so a cluster packs them onto as few nodes as the strategy allows;
+reward actors are light and go anywhere. An actor that dies (a crash, an OOM kill, a lost node) is restarted by Ray up to
 ``ray.max_restarts`` times; its handle then waits for it, lets the owner re-send its state (the current
 weights) and retries the call once. When the restarts are used up the handle raises
 :class:`~rlvr.training.protocols.RoleFailed` and the trainer stops with a checkpoint.
@@ -19,6 +19,7 @@ from typing import Any
 
 from rlvr.config import RayConfig
 from rlvr.distributed.handles import SubmitThread
+from rlvr.distributed.layout import Group, Slot
 from rlvr.training.protocols import RoleFailed
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,14 @@ def import_ray():
 
 
 class RayRuntime:
-    """Starts a local Ray instance (or attaches to ``cfg.address``) and reserves the placement group.
+    """Starts a local Ray instance (or attaches to ``cfg.address``) and reserves the placement groups.
 
-    ``bundles`` are the resource dicts of the learner and rollout actors, in that order. Only a Ray
-    instance this runtime started is shut down by :meth:`close`; an attached cluster is left running.
+    ``groups`` are the placement groups of the learner and rollout actors (:func:`rlvr.distributed.layout.
+    layout`). Only a Ray instance this runtime started is shut down by :meth:`close`; an attached cluster
+    is left running.
     """
 
-    def __init__(self, cfg: RayConfig, bundles: list[dict[str, float]]) -> None:
+    def __init__(self, cfg: RayConfig, groups: list[Group]) -> None:
         ray = import_ray()
         self.cfg = cfg
         self.started = False
@@ -55,31 +57,37 @@ class RayRuntime:
             self.started = True
         from ray.util.placement_group import placement_group
 
-        self.bundles = [{k: v for k, v in b.items() if v > 0} or {"CPU": 0.001} for b in bundles]
-        self.pg = placement_group(self.bundles, strategy=cfg.placement_strategy)
+        self.groups = [
+            Group([{k: v for k, v in b.items() if v > 0} or {"CPU": 0.001} for b in g.bundles], g.strategy)
+            for g in groups
+        ]
+        self.pgs = [placement_group(g.bundles, strategy=g.strategy) for g in self.groups]
         try:
-            ray.get(self.pg.ready(), timeout=cfg.init_timeout_s)
+            ray.get([pg.ready() for pg in self.pgs], timeout=cfg.init_timeout_s)
         except Exception as e:
             have = ray.cluster_resources()
+            wanted = "; ".join(f"{g.bundles} ({g.strategy})" for g in self.groups)
+            self.close()
             raise RoleFailed(
-                f"Ray could not reserve the placement group {self.bundles} (strategy {cfg.placement_strategy}) "
-                f"within {cfg.init_timeout_s:.0f} s; the cluster has {have}. Lower ray.*_cpus / ray.*_gpus or "
-                f"ray.rollout_workers, or give Ray more resources (ray.num_cpus)."
+                f"Ray could not reserve the placement groups {wanted} within {cfg.init_timeout_s:.0f} s; the "
+                f"cluster has {have}. Lower ray.*_cpus / ray.*_gpus or ray.rollout_workers, check "
+                "learner.nodes against the cluster's nodes, or give Ray more resources (ray.num_cpus)."
             ) from e
 
     def actor(
         self,
         cls: type,
         *args: Any,
-        bundle: int | None,
-        resources: dict[str, float],
+        slot: Slot | None,
+        resources: dict[str, float] | None = None,
         restarts: int,
         name: str,
         on_restart: Callable[[RayHandle], None] | None = None,
     ) -> RayHandle:
-        """Start ``cls(*args)`` as an actor (in placement-group bundle ``bundle``, or anywhere) and wait
-        until it is up."""
+        """Start ``cls(*args)`` as an actor (in its placement-group ``slot``, taking the slot's resources;
+        or anywhere, taking ``resources``) and wait until it is up."""
         ray = import_ray()
+        resources = slot.resources if slot is not None else (resources or {})
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         options: dict[str, Any] = {
@@ -89,12 +97,12 @@ class RayRuntime:
             "max_task_retries": 0,  # a retried call must see the re-sent state first: the handle retries
             "name": None,
         }
-        if bundle is not None:
+        if slot is not None:
             # the actor's own CPUs, within its bundle (colocated actors share one); 0 takes the bundle's
-            whole = self.bundles[bundle].get("CPU", 0)
+            whole = self.groups[slot.group].bundles[slot.bundle].get("CPU", 0)
             options["num_cpus"] = min(resources.get("CPU", 0) or whole, whole)
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                placement_group=self.pg, placement_group_bundle_index=bundle
+                placement_group=self.pgs[slot.group], placement_group_bundle_index=slot.bundle
             )
         actor = ray.remote(cls).options(**options).remote(*args)
         handle = RayHandle(actor, name, restarts, self.cfg.init_timeout_s, on_restart)
@@ -106,8 +114,9 @@ class RayRuntime:
         from ray.util.placement_group import remove_placement_group
 
         if ray.is_initialized():
-            with contextlib.suppress(Exception):  # best effort at shutdown
-                remove_placement_group(self.pg)
+            for pg in getattr(self, "pgs", []):
+                with contextlib.suppress(Exception):  # best effort at shutdown
+                    remove_placement_group(pg)
             if self.started:
                 ray.shutdown()
 

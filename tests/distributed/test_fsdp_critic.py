@@ -2,7 +2,9 @@
 FSDP2 on the same 2 gloo ranks as the policy and trains exactly as in one process (the same values,
 value loss, policy and critic weights: atol 1e-6), and its DCP shards live in the same checkpoint: written
 by 2 ranks and resumed by 1 process, written by 1 process and resumed by 2 ranks, with the next step equal
-to the uninterrupted run's. One spawn of 2 ranks runs every sharded part (a spawn costs seconds)."""
+to the uninterrupted run's. The same ranks then broadcast their weights to a rollout worker in this process
+over a gloo weight-sync group (``learner.weight_sync: broadcast``; gloo stands in for NCCL), which ends with
+exactly the learner's weights. One spawn of 2 ranks runs every sharded part (a spawn costs seconds)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from rlvr.config import RunConfig, load_config
+from rlvr.distributed.fsdp import node_address
 from rlvr.distributed.spawn import run_ranks
+from rlvr.distributed.weight_broadcast import BroadcastRolloutRole, BroadcastTicket
 from rlvr.training.checkpoint import read_checkpoint, verify
 from rlvr.training.roles import LearnerRole
 
 from .test_fsdp_checkpoint import TINY, _assert_close, _state, _train_inputs, _weights
+from .test_weight_broadcast import in_thread
 
 STEPS = 2
 METRICS = ("critic/value_loss", "critic/grad_norm", "critic/vf_clipfrac", "critic/explained_variance")
@@ -28,8 +33,9 @@ def _cfg(world_size: int) -> RunConfig:
     # 2 epochs of mini-batches of 5 rows (5, 5, 5, 1) in micro-batches of 2: rank shares of 3 and 2 rows,
     # and 1 and 0, so the ranks run different numbers of micro-batches and pad with zero-weighted passes
     over += ["trainer.micro_batch_size=2", "trainer.mini_batch_size=5", "trainer.ppo_epochs=2"]
-    if world_size > 1:
-        over += ["backend=ray", f"learner.world_size={world_size}"]
+    if world_size > 1:  # weights broadcast in 20 KiB buckets
+        over += ["backend=ray", f"learner.world_size={world_size}", "learner.weight_sync=broadcast"]
+        over += ["learner.weight_sync_bucket_mb=0.02"]
     return load_config(None, over)
 
 
@@ -51,9 +57,9 @@ def _result(role, metrics, saved) -> dict:
     }
 
 
-def _sharded(rank: int, world_size: int, run_dir: str, resume: str) -> list[dict]:
+def _sharded(rank: int, world_size: int, run_dir: str, resume: str, port: int) -> list[dict]:
     """On each rank: an uninterrupted run that checkpoints after step 1, then a run resumed from the
-    one-process checkpoint ``resume``."""
+    one-process checkpoint ``resume``, whose weights are then broadcast to the rollout worker at ``port``."""
     from rlvr.distributed.learner_rank import ShardedLearnerRole
 
     out = []
@@ -67,6 +73,8 @@ def _sharded(rank: int, world_size: int, run_dir: str, resume: str) -> list[dict
             first = ckpt.state.step + 1
         metrics, saved = _run(role, Path(run_dir), first, 1 if resume_from is None else None)
         out.append(_result(role, metrics, saved))
+    role.open_weight_group("gloo", "127.0.0.1", port, 2)  # rank 0 and one rollout worker
+    role.broadcast_weights()
     return out
 
 
@@ -83,13 +91,25 @@ def _single(run_dir: Path, save_at: int | None = None, resume: Path | None = Non
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("critic")
+    start = LearnerRole(_cfg(1))
     single = _single(tmp / "one", save_at=1)
-    ranks = run_ranks(_sharded, 2, str(tmp / "two"), single["saved"])
-    return single, ranks, tmp
+    single["start"] = {"policy": _weights(start.model), "critic": _weights(start.critic.model)}
+    _, port = node_address()
+    worker = BroadcastRolloutRole(_cfg(2))
+
+    def receive() -> float:
+        worker.open_weight_group("gloo", "127.0.0.1", port, 1, 2)
+        return worker.set_weights(BroadcastTicket("gloo"), version=2)
+
+    thread, received = in_thread(receive)
+    ranks = run_ranks(_sharded, 2, str(tmp / "two"), single["saved"], port)
+    thread.join(60)
+    assert "error" not in received, received.get("error")
+    return single, ranks, tmp, worker
 
 
 def test_two_ranks_train_the_policy_and_the_critic_as_one_process(runs):
-    single, ranks, _ = runs
+    single, ranks, _, _ = runs
     assert single["metrics"][0]["critic/value_loss"] > 1e-3  # a real critic loss
     for fresh, _ in ranks:
         for step, (m2, m1) in enumerate(zip(fresh["metrics"], single["metrics"], strict=True)):
@@ -98,13 +118,13 @@ def test_two_ranks_train_the_policy_and_the_critic_as_one_process(runs):
             assert set(m2) == set(m1)
         _assert_close(fresh["policy"], single["policy"])
         _assert_close(fresh["critic"], single["critic"])
-    start = LearnerRole(_cfg(1)).critic.model.state_dict()
+    start = single["start"]["critic"]
     moved = max(float((single["critic"][k] - start[k]).abs().max()) for k in start)
     assert moved > 1e-5  # the critic's weights moved (the head starts at 0, the backbone at step 2)
 
 
 def test_the_critic_is_in_the_sharded_checkpoint_and_resumes_on_one_process_and_on_two_ranks(runs):
-    single, ranks, tmp = runs
+    single, ranks, tmp, _ = runs
     ckpt = Path(ranks[0][0]["saved"])
     assert verify(ckpt) is None
     from rlvr.training.dcp_checkpoint import saved_keys
@@ -119,3 +139,12 @@ def test_the_critic_is_in_the_sharded_checkpoint_and_resumes_on_one_process_and_
         )
         _assert_close(from_one["policy"], single["policy"])
         _assert_close(from_one["critic"], single["critic"])
+
+
+def test_the_rollout_worker_receives_the_sharded_learners_weights_by_broadcast(runs):
+    single, ranks, _, worker = runs
+    learner = ranks[0][1]["policy"]  # the last run's weights, broadcast in 20 KiB buckets
+    start = single["start"]["policy"]
+    assert max(float((learner[k] - start[k]).abs().max()) for k in start) > 1e-4  # not the start weights
+    assert worker.version == 2
+    _assert_close(_weights(worker.model), learner)

@@ -100,10 +100,13 @@ def full_tensor(t: Tensor) -> Tensor:
     return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
-def gathered_buckets(model: torch.nn.Module, bucket_bytes: float | None) -> Iterator[dict[str, Tensor]]:
-    """The model's full state dict as CPU tensors, in buckets of at most ``bucket_bytes`` (None: one
-    bucket). A collective: every rank must exhaust it; only rank 0 yields (the gathered parameters of the
-    others are dropped at once). The device holds one gathered parameter at a time."""
+def gathered_buckets(
+    model: torch.nn.Module, bucket_bytes: float | None, on_device: bool = False
+) -> Iterator[dict[str, Tensor]]:
+    """The model's full state dict as CPU tensors (``on_device``: left on the device, for a NCCL
+    broadcast), in buckets of at most ``bucket_bytes`` (None: one bucket). A collective: every rank must
+    exhaust it; only rank 0 yields (the gathered parameters of the others are dropped at once). Off the
+    device, the device holds one gathered parameter at a time."""
     rank0 = dist.get_rank() == 0
     bucket: dict[str, Tensor] = {}
     size = 0
@@ -114,7 +117,7 @@ def gathered_buckets(model: torch.nn.Module, bucket_bytes: float | None) -> Iter
         if bucket and bucket_bytes is not None and size + full.numel() * full.element_size() > bucket_bytes:
             yield bucket
             bucket, size = {}, 0
-        bucket[name] = full.detach().to("cpu", copy=True)
+        bucket[name] = full.detach().clone() if on_device else full.detach().to("cpu", copy=True)
         size += full.numel() * full.element_size()
     if rank0:
         yield bucket

@@ -68,6 +68,10 @@ class LearnerGroup(SubmitThread):
         self._pending = refs[1:]
         return refs[0]
 
+    def start(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Start ``method`` on every rank without waiting; its results are checked at the next call."""
+        self._pending = self._refs(method, *args, **kwargs)
+
     def close(self) -> None:
         self._stop_thread(wait=False)
         for r in self.ranks:

@@ -6,7 +6,9 @@ every rank (the same initial weights), then sharded; so are the frozen reference
 and PPO's critic (:mod:`rlvr.distributed.sharded_critic`) when the run has a ``critic:`` section.
 
 - ``weights``: the full state dict gathered one parameter at a time (rank 0 returns it; with
-  ``learner.weight_sync_bucket_mb``, a list of buckets in the Ray object store instead).
+  ``learner.weight_sync_bucket_mb``, a list of buckets in the Ray object store instead);
+  ``broadcast_weights``: the same buckets broadcast by rank 0 over the weight-sync group
+  (``learner.weight_sync: broadcast``, :mod:`rlvr.distributed.weight_broadcast`).
 - ``save_checkpoint``: rank 0 writes rlvr's atomic checkpoint directory (tokenizer, config.json,
   schedule, RNG, sampler, manifest) and every rank writes its shards of the model and AdamW states (and
   of the critic and its AdamW states) into its ``dcp/`` folder with ``torch.distributed.checkpoint``,
@@ -47,6 +49,8 @@ class ShardedLearnerRole(LearnerRole):
         # LearnerRole.__init__ builds the model at once; a rank builds it in join(), after the group forms
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.critic = None  # built in join()
+        self.weight_group: Any = None  # learner.weight_sync: broadcast, rank 0
+        self.sync_backend = "gloo"
 
     def ping(self) -> bool:
         return True
@@ -102,6 +106,25 @@ class ShardedLearnerRole(LearnerRole):
 
         refs = [ray.put(b) for b in buckets]  # one bucket in this process at a time
         return WeightBuckets(refs) if self.rank == 0 else None
+
+    def open_weight_group(self, backend: str, host: str, port: int, world_size: int) -> None:
+        """Rank 0 joins the weight-sync group as its rank 0 (hosting its store); other ranks do nothing."""
+        from rlvr.distributed.weight_broadcast import open_group
+
+        self.sync_backend = backend
+        if self.rank == 0:
+            self.weight_group = open_group(backend, host, port, 0, world_size, self.cfg.learner.timeout_s)
+
+    def broadcast_weights(self) -> None:
+        """Every rank gathers the buckets; rank 0 broadcasts each to the rollout workers, then an end mark."""
+        from rlvr.distributed.weight_broadcast import send_bucket
+
+        mb = self.cfg.learner.weight_sync_bucket_mb
+        nccl = self.sync_backend == "nccl"
+        for bucket in gathered_buckets(self.model, None if mb is None else mb * 2**20, on_device=nccl):
+            send_bucket(self.weight_group, self.sync_backend, bucket)  # only rank 0 gets buckets
+        if self.rank == 0:
+            send_bucket(self.weight_group, self.sync_backend, {})
 
     # ---- checkpoints ----------------------------------------------------------------------------------
     def _dcp_state(self, with_reference: bool) -> dict[str, Any]:

@@ -38,8 +38,9 @@ class LearnerClient:
     """The learner role behind a handle, as the loop's :class:`~rlvr.training.protocols.LearnerProtocol`:
     each method is one call on the handle (in this process, or on the Ray actor)."""
 
-    def __init__(self, handle: Handle) -> None:
+    def __init__(self, handle: Handle, broadcast: Any = None) -> None:
         self.handle = handle
+        self.broadcast = broadcast  # a BroadcastTicket with learner.weight_sync: broadcast
 
     @property
     def local(self) -> LearnerRole | None:
@@ -56,7 +57,11 @@ class LearnerClient:
 
     def weights(self) -> Any:
         """A state dict, or a Ray ObjectRef of one (the weights then go to the rollout actors through the
-        object store, never through the driver)."""
+        object store, never through the driver); with ``learner.weight_sync: broadcast``, a ticket that
+        tells the rollout workers to receive the weights the learner ranks start broadcasting now."""
+        if self.broadcast is not None:
+            self.handle.start("broadcast_weights")  # type: ignore[attr-defined]
+            return self.broadcast
         ref = getattr(self.handle, "ref", None)
         return ref("weights") if callable(ref) else self.handle.call("weights")
 
@@ -151,6 +156,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
     from rlvr.distributed.layout import layout
     from rlvr.distributed.learner_group import start_learner_group
     from rlvr.distributed.ray_backend import RayRuntime
+    from rlvr.distributed.weight_broadcast import BroadcastRolloutRole, form_weight_group
 
     rc = cfg.ray
     places = layout(cfg)  # learner.world_size ranks over learner.nodes; placement split | colocated
@@ -169,9 +175,10 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
             pool_holder[0].resend_weights(worker)
 
         workers: list[Handle] = []
+        broadcast = cfg.learner.weight_sync == "broadcast"
         for rank in range(rc.rollout_workers):
             w = runtime.actor(
-                RolloutRole,
+                BroadcastRolloutRole if broadcast else RolloutRole,
                 cfg,
                 None,
                 None,
@@ -193,6 +200,7 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
             sleeps=cfg.placement == "colocated",
         )
         pool_holder.append(pool)
+        ticket = form_weight_group(cfg, learner, workers) if broadcast else None
         if rc.reward_workers:
             reward_workers: list[Handle] = [
                 runtime.actor(
@@ -223,4 +231,4 @@ def _ray_roles(cfg: RunConfig, scratch_dir: Path) -> Roles:
     )
     if is_sharded(cfg) or cfg.placement == "colocated":
         log.info("ray: learner of %d FSDP2 ranks, placement %s", cfg.learner.world_size, cfg.placement)
-    return Roles(LearnerClient(learner), pool, scorer, on_close=runtime.close)
+    return Roles(LearnerClient(learner, ticket), pool, scorer, on_close=runtime.close)

@@ -408,7 +408,7 @@ RESUME_SAFE = (
         "learner.offload",
         "learner.reshard_after_forward",
     ),
-    *("learner.weight_sync_bucket_mb", "learner.timeout_s", "placement"),
+    *("learner.weight_sync_bucket_mb", "learner.weight_sync", "learner.timeout_s", "placement"),
 )
 """Config fields that may change when resuming, since they do not change what the run optimises. Every
 other field (model, algorithm, optimizer, sampling, batch shapes, seed...) must match the checkpoint's,

@@ -38,8 +38,8 @@ class LearnerConfig(BaseModel):
     its DCP checkpoints and gathered weight sync; e.g. to measure it). Above 1 rank it is always used."""
     nodes: int = Field(1, ge=1)
     """Machines the ranks span (world_size / nodes ranks a node); world_size must be a multiple of it.
-    Ray places the learner bundles by ``ray.placement_strategy`` (PACK fills a node's GPUs first), so with
-    ``ray.learner_gpus: 1`` and 8-GPU nodes, 16 ranks land on 2 nodes; NCCL spans them."""
+    The ranks get a placement group of one bundle per node (a node's ranks' resources) with STRICT_SPREAD:
+    with ``ray.learner_gpus: 1``, 16 ranks and ``nodes: 2`` need two nodes of 8 free GPUs; NCCL spans them."""
     mixed_precision: Literal["none", "bf16"] = "none"
     """'bf16': FSDP2 MixedPrecisionPolicy with bf16 parameters in forward and backward and gradients reduced
     in fp32 (the sharded master weights and AdamW states stay in model.dtype). 'none': model.dtype throughout."""
@@ -55,6 +55,12 @@ class LearnerConfig(BaseModel):
     the device, all of it in rank 0's host memory) and sends it as one object. A size in MiB sends it in
     buckets of at most that many MiB, each gathered, put in the object store and loaded by the rollout
     workers before the next is gathered, so rank 0 never holds the whole model."""
+    weight_sync: Literal["object_store", "broadcast"] = "object_store"
+    """How a sharded learner's weights reach the rollout workers. 'object_store': rank 0 puts the gathered
+    weights (or each bucket) into Ray's object store and the workers fetch them. 'broadcast': rank 0 and
+    the rollout workers form a process group of their own at start (NCCL when learner and rollout actors
+    have GPUs, the separate-GPU path; gloo otherwise) and rank 0 broadcasts each gathered bucket to all
+    workers (needs ``placement: split``: NCCL cannot put two ranks on one GPU)."""
     timeout_s: float = Field(600.0, gt=0)
     """How long a collective may wait for the other ranks before the process group gives up."""
 
@@ -100,6 +106,16 @@ def sharded_learner_rules(cfg: RunConfig) -> list[str]:
                 "critic.lora: a sharded learner shards the critic's full weights; critic.lora is not "
                 "supported with a sharded learner (drop critic.lora or use learner.world_size: 1)"
             )
+    if lc.weight_sync == "broadcast" and not (lc.world_size > 1 or lc.fsdp):
+        problems.append(
+            "learner.weight_sync: 'broadcast' is the sharded learner's (learner.world_size > 1 or "
+            "learner.fsdp: true); one learner process sends its weights through the object store"
+        )
+    if lc.weight_sync == "broadcast" and cfg.placement == "colocated":
+        problems.append(
+            "learner.weight_sync: 'broadcast' needs placement: split (a NCCL group cannot hold a learner "
+            "rank and a rollout engine on the same GPU); colocated engines load through the object store"
+        )
     if cfg.placement == "colocated":
         if cfg.backend != "ray":
             problems.append("placement: 'colocated' places Ray actors on shared bundles; set backend: ray")

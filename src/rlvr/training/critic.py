@@ -41,7 +41,8 @@ class ValueModel(nn.Module):
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
         )
         hidden = out.last_hidden_state  # (B, T, H)
-        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)
+        # a copy, not a view: FSDP2 (a sharded critic) hooks its backward on the output, which a view hides
+        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1).clone()
 
 
 def build_value_model(policy: nn.Module, cfg: CriticConfig) -> ValueModel:

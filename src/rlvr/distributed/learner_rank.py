@@ -16,6 +16,8 @@ and PPO's critic (:mod:`rlvr.distributed.sharded_critic`) when the run has a ``c
 - ``restore``: a DCP checkpoint of any world size, or a one-process checkpoint (whole weights and an
   AdamW state keyed by parameter index).
 - ``save``: the gathered weights as a plain Hugging Face model directory (rank 0 writes it).
+- ``reset_reference`` (ProRL) is the one-process role's: ``load_state_dict`` of the policy's DTensor shards
+  into the reference's (the same sharding) on every rank.
 """
 
 from __future__ import annotations
@@ -183,16 +185,6 @@ class ShardedLearnerRole(LearnerRole):
             critic.scheduler.load_state_dict(ckpt.state.objects["critic"]["scheduler"])
         self.learner.scheduler.load_state_dict(ckpt.state.scheduler)
         self.learner.load_counters(ckpt.state.counters)
-
-    def reset_reference(self) -> None:
-        """ProRL's reset on every rank: each copies its own shards (same sharding) and clears its moments."""
-        ref = self.learner.reference
-        if not isinstance(ref, torch.nn.Module):
-            raise ValueError("reference reset needs a reference model: set algorithm.kl_coef > 0")
-        with torch.no_grad():
-            for p_ref, p in zip(ref.parameters(), self.model.parameters(), strict=True):
-                p_ref.copy_(p)
-        self.learner.reset_optimizer()
 
     def save(self, path: Path) -> Path:
         """The gathered policy as a Hugging Face model directory (rank 0 writes it; a collective)."""

@@ -17,11 +17,12 @@ bucket arrives; an empty header ends the sync. Neither side holds more than one 
 The driver starts the learner's send (``LearnerGroup.ref("broadcast_weights")``: it does not wait) and
 sends each rollout worker a :class:`BroadcastTicket` in place of the weights; the worker's
 ``set_weights`` receives. A restarted rollout worker is not in the group: its ``set_weights`` raises, and
-the run stops with a checkpoint (resume re-forms the group).
+the run stops (resume from the last checkpoint re-forms the group).
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def receive_buckets(group: WeightGroup, backend: str) -> Iterator[dict[str, Tens
         header: list[tuple[str, torch.dtype, tuple[int, ...]]] = pickle.loads(raw.cpu().numpy().tobytes())
         if not header:
             return
-        lengths = [_nbytes(dtype, shape) for _, dtype, shape in header]
+        lengths = [math.prod(shape) * dtype.itemsize for _, dtype, shape in header]
         buffer = torch.empty(sum(_aligned(n) for n in lengths), dtype=torch.uint8, device=device)
         _broadcast(group, buffer)
         bucket, offset = {}, 0
@@ -141,13 +142,6 @@ def receive_buckets(group: WeightGroup, backend: str) -> Iterator[dict[str, Tens
 def _aligned(nbytes: int) -> int:
     """Each tensor starts at a multiple of 16 bytes of the buffer, so a view of any dtype is aligned."""
     return (nbytes + 15) // 16 * 16
-
-
-def _nbytes(dtype: torch.dtype, shape: tuple[int, ...]) -> int:
-    numel = 1
-    for d in shape:
-        numel *= d
-    return numel * torch.empty(0, dtype=dtype).element_size()
 
 
 class BroadcastRolloutRole(RolloutRole):
@@ -164,6 +158,6 @@ class BroadcastRolloutRole(RolloutRole):
         if self.group is None:
             raise RuntimeError(
                 f"rollout worker {self.rank} is not in the weight-sync group (a restarted worker cannot "
-                "rejoin it); the run stops with a checkpoint: resume it to form the group again"
+                "rejoin it); resume the run from its last checkpoint to form the group again"
             )
         return super().set_weights(receive_buckets(self.group, weights.backend), version)

@@ -1,5 +1,6 @@
-"""PPO with a critic (``algorithm.advantage: gae``) on a sharded learner: the value model is sharded with
-FSDP2 on the same 2 gloo ranks as the policy and trains exactly as in one process (the same values,
+"""PPO with a critic (``algorithm.advantage: gae``) and a KL term on a sharded learner: the value model and
+the reference model are sharded with FSDP2 on the same 2 gloo ranks as the policy, which trains exactly as
+in one process (the same values,
 value loss, policy and critic weights: atol 1e-6), and its DCP shards live in the same checkpoint: written
 by 2 ranks and resumed by 1 process, written by 1 process and resumed by 2 ranks, with the next step equal
 to the uninterrupted run's. The same ranks then broadcast their weights to a rollout worker in this process
@@ -24,12 +25,13 @@ from .test_weight_broadcast import in_thread
 
 STEPS = 2
 METRICS = ("critic/value_loss", "critic/grad_norm", "critic/vf_clipfrac", "critic/explained_variance")
-METRICS += ("train/pg_loss", "train/grad_norm", "train/advantage_abs_mean")
+METRICS += ("train/pg_loss", "train/kl_loss", "train/grad_norm", "train/advantage_abs_mean")
 
 
 def _cfg(world_size: int) -> RunConfig:
     over = [f"model.tiny={TINY}", "optim.lr=1e-3", "optim.eps=1e-6", "model.num_threads=1"]
     over += ["algorithm.advantage=gae", "critic={lr: 1e-5}", "trainer.skip_zero_advantage=false"]
+    over += ["algorithm.kl_coef=0.01"]  # a reference model too
     # 2 epochs of mini-batches of 5 rows (5, 5, 5, 1) in micro-batches of 2: rank shares of 3 and 2 rows,
     # and 1 and 0, so the ranks run different numbers of micro-batches and pad with zero-weighted passes
     over += ["trainer.micro_batch_size=2", "trainer.mini_batch_size=5", "trainer.ppo_epochs=2"]
@@ -126,10 +128,13 @@ def test_two_ranks_train_the_policy_and_the_critic_as_one_process(runs):
 def test_the_critic_is_in_the_sharded_checkpoint_and_resumes_on_one_process_and_on_two_ranks(runs):
     single, ranks, tmp, _ = runs
     ckpt = Path(ranks[0][0]["saved"])
-    assert verify(ckpt) is None
+    assert verify(ckpt) is None  # the manifest covers the shards
+    assert sorted(p.name for p in (ckpt / "dcp").iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp"]
+    assert not list(ckpt.glob("*.safetensors"))  # the weights are only in dcp/
     from rlvr.training.dcp_checkpoint import saved_keys
 
     assert saved_keys(ckpt) == {"model", "optim", "critic", "critic_optim"}
+    assert (Path(single["saved"]) / "model.safetensors").is_file()  # the one-process checkpoint
     resumed = _single(tmp / "one-resumed", resume=ckpt)  # written by 2 ranks, resumed by 1 process
     _assert_close(resumed["policy"], single["policy"])
     _assert_close(resumed["critic"], single["critic"])

@@ -8,24 +8,24 @@ convention, so that a job script can tell an interrupted run (resume it) from a 
 import os
 import random
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import torch
-import yaml
-from safetensors.torch import load_file
 
 from rlvr.cli import main
 from rlvr.tracking.logger import read_metrics
-from rlvr.training.checkpoint import MANIFEST, step_of, verify
+from rlvr.training.checkpoint import verify
 
+from .killing import (
+    KillAfterCheckpoint,
+    assert_same_weights,
+    complete_steps,
+    recipe_file,
+    start_train,
+    wait_for_checkpoint,
+)
 from .test_checkpoint import _ckpts, _trainer, untimed_metrics
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS = 8
 DATA = (
     "data.train=[{type: synthetic, generator: 'tests.training.resume_worker:digit_fraction_task', "
@@ -34,38 +34,7 @@ DATA = (
 
 
 def _recipe(tmp_path: Path) -> Path:
-    from .helpers import tiny_recipe
-
-    cfg = tiny_recipe(tmp_path, f"trainer.steps={STEPS}", "trainer.save_every=1", "data.eval=[]", DATA)
-    cfg.model.num_threads = 1  # the same threads in every run: CPU matmuls are then bit-reproducible
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return path
-
-
-def _start(tmp_path: Path, *args: str, delay_s: float) -> subprocess.Popen:
-    """``rlvr train`` in a new process, its verifier slowed by ``delay_s`` per completion."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        "RESUME_WORKER_DELAY_S": str(delay_s),
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    cmd = [sys.executable, "-m", "tests.training.resume_worker", "--quiet", "train", *args]
-    out, err = (tmp_path / "stdout.txt").open("w"), (tmp_path / "stderr.txt").open("w")
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err, text=True)
-
-
-def _complete_steps(run: Path) -> list[int]:
-    return sorted(step_of(p) for p in run.glob("checkpoints/step-*") if (p / MANIFEST).exists())
-
-
-def _wait_for_checkpoint(run: Path, step: int, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not any(s >= step for s in _complete_steps(run)):
-        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before checkpoint {step}"
-        assert time.monotonic() < deadline, f"no checkpoint {step} after {timeout_s} s"
-        time.sleep(0.01)
+    return recipe_file(tmp_path, f"trainer.steps={STEPS}", "trainer.save_every=1", "data.eval=[]", DATA)
 
 
 def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights_and_metrics(tmp_path):
@@ -73,35 +42,15 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights_and_metrics
     at_step, then_s = rng.randint(1, STEPS - 3), rng.uniform(0.0, 0.4)  # then_s: may land mid-write
     recipe = _recipe(tmp_path)
     run = tmp_path / "killed"
-    victim = _start(tmp_path, str(recipe), "trainer.run_name=killed", delay_s=0.01)
-    errors: list[BaseException] = []
-
-    def kill_when_ready() -> None:
-        try:
-            _wait_for_checkpoint(run, at_step, victim)
-            time.sleep(then_s)
-            victim.send_signal(signal.SIGKILL)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-            victim.kill()
-
-    killer = threading.Thread(target=kill_when_ready, daemon=True)
-    killer.start()
+    killer = KillAfterCheckpoint(
+        run, start_train(tmp_path, str(recipe), "trainer.run_name=killed", delay_s=0.01), at_step, then_s
+    )
     assert main(["--quiet", "train", str(recipe), "trainer.run_name=full"]) == 0  # meanwhile, uninterrupted
-    killer.join(timeout=180)
-    assert not errors, errors
-    assert victim.wait(timeout=60) == -signal.SIGKILL, "the run must be killed before it ends"
-    killed_at = max(_complete_steps(run))
-    assert killed_at < STEPS
+    killer.join()
+    assert max(complete_steps(run)) < STEPS
 
     assert main(["--quiet", "train", str(recipe), "trainer.run_name=killed", "--resume", str(run)]) == 0
-    full, resumed = (
-        load_file(tmp_path / "full/final/model.safetensors"),
-        load_file(run / "final/model.safetensors"),
-    )
-    assert full.keys() == resumed.keys()
-    for key in full:
-        torch.testing.assert_close(resumed[key], full[key], rtol=0, atol=1e-6)
+    assert_same_weights(tmp_path / "full/final/model.safetensors", run / "final/model.safetensors", atol=1e-6)
     assert untimed_metrics(run) == untimed_metrics(tmp_path / "full")
     assert not list(run.glob("checkpoints/.*")), "no temporary directory is left"
 
@@ -109,11 +58,11 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights_and_metrics
 def test_sigint_finishes_the_step_writes_a_checkpoint_and_exits_130(tmp_path):
     recipe = _recipe(tmp_path)
     run = tmp_path / "stopped"
-    proc = _start(tmp_path, str(recipe), "trainer.run_name=stopped", delay_s=0.02)
-    _wait_for_checkpoint(run, 1, proc)
+    proc = start_train(tmp_path, str(recipe), "trainer.run_name=stopped", delay_s=0.02)
+    wait_for_checkpoint(run, 1, proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130, (tmp_path / "stderr.txt").read_text()
-    last = max(_complete_steps(run))
+    last = max(complete_steps(run))
     assert last < STEPS and verify(run / "checkpoints" / f"step-{last:04d}") is None
     out, err = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
     assert "SIGINT: finishing this step" in err

@@ -243,10 +243,6 @@ class RolloutRole:
         if cfg.rollout.engine == "vllm":
             from rlvr.rollout.vllm_engine import VLLMEngine
 
-            if cfg.model.lora is not None:
-                raise ValueError(
-                    "rollout.engine=vllm with model.lora is not supported yet: merge the adapter, or use engine=hf"
-                )
             path = model_path or cfg.model.path
             if path is None:
                 raise ValueError(

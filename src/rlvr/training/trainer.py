@@ -116,9 +116,7 @@ class RLTrainer:
         with prompt_lengths_checked(self.tokenizer, cfg.model, cfg.rollout.max_new_tokens):
             self.train_samples: list[Sample] = load_dataset_specs(cfg.data.train)
         self.logged: LoggedDataset | None = None  # offline RL: logged rollouts instead of generation
-        if cfg.data.logged:
-            if t.max_staleness:
-                raise ValueError("data.logged trains without generating: set trainer.max_staleness=0")
+        if cfg.data.logged:  # config_rules.logged_is_synchronous: no staleness
             self.logged = load_logged(cfg.data.logged, self.tokenizer, seed=t.seed)
             self.fingerprint = self.logged.fingerprint()
         elif not self.train_samples:
@@ -141,16 +139,11 @@ class RLTrainer:
         write_config(self.run_dir, cfg)
         self._log_handler = attach_run_log(self.run_dir)
 
-        rr = cfg.reference_reset
-        if (rr.every or rr.metric) and cfg.algorithm.kl_coef == 0:
-            raise ValueError(
-                "reference_reset needs a reference model: set algorithm.kl_coef > 0 (ProRL uses 1e-4)"
-            )
         self.param_schedules = [
             ParamSchedule(p.param, p.verifiers, ThresholdSchedule(p.boundaries, p.values))
             for p in cfg.reward.schedules
         ]
-        self.reset_policy = ResetPolicy(rr)
+        self.reset_policy = ResetPolicy(cfg.reference_reset)  # with a reference: config_rules.reset_needs_kl
         self.filters = FilterStage(filter_names(cfg))
         self.episodes = EpisodeRollout(cfg.multiturn, self.tokenizer)  # samples with an env: multi-turn
         if self.filters.collects and split_by_env(self.train_samples)[0]:

@@ -13,6 +13,18 @@ from rlvr.envs.tomap.env import ToMAPEnv
 from rlvr.envs.tomap.topics import THEMES, make_topic, topic_indices
 
 
+def _episode(key: str, split: str, topic: dict[str, Any], params: dict[str, Any], rounds: int) -> Sample:
+    """One persuasion episode on ``topic`` (a :class:`Topic` as a dict), scored by the environment."""
+    return Sample(
+        id=f"tomap-{key}",
+        prompt=f"persuade: {topic['claim']}",
+        data_source=f"tomap_{split}",
+        reward=RewardSpec(verifier="env"),
+        metadata={"topic": topic},
+        env=EnvSpec("tomap", params, rounds),
+    )
+
+
 def episodes(
     size: int,
     seed: int,
@@ -30,16 +42,7 @@ def episodes(
     for i in range(size):
         params = {"seed": i, **(env or {}), "rounds": rounds}  # the persuadee's seed varies with the row
         topic = make_topic(indices[i % len(indices)], world_seed)
-        samples.append(
-            Sample(
-                id=f"tomap-{split}-{seed}-{i}",
-                prompt=f"persuade: {topic.claim}",
-                data_source=f"tomap_{split}",
-                reward=RewardSpec(verifier="env"),
-                metadata={"topic": topic.to_dict()},
-                env=EnvSpec("tomap", params, rounds),
-            )
-        )
+        samples.append(_episode(f"{split}-{seed}-{i}", split, topic.to_dict(), params, rounds))
     return samples
 
 
@@ -74,16 +77,7 @@ def claims_file(
             "held": {},
             "s0": 0.5,
         }
-        samples.append(
-            Sample(
-                id=f"tomap-{split}-{seed}-{i}",
-                prompt=f"persuade: {row['claim']}",
-                data_source=f"tomap_{split}",
-                reward=RewardSpec(verifier="env"),
-                metadata={"topic": topic},
-                env=EnvSpec("tomap", params, rounds),
-            )
-        )
+        samples.append(_episode(f"{split}-{seed}-{i}", split, topic, params, rounds))
     return samples
 
 

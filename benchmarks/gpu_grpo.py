@@ -218,6 +218,13 @@ def reset_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
+def step_hook(args: argparse.Namespace) -> None:
+    """Call ``args.step_hook`` (a profiler's ``step``, say) after each step, where a caller set one."""
+    hook = getattr(args, "step_hook", None)
+    if hook is not None:
+        hook()
+
+
 def peak_memory_gib(device: torch.device) -> float:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
 
@@ -293,6 +300,7 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
                 )
             )  # fmt: skip
             print(f"  {result.name} {shape} step {step + 1}: {asdict(result.steps[-1])}", flush=True)
+            step_hook(args)
     result.peak_mem_gib = peak_memory_gib(device)
     return result
 
@@ -346,6 +354,7 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
             marks.append(time.perf_counter())
             counts.append((counted["gen"], counted["learn"]))
             counted["gen"] = counted["learn"] = 0
+            step_hook(args)
 
     trainer = GRPOTrainer(
         model=model, reward_funcs=coin, args=config, train_dataset=dataset, processing_class=tok,

@@ -117,6 +117,9 @@ def child(args: argparse.Namespace) -> dict:
             sum(s.gen_tokens for s in timed) / len(timed) / (args.prompts * args.n), 1
         ),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "cpu_s_per_step": round(statistics.median(s.step_cpu_s for s in timed), 2),
+        "gen_cpu_s": [round(s.gen_cpu_s, 3) for s in timed],
+        "step_cpu_s": [round(s.step_cpu_s, 3) for s in timed],
         "step_s": [round(s.gen_s + s.update_s + s.other_s, 3) for s in timed],
         "gen_s": [round(s.gen_s, 3) for s in timed],
         "update_s": [round(s.update_s + s.other_s, 3) for s in timed],
@@ -156,6 +159,14 @@ def pool(runs: list[dict]) -> dict:
         "params_M": first["params_M"],
         "rounds": len(ok),
         "s_per_step": round(statistics.median(steps), 2),
+        "cpu_s_per_step": round(statistics.median(x for r in ok for x in r["step_cpu_s"]), 2),
+        "gen_cpu_s_per_step": round(statistics.median(x for r in ok for x in r["gen_cpu_s"]), 2),
+        "update_cpu_s_per_step": round(
+            statistics.median(
+                s - g for r in ok for s, g in zip(r["step_cpu_s"], r["gen_cpu_s"], strict=True)
+            ),
+            2,
+        ),
         "gen_tokens_per_s": round(gen_tok / gen_s, 1),
         "learner_tokens_per_s": round(learn_tok / upd_s, 1),
         "mean_completion_tokens": round(statistics.mean(r["mean_completion_tokens"] for r in ok), 1),
@@ -186,19 +197,22 @@ def main(argv: list[str] | None = None) -> None:
         f"(median of steps 2..N pooled over rounds), CPU, {THREADS} threads"
     )
     print(
-        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr | CPU s/step trl | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in rows:
         a, b = pair["rlvr"], pair["trl"]
         if "error" in a or "error" in b:
             print(f"| {a['shape']} | failed: {a.get('error') or b.get('error')} |")
             continue
         ratio = b["s_per_step"] / a["s_per_step"]
+        cpu_ratio = b["cpu_s_per_step"] / a["cpu_s_per_step"]
         loads = a["load_avg_1min"] + b["load_avg_1min"]
         print(
             f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
-            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
+            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} | {b['cpu_s_per_step']} | "
+            f"{cpu_ratio:.2f}x | {a['gen_cpu_s_per_step']} / {b['gen_cpu_s_per_step']} | "
+            f"{a['update_cpu_s_per_step']} / {b['update_cpu_s_per_step']} | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
             f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} | "
             f"{min(loads):.1f}-{max(loads):.1f} |"
         )

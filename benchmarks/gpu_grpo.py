@@ -105,6 +105,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="count rlvr's host-device syncs during generation (torch.cuda.set_sync_debug_mode('warn')) and "
         "print where they come from; the counting slows generation, so its timings are not comparable",
     )  # fmt: skip
+    p.add_argument(
+        "--no-cudnn-sdp", action="store_true",
+        help="turn PyTorch's cuDNN attention backend off (torch.backends.cuda.enable_cudnn_sdp(False)): it "
+        "builds a plan per new sequence length, which a decode meets at every step",
+    )  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="the tiny shape, 2 steps, short sequences (CPU check)")
     p.add_argument("--output", default=None, help="JSON results file")
     args = p.parse_args(argv)
@@ -206,6 +211,7 @@ class RunResult:
         gen_tok = sum(s.gen_tokens for s in timed)
         gen_flops = 2 * self.params * sum(s.gen_tokens + s.prefill_tokens for s in timed)
         learn_tok = sum(s.learner_tokens for s in timed)
+        counted = all(s.gen_syncs >= 0 for s in timed) or None  # None: syncs not counted
         return {
             "name": self.name,
             "shape": self.shape,
@@ -219,10 +225,9 @@ class RunResult:
             "gen_mfu_pct": round(100 * gen_flops / gen_s / peak_flops, 2),
             "update_mfu_pct": round(100 * 6 * self.params * learn_tok / upd_s / peak_flops, 2),
             "peak_mem_gib": round(self.peak_mem_gib, 2),
-            "gen_syncs_per_step": statistics.mean(s.gen_syncs for s in timed),
-            "gen_syncs_per_token": round(
-                sum(s.gen_syncs for s in timed) / max(sum(s.gen_tokens for s in timed), 1), 3
-            ),
+            "gen_syncs_per_step": counted and statistics.mean(s.gen_syncs for s in timed),
+            "gen_syncs_per_token": counted
+            and round(sum(s.gen_syncs for s in timed) / max(sum(s.gen_tokens for s in timed), 1), 3),
             "error": self.error,
         }
 
@@ -486,7 +491,10 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_transformers()
     device = torch.device(args.device)
+    if args.no_cudnn_sdp:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     env = environment(device)
+    env["cudnn_sdp"] = str(torch.backends.cuda.cudnn_sdp_enabled())
     print("environment:", json.dumps(env), flush=True)
     peak_flops = args.peak_tflops * 1e12
     summaries: list[dict[str, Any]] = []

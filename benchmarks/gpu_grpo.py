@@ -3,6 +3,7 @@
     python benchmarks/gpu_grpo.py                                   # 0.5B and 1.5B shapes, hf engine, TRL
     python benchmarks/gpu_grpo.py --shapes qwen2.5-0.5b --engines hf vllm --no-trl
     python benchmarks/gpu_grpo.py --device cpu --tiny               # a few seconds: checks the script
+    python benchmarks/gpu_grpo.py --shapes qwen2.5-0.5b --no-trl --steps 2 --sync-debug   # host syncs
 
 Models are randomly initialised from Qwen2.5-0.5B's and Qwen2.5-1.5B's configurations (no download:
 the machines that run this have no hub access), in bfloat16 (parameters, gradients and AdamW moments all
@@ -35,6 +36,11 @@ TRL's settings mirror rlvr's as benchmarks/vs_trl.py describes (loss_type dapo =
 scale_rewards group, beta 0, num_iterations 1, gradient accumulation = batch / micro); it generates with
 transformers' ``generate`` (use_vllm off) with bf16 autocast on bf16 weights.
 
+``--sync-debug`` counts the synchronizing CUDA operations of rlvr's generation
+(``torch.cuda.set_sync_debug_mode("warn")``, one warning each, recorded) and prints them by source line
+with ``gen_syncs_per_step`` / ``gen_syncs_per_token`` in the table; the hf engine is meant to sync about
+once every ``rlvr.rollout.hf_engine.SYNC_EVERY`` decode steps (plus a few a chunk), not once a token.
+
 vLLM: ``--engines vllm`` runs rlvr's VLLMEngine colocated with the learner on the same GPU (in-process
 engine, weights reloaded after each update with ``load_weights``). Where vLLM is not importable the run
 is skipped with a message; its wheel is far over what the lent GPU machines can carry, so the figures in
@@ -44,6 +50,7 @@ docs/performance.md are for the hf engine only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -52,7 +59,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +100,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda")
     p.add_argument("--peak-tflops", type=float, default=989.5, help="dense bf16 peak of the device")
     p.add_argument("--budget-s", type=float, default=420, help="start no new run after this many seconds")
+    p.add_argument(
+        "--sync-debug", action="store_true",
+        help="count rlvr's host-device syncs during generation (torch.cuda.set_sync_debug_mode('warn')) and "
+        "print where they come from; the counting slows generation, so its timings are not comparable",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-cudnn-sdp", action="store_true",
+        help="turn PyTorch's cuDNN attention backend off (torch.backends.cuda.enable_cudnn_sdp(False)): it "
+        "builds a plan per new sequence length, which a decode meets at every step",
+    )  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="the tiny shape, 2 steps, short sequences (CPU check)")
     p.add_argument("--output", default=None, help="JSON results file")
     args = p.parse_args(argv)
@@ -168,6 +187,9 @@ class StepTimes:
     gen_tokens: int
     prefill_tokens: int
     learner_tokens: int
+    gen_syncs: int = -1  # host-device syncs during generation (--sync-debug on a GPU), -1: not counted
+    gen_cpu_s: float = 0.0  # the process's CPU seconds (time.process_time) in generation
+    step_cpu_s: float = 0.0  # ... in the whole step (on a loaded CPU machine: the step's own work)
 
 
 @dataclass
@@ -189,6 +211,7 @@ class RunResult:
         gen_tok = sum(s.gen_tokens for s in timed)
         gen_flops = 2 * self.params * sum(s.gen_tokens + s.prefill_tokens for s in timed)
         learn_tok = sum(s.learner_tokens for s in timed)
+        counted = all(s.gen_syncs >= 0 for s in timed) or None  # None: syncs not counted
         return {
             "name": self.name,
             "shape": self.shape,
@@ -202,6 +225,9 @@ class RunResult:
             "gen_mfu_pct": round(100 * gen_flops / gen_s / peak_flops, 2),
             "update_mfu_pct": round(100 * 6 * self.params * learn_tok / upd_s / peak_flops, 2),
             "peak_mem_gib": round(self.peak_mem_gib, 2),
+            "gen_syncs_per_step": counted and statistics.mean(s.gen_syncs for s in timed),
+            "gen_syncs_per_token": counted
+            and round(sum(s.gen_syncs for s in timed) / max(sum(s.gen_tokens for s in timed), 1), 3),
             "error": self.error,
         }
 
@@ -216,6 +242,50 @@ def reset_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+
+
+class SyncCounter:
+    """Counts synchronizing CUDA operations inside ``with`` blocks (``torch.cuda.set_sync_debug_mode``
+    warns at each), by the source line that caused them; a no-op unless enabled on a CUDA device."""
+
+    def __init__(self, device: torch.device, enabled: bool) -> None:
+        self.enabled = enabled and device.type == "cuda"
+        self.by_line: Counter[str] = Counter()
+        self.count = 0
+        self.last = 0  # syncs in the last ``counting`` block
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        before = self.count
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                yield
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        for w in caught:
+            if "synchroniz" in str(w.message):
+                self.count += 1
+                self.by_line[f"{w.filename}:{w.lineno}"] += 1
+        self.last = self.count - before
+
+    def report(self, name: str, top: int = 12) -> None:
+        if not self.enabled:
+            return
+        print(f"  {name}: {self.count} synchronizing CUDA operations in generation, by source line:")
+        for line, n in self.by_line.most_common(top):
+            print(f"    {n:7d}  {line}")
+
+
+def step_hook(args: argparse.Namespace) -> None:
+    """Call ``args.step_hook`` (a profiler's ``step``, say) after each step, where a caller set one."""
+    hook = getattr(args, "step_hook", None)
+    if hook is not None:
+        hook()
 
 
 def peak_memory_gib(device: torch.device) -> float:
@@ -264,12 +334,14 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
     with tempfile.TemporaryDirectory(prefix="gpu-grpo-") as tmp:
         engine = rlvr_engine(engine_name, model, tok, args, Path(tmp))
         estimator = ADVANTAGES.get(algo.advantage)
+        syncs = SyncCounter(device, getattr(args, "sync_debug", False))
         for step in range(args.steps):
             chunk = prompts[step * args.prompts : (step + 1) * args.prompts]
             sync(device)
-            t0 = time.perf_counter()
-            completions = engine.generate(chunk, params)
-            t1 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
+            with syncs.counting():
+                completions = engine.generate(chunk, params)
+            t1, c1 = time.perf_counter(), time.process_time()
             batch = collate(completions, tok.pad_token_id)
             scores = torch.tensor(coin_rewards(len(completions), rng))
             group = torch.tensor([c.prompt_index for c in completions])
@@ -283,16 +355,20 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
             if engine_name == "vllm":
                 engine.load_weights(model.state_dict().items())
             sync(device)
-            t4 = time.perf_counter()
+            t4, c4 = time.perf_counter(), time.process_time()
             result.steps.append(
                 StepTimes(
                     gen_s=t1 - t0, update_s=t3 - t2, other_s=(t2 - t1) + (t4 - t3),
                     gen_tokens=sum(len(c.token_ids) for c in completions),
                     prefill_tokens=sum(len(p) for p in chunk),
                     learner_tokens=int(batch.attention_mask.sum()),
+                    gen_syncs=syncs.last if syncs.enabled else -1,
+                    gen_cpu_s=c1 - c0, step_cpu_s=c4 - c0,
                 )
             )  # fmt: skip
             print(f"  {result.name} {shape} step {step + 1}: {asdict(result.steps[-1])}", flush=True)
+            step_hook(args)
+    syncs.report(f"{result.name} {shape}")
     result.peak_mem_gib = peak_memory_gib(device)
     return result
 
@@ -333,19 +409,24 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
         dataloader_num_workers=0, log_completions=False,
     )  # fmt: skip
     marks: list[float] = []
+    cpu_marks: list[float] = []
     gen_s: list[float] = []
+    gen_cpu: list[float] = []
     counts: list[tuple[int, int]] = []
 
     class Marks(TrainerCallback):
         def on_train_begin(self, *a: Any, **k: Any) -> None:
             sync(device)
             marks.append(time.perf_counter())
+            cpu_marks.append(time.process_time())
 
         def on_step_end(self, *a: Any, **k: Any) -> None:
             sync(device)
             marks.append(time.perf_counter())
+            cpu_marks.append(time.process_time())
             counts.append((counted["gen"], counted["learn"]))
             counted["gen"] = counted["learn"] = 0
+            step_hook(args)
 
     trainer = GRPOTrainer(
         model=model, reward_funcs=coin, args=config, train_dataset=dataset, processing_class=tok,
@@ -356,10 +437,11 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
 
     def timed(*a: Any, **k: Any) -> Any:
         sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = inner(*a, **k)
         sync(device)
         gen_s.append(time.perf_counter() - t0)
+        gen_cpu.append(time.process_time() - c0)
         return out
 
     trainer._generate_and_score_completions = timed
@@ -367,7 +449,10 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
     for i, (gen_tok, learn_tok) in enumerate(counts):
         step_s = marks[i + 1] - marks[i]
         prefill = sum(len(p) for p in prompts[i * args.prompts : (i + 1) * args.prompts])
-        result.steps.append(StepTimes(gen_s[i], step_s - gen_s[i], 0.0, gen_tok, prefill, learn_tok))
+        step_cpu = cpu_marks[i + 1] - cpu_marks[i]
+        times = StepTimes(gen_s[i], step_s - gen_s[i], 0.0, gen_tok, prefill, learn_tok)
+        times.gen_cpu_s, times.step_cpu_s = gen_cpu[i], step_cpu
+        result.steps.append(times)
         print(f"  trl-hf {shape} step {i + 1}: {asdict(result.steps[-1])}", flush=True)
     result.peak_mem_gib = peak_memory_gib(device)
     return result
@@ -406,7 +491,10 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_transformers()
     device = torch.device(args.device)
+    if args.no_cudnn_sdp:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     env = environment(device)
+    env["cudnn_sdp"] = str(torch.backends.cuda.cudnn_sdp_enabled())
     print("environment:", json.dumps(env), flush=True)
     peak_flops = args.peak_tflops * 1e12
     summaries: list[dict[str, Any]] = []
@@ -448,6 +536,8 @@ def print_table(summaries: list[dict[str, Any]], args: argparse.Namespace) -> No
         "name", "shape", "params_M", "s_per_step", "gen_s_per_step", "update_s_per_step",
         "gen_tokens_per_s", "learner_tokens_per_s", "gen_mfu_pct", "update_mfu_pct", "peak_mem_gib",
     ]  # fmt: skip
+    if getattr(args, "sync_debug", False):
+        cols += ["gen_syncs_per_step", "gen_syncs_per_token"]
     print(
         f"\n{args.prompts} prompts x {args.n} completions, up to {args.max_new_tokens} new tokens, prompts "
         f"{args.prompt_len[0]}-{args.prompt_len[1]} tokens, micro-batch {args.micro}, steps 2..{args.steps}"

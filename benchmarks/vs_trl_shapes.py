@@ -57,6 +57,7 @@ SHAPES = {
     "qwen2.5-0.5b": gpu_grpo.SHAPES["qwen2.5-0.5b"],
 }  # fmt: skip
 THREADS = 1
+NO_EOS = -1e4  # added to the EOS logit under --fixed-length: exp(-1e4) is 0 in float32
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,6 +68,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--prompt-len", type=int, nargs=2, default=[8, 64])
+    p.add_argument(
+        "--fixed-length", action="store_true",
+        help="EOS is never sampled (its logit gets -1e4 on both sides): every completion is --max-new-tokens "
+        "long, so both trainers do the same work",
+    )  # fmt: skip
+    p.add_argument(
+        "--rounds", type=int, default=1,
+        help="run rlvr, trl, rlvr, trl... this many times each (one process at a time, alternating, so both "
+        "see the same load) and pool the timed steps",
+    )  # fmt: skip
     p.add_argument("--output", default=None)
     p.add_argument("--child", choices=["rlvr", "trl"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--shape", default=None, help=argparse.SUPPRESS)
@@ -76,15 +87,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def eos_bias(vocab: int, max_new_tokens: int) -> float:
-    """The EOS logit bias that makes EOS ~3 / max_new_tokens likely a token under near-uniform logits."""
-    return math.log(3 / max_new_tokens * vocab)
+def eos_bias(vocab: int, max_new_tokens: int, fixed_length: bool = False) -> float:
+    """The EOS logit bias that makes EOS ~3 / max_new_tokens likely a token under near-uniform logits;
+    with ``fixed_length`` a bias that makes it never sampled (every completion is max_new_tokens long)."""
+    return NO_EOS if fixed_length else math.log(3 / max_new_tokens * vocab)
 
 
 def child(args: argparse.Namespace) -> dict:
     torch.set_num_threads(THREADS)
     gpu_grpo.SHAPES.update(SHAPES)
-    args.eos_bias = eos_bias(SHAPES[args.shape]["vocab_size"], args.max_new_tokens)
+    args.eos_bias = eos_bias(SHAPES[args.shape]["vocab_size"], args.max_new_tokens, args.fixed_length)
+    load_before = os.getloadavg()[0]
     device = torch.device("cpu")
     if args.child == "rlvr":
         result = gpu_grpo.run_rlvr("hf", args.shape, args, device)
@@ -104,6 +117,15 @@ def child(args: argparse.Namespace) -> dict:
             sum(s.gen_tokens for s in timed) / len(timed) / (args.prompts * args.n), 1
         ),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "cpu_s_per_step": round(statistics.median(s.step_cpu_s for s in timed), 2),
+        "gen_cpu_s": [round(s.gen_cpu_s, 3) for s in timed],
+        "step_cpu_s": [round(s.step_cpu_s, 3) for s in timed],
+        "step_s": [round(s.gen_s + s.update_s + s.other_s, 3) for s in timed],
+        "gen_s": [round(s.gen_s, 3) for s in timed],
+        "update_s": [round(s.update_s + s.other_s, 3) for s in timed],
+        "gen_tokens": [s.gen_tokens for s in timed],
+        "learner_tokens": [s.learner_tokens for s in timed],
+        "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -111,6 +133,7 @@ def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
     cmd = [sys.executable, __file__, "--child", trainer, "--shape", shape, "--steps", str(args.steps)]
     cmd += ["--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens)]
     cmd += ["--prompt-len", *map(str, args.prompt_len)]
+    cmd += ["--fixed-length"] if args.fixed_length else []
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -120,38 +143,82 @@ def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
     return json.loads(lines[-1])
 
 
+def pool(runs: list[dict]) -> dict:
+    """One trainer's rounds of one shape pooled: medians over every timed step of every round."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+    steps = [x for r in ok for x in r["step_s"]]
+    gen_s, upd_s = sum(x for r in ok for x in r["gen_s"]), sum(x for r in ok for x in r["update_s"])
+    gen_tok = sum(x for r in ok for x in r["gen_tokens"])
+    learn_tok = sum(x for r in ok for x in r["learner_tokens"])
+    first = ok[0]
+    return {
+        "trainer": first["trainer"],
+        "shape": first["shape"],
+        "params_M": first["params_M"],
+        "rounds": len(ok),
+        "s_per_step": round(statistics.median(steps), 2),
+        "cpu_s_per_step": round(statistics.median(x for r in ok for x in r["step_cpu_s"]), 2),
+        "gen_cpu_s_per_step": round(statistics.median(x for r in ok for x in r["gen_cpu_s"]), 2),
+        "update_cpu_s_per_step": round(
+            statistics.median(
+                s - g for r in ok for s, g in zip(r["step_cpu_s"], r["gen_cpu_s"], strict=True)
+            ),
+            2,
+        ),
+        "gen_tokens_per_s": round(gen_tok / gen_s, 1),
+        "learner_tokens_per_s": round(learn_tok / upd_s, 1),
+        "mean_completion_tokens": round(statistics.mean(r["mean_completion_tokens"] for r in ok), 1),
+        "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
+        "load_avg_1min": [x for r in ok for x in r["load_avg_1min"]],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
         print(json.dumps(child(args)), flush=True)
         return
-    rows = []
+    rows, raw = [], []
     for shape in args.shapes:
-        pair = {t: run_child(args, t, shape) for t in ("rlvr", "trl")}
-        for r in pair.values():
-            print(json.dumps(r), flush=True)
-        rows.append(pair)
+        runs: dict[str, list[dict]] = {"rlvr": [], "trl": []}
+        for _ in range(args.rounds):
+            for t in ("rlvr", "trl"):
+                runs[t].append(run_child(args, t, shape))
+                print(json.dumps(runs[t][-1]), flush=True)
+        raw.append(runs)
+        rows.append({t: pool(r) for t, r in runs.items()})
+    length = "exactly" if args.fixed_length else "up to"
     print(
-        f"\n{args.prompts} prompts x {args.n}, up to {args.max_new_tokens} new tokens, prompts "
-        f"{args.prompt_len[0]}-{args.prompt_len[1]} tokens, {args.steps} steps (median of 2..N), CPU, {THREADS} threads"
+        f"\n{args.prompts} prompts x {args.n}, {length} {args.max_new_tokens} new tokens"
+        f"{' (EOS never sampled, same work on both sides)' if args.fixed_length else ''}, prompts "
+        f"{args.prompt_len[0]}-{args.prompt_len[1]} tokens, {args.steps} steps x {args.rounds} rounds "
+        f"(median of steps 2..N pooled over rounds), CPU, {THREADS} threads"
     )
     print(
-        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl |"
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr | CPU s/step trl | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in rows:
         a, b = pair["rlvr"], pair["trl"]
         if "error" in a or "error" in b:
             print(f"| {a['shape']} | failed: {a.get('error') or b.get('error')} |")
             continue
         ratio = b["s_per_step"] / a["s_per_step"]
+        cpu_ratio = b["cpu_s_per_step"] / a["cpu_s_per_step"]
+        loads = a["load_avg_1min"] + b["load_avg_1min"]
         print(
             f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
-            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
-            f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} |"
+            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} | {b['cpu_s_per_step']} | "
+            f"{cpu_ratio:.2f}x | {a['gen_cpu_s_per_step']} / {b['gen_cpu_s_per_step']} | "
+            f"{a['update_cpu_s_per_step']} / {b['update_cpu_s_per_step']} | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
+            f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} | "
+            f"{min(loads):.1f}-{max(loads):.1f} |"
         )
     if args.output:
-        Path(args.output).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+        out = {"args": vars(args), "runs": rows, "rounds": raw}
+        Path(args.output).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -57,3 +57,27 @@ def test_bfloat16_logits_get_a_bfloat16_gradient_equal_to_the_plain_one():
     logprobs_from_logits(logits, labels).sum().backward()
     assert grad.dtype == torch.bfloat16
     torch.testing.assert_close(grad.float(), logits.grad.float(), rtol=0, atol=1e-2)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 4096])
+@pytest.mark.parametrize("T", [1.0, 0.7])
+def test_the_entropy_metric_from_the_logprob_pass_equals_the_plain_one(chunk, T):
+    """Without entropy_grad the entropy comes out of the log-probs' own loop (same chunk, same
+    logsumexp); the log-probs' gradient is unchanged by it. A vocabulary entry masked to -inf gives
+    p log p = 0 there, as in the plain computation."""
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(3, 7, 50, generator=g) * 3
+    logits[0, :, :10] = float("-inf")
+    logits.requires_grad_()
+    labels = torch.randint(10, 50, (3, 7), generator=g)
+    lp, h = token_logprobs(logits, labels, T, with_entropy=True, entropy_grad=False, chunk_tokens=chunk)
+    assert h.grad_fn is None
+    lp.sum().backward()
+    grad = logits.grad.clone()
+    logits.grad = None
+    lp0, h0 = _plain(logits, labels, T)
+    lp0.sum().backward()
+    assert torch.isfinite(h).all()
+    torch.testing.assert_close(lp, lp0, rtol=0, atol=1e-5)
+    torch.testing.assert_close(h, h0.detach(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(grad, logits.grad, rtol=0, atol=1e-6)

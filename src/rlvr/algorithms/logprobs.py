@@ -35,23 +35,31 @@ def _chunks(n: int, size: int) -> list[slice]:
 
 
 class _ChunkedLogprobs(torch.autograd.Function):
-    """log softmax(z / T)_y over flat positions: z (N, V) any float dtype, y (N,) -> (N,) float32."""
+    """log softmax(z / T)_y over flat positions: z (N, V) any float dtype, y (N,) -> (N,) float32; and,
+    with ``entropy``, the entropy of softmax(z / T) (N,) float32 as a second output without a gradient
+    (empty without ``entropy``), from the same chunk and logsumexp as the log-probs."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, labels: Tensor, temperature: float, chunk: int) -> Tensor:
+    def forward(
+        ctx, logits: Tensor, labels: Tensor, temperature: float, chunk: int, entropy: bool
+    ) -> tuple[Tensor, Tensor]:
         N = logits.size(0)
         out = logits.new_empty(N, dtype=torch.float32)
         lse = logits.new_empty(N, dtype=torch.float32)
+        ent = logits.new_empty(N if entropy else 0, dtype=torch.float32)
         for sl in _chunks(N, chunk):
             z = _scaled(logits[sl], temperature)  # (n, V)
             lse[sl] = torch.logsumexp(z, dim=-1)
             out[sl] = z.gather(-1, labels[sl, None]).squeeze(-1) - lse[sl]
+            if entropy:
+                ent[sl] = _entropy_given_lse(z, lse[sl])
         ctx.save_for_backward(logits, labels, lse)
         ctx.temperature, ctx.chunk = temperature, chunk
-        return out
+        ctx.mark_non_differentiable(ent)
+        return out, ent
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):
+    def backward(ctx, grad_out: Tensor, _grad_entropy: Tensor):
         logits, labels, lse = ctx.saved_tensors
         T = ctx.temperature
         grad = torch.empty_like(logits)
@@ -60,7 +68,17 @@ class _ChunkedLogprobs(torch.autograd.Function):
             g = probs.mul_(-grad_out[sl, None])
             g.scatter_add_(-1, labels[sl, None], grad_out[sl, None].float())
             grad[sl] = (g if T == 1.0 else g.div_(T)).to(grad.dtype)
-        return grad, None, None, None
+        return grad, None, None, None, None
+
+
+def _entropy_given_lse(z: Tensor, lse: Tensor) -> Tensor:
+    """H = -sum_v p_v log p_v with log p = z - logsumexp(z) given: z (n, V) float32, lse (n,) -> (n,).
+
+    Two (n, V) passes after the log-probs' own (the plain ``entropy_from_logits`` makes five: shift,
+    clamp, softmax, logsumexp, product). A -inf logit has p = 0 and p log p = 0 * -inf = NaN, which
+    ``nansum`` drops: the same 0 that the plain computation's clamp gives."""
+    logp = z - lse[:, None]  # (n, V)
+    return -(logp.exp().mul_(logp)).nansum(-1)
 
 
 def _scaled(z: Tensor, temperature: float) -> Tensor:
@@ -103,9 +121,12 @@ def token_logprobs(
     B, k, V = logits.shape
     flat = logits.reshape(B * k, V)
     flat_labels = labels.reshape(B * k).long()
-    logprobs = _ChunkedLogprobs.apply(flat, flat_labels, float(temperature), chunk_tokens).view(B, k)
-    entropy = None
-    if with_entropy:
-        grad = entropy_grad and torch.is_grad_enabled()
-        entropy = chunked_entropy(flat, float(temperature), chunk_tokens, grad).view(B, k)
-    return logprobs, entropy
+    grad = entropy_grad and torch.is_grad_enabled()
+    fused = with_entropy and not grad  # a metric: from the log-probs' own pass over each chunk
+    logprobs, entropy = _ChunkedLogprobs.apply(flat, flat_labels, float(temperature), chunk_tokens, fused)
+    logprobs = logprobs.view(B, k)
+    if not with_entropy:
+        return logprobs, None
+    if grad:  # a loss term: its own pass, recomputed in the backward (checkpointed)
+        entropy = chunked_entropy(flat, float(temperature), chunk_tokens, grad=True)
+    return logprobs, entropy.view(B, k)

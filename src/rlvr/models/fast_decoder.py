@@ -218,7 +218,7 @@ class FastDecoder:
             keys = key_mask[:, None, None, :S].bool()
             # a padded query position sees itself, so no row is all masked (its output is never used)
             own = torch.zeros((t, S), dtype=torch.bool, device=like.device)
-            own[torch.arange(t), past + torch.arange(t)] = True
+            own[:, past:] = torch.eye(t, dtype=torch.bool, device=like.device)  # made on the device: no copy
             keys = keys | own[None, None]
             allowed = keys if allowed is None else allowed & keys
         if allowed is None:

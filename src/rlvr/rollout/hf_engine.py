@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -20,13 +21,15 @@ from torch import Tensor
 from rlvr.models.fast_decoder import unsupported
 from rlvr.models.memory import OutOfMemory, hint, kv_cache_bytes_per_token
 from rlvr.rollout.decode_steps import FastSteps, TransformersSteps, positions_from_mask
-from rlvr.rollout.sampling import sample_next
+from rlvr.rollout.sampling import RowUniforms, sample_next
 from rlvr.rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
 
 # Drop finished rows from the decode batch once at most this share of its rows is still alive.
 COMPACT_BELOW = 0.5
+# On an accelerator, look at which rows finished (one host sync) every this many decode steps.
+SYNC_EVERY = 8
 
 
 class HFEngine:
@@ -36,6 +39,8 @@ class HFEngine:
     split into chunks, and so is one whose KV cache would exceed ``max_kv_cache_bytes`` (None: no
     bound). ``fast_decoder`` runs Llama-family models through ``rlvr.models.fast_decoder``
     (same math, less overhead a step); other models, and all with it off, use the model's own forward.
+    ``sync_every``: decode steps between the host's looks at which rows finished (None: every step on
+    the CPU, ``SYNC_EVERY`` on an accelerator); the samples are the same whatever it is.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class HFEngine:
         seed: int = 0,
         fast_decoder: bool = True,
         max_kv_cache_bytes: int | None = None,
+        sync_every: int | None = None,
     ) -> None:
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos)")
@@ -55,6 +61,7 @@ class HFEngine:
         self.generator = torch.Generator().manual_seed(seed)
         self.fast_decoder = fast_decoder
         self.max_kv_cache_bytes = max_kv_cache_bytes
+        self.sync_every = sync_every
         self._fallback_logged: str | None = None
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
@@ -108,48 +115,58 @@ class HFEngine:
             self._fallback_logged = reason
         return TransformersSteps(self.model)
 
+    def _sync_every(self, device: torch.device, params: SamplingParams) -> int:
+        """Decode steps between looks at which rows finished (each a host sync): every step on the CPU
+        (a sync costs nothing there, a step after the last row finished does) and with stop strings
+        (checked on the host), else ``sync_every`` or ``SYNC_EVERY``."""
+        if params.stop or (device.type == "cpu" and self.sync_every is None):
+            return 1
+        return self.sync_every or SYNC_EVERY
+
     @torch.no_grad()
     def _generate_chunk(
         self, jobs: list[tuple[int, int, list[int]]], params: SamplingParams
     ) -> list[Completion]:
+        """Prefill, then one token a step for each row of the chunk until all finished or ``max_new_tokens``.
+
+        Tokens, log-probs and the finish test stay on the model's device; the host reads how many rows
+        are alive every ``_sync_every`` steps, to stop or to drop finished rows from the decode batch.
+        Each row's draws come from ``RowUniforms``, so neither changes any sample.
+        """
         B, T = len(jobs), params.max_new_tokens
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         logits, steps, attn, next_pos = self._prefill(jobs, T)
-
-        tokens = torch.full((B, T), pad, dtype=torch.long)
-        logps = torch.zeros((B, T))
-        lengths = torch.full((B,), T, dtype=torch.long)
-        stopped = torch.zeros(B, dtype=torch.bool)
+        device = logits.device
+        draws = None if params.temperature == 0 else RowUniforms(self.generator, B, device)
+        every = self._sync_every(device, params)
         stop_check = _StopChecker(self.tokenizer, params.stop)
-        live = torch.arange(B)  # rows of the chunk in the decode batch
-        alive = torch.ones(B, dtype=torch.bool)  # (b,) which rows of the decode batch are unfinished
+        out = _Decoded.start(B, T, pad, device)
         for t in range(T):
+            u = None if draws is None else draws.next()[out.live]
             next_tok, next_logp = sample_next(
-                logits, params.temperature, params.top_k, params.top_p, self.generator
+                logits, params.temperature, params.top_k, params.top_p, uniforms=u
             )
-            next_tok, next_logp = next_tok.cpu(), next_logp.cpu()
-            rows = live[alive]
-            tokens[rows, t], logps[rows, t] = next_tok[alive], next_logp[alive]
-            finished = alive & (next_tok == eos)  # (b,)
+            out.write(t, next_tok, next_logp)
+            finished = out.alive & (next_tok == eos)  # (b,)
             if stop_check.stop:
-                for i in (alive & ~finished).nonzero().flatten().tolist():
-                    finished[i] = stop_check.hit(tokens[live[i], : t + 1])
-            lengths[live[finished]] = t + 1
-            stopped[live[finished]] = True
-            alive &= ~finished
-            n_alive = int(alive.sum())
-            if n_alive == 0 or t == T - 1:
+                stop_check.update(finished, out, t)
+            out.finish(t, finished)
+            if t == T - 1:
                 break
-            if n_alive <= COMPACT_BELOW * alive.numel():  # drop finished rows from the decode batch
-                keep = alive.nonzero().flatten()
-                live, alive, next_tok = live[keep], alive[keep], next_tok[keep]
-                keep = keep.to(next_pos.device)
-                steps.keep(keep)
-                attn = None if attn is None else attn[keep]
-                next_pos = next_pos[keep]
+            if (t + 1) % every == 0:
+                n_alive = int(out.alive.sum())
+                if n_alive == 0:
+                    break
+                if n_alive <= COMPACT_BELOW * out.alive.numel():  # drop finished rows from the decode batch
+                    keep = out.compact()
+                    steps.keep(keep)
+                    attn = None if attn is None else attn[keep]
+                    next_pos, next_tok = next_pos[keep], next_tok[keep]
             key_mask = None if attn is None else attn[:, : attn.size(1) - T + t + 1]
-            logits = steps.decode(next_tok.to(next_pos.device), next_pos + t, key_mask)
-        return self._completions(jobs, tokens, logps, lengths, stopped)
+            logits = steps.decode(next_tok, next_pos + t, key_mask)
+        return self._completions(
+            jobs, out.tokens.cpu(), out.logps.cpu(), out.lengths.cpu(), out.stopped.cpu()
+        )
 
     def _prefill(self, jobs: list[tuple[int, int, list[int]]], T: int):
         """Run each distinct prompt of the chunk once and gather its logits and KV cache to its rows.
@@ -214,6 +231,50 @@ def _left_pad(prompts: list[list[int]], pad: int) -> tuple[Tensor, Tensor]:
     return input_ids, attn
 
 
+@dataclass
+class _Decoded:
+    """A chunk's decode so far, on the model's device: tokens and log-probs (B, T), each row's length
+    and whether it stopped (B,); ``live`` (b,) the chunk rows in the decode batch and ``alive`` (b,)
+    which of them are unfinished."""
+
+    tokens: Tensor
+    logps: Tensor
+    lengths: Tensor
+    stopped: Tensor
+    live: Tensor
+    alive: Tensor
+    pad: int
+
+    @classmethod
+    def start(cls, B: int, T: int, pad: int, device: torch.device) -> _Decoded:
+        return cls(
+            tokens=torch.full((B, T), pad, dtype=torch.long, device=device),
+            logps=torch.zeros((B, T), device=device),
+            lengths=torch.full((B,), T, dtype=torch.long, device=device),
+            stopped=torch.zeros(B, dtype=torch.bool, device=device),
+            live=torch.arange(B, device=device),
+            alive=torch.ones(B, dtype=torch.bool, device=device),
+            pad=pad,
+        )
+
+    def write(self, t: int, tok: Tensor, logp: Tensor) -> None:
+        """Step ``t``'s tokens and log-probs (b,) of the decode batch, kept where the row is alive."""
+        self.tokens[self.live, t] = torch.where(self.alive, tok, self.pad)
+        self.logps[self.live, t] = torch.where(self.alive, logp, 0.0)
+
+    def finish(self, t: int, finished: Tensor) -> None:
+        """End the rows ``finished`` (b,) (alive ones only) at length t + 1."""
+        self.lengths[self.live] = torch.where(finished, t + 1, self.lengths[self.live])
+        self.stopped[self.live] = self.stopped[self.live] | finished
+        self.alive = self.alive & ~finished
+
+    def compact(self) -> Tensor:
+        """Drop the finished rows from the decode batch; returns the kept batch rows (b',)."""
+        keep = self.alive.nonzero().flatten()
+        self.live, self.alive = self.live[keep], self.alive[keep]
+        return keep
+
+
 class _StopChecker:
     """Tests whether the tail of a completion contains a stop string (decoding only the tail)."""
 
@@ -221,6 +282,12 @@ class _StopChecker:
         self.tokenizer = tokenizer
         self.stop = stop
         self.tail = max((len(s) for s in stop), default=0) + 4  # tokens are at least one character
+
+    def update(self, finished: Tensor, out: _Decoded, t: int) -> None:
+        """Also mark finished (in place) the alive rows of the decode batch whose text now holds a stop
+        string (a host sync a step)."""
+        for i in (out.alive & ~finished).nonzero().flatten().tolist():
+            finished[i] = self.hit(out.tokens[out.live[i], : t + 1])
 
     def hit(self, ids: torch.Tensor) -> bool:
         if not self.stop:

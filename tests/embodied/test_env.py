@@ -127,3 +127,19 @@ def test_vector_env_resumes_exactly():
             np.testing.assert_array_equal(d1, d2)
     finally:
         venv.close()
+
+
+@pytest.mark.parametrize("view", ["facing", "aligned"])
+def test_pair_views_put_the_goal_in_view(env, view):
+    from rlvr.embodied.probe import sample_pairs
+
+    pics, rel = sample_pairs(env, 12, seed=3, view=view)
+    assert pics.shape == (12, 2, 64, 64, 3) and rel.shape == (12, 3)
+    bearing = np.degrees(np.arctan2(rel[:, 1], rel[:, 0]))
+    assert np.abs(bearing).max() <= 30.0 + 1e-3  # the agent faces the goal within +-30 degrees
+    if view == "aligned":
+        np.testing.assert_allclose(rel[:, 2], 0.0, atol=1e-6)  # the goal picture has the agent's heading
+    else:
+        assert np.abs(np.degrees(rel[:, 2])).max() <= 45.0 + 1e-3
+    with pytest.raises(ValueError, match="view must be one of"):
+        sample_pairs(env, 2, view="behind")

@@ -94,3 +94,12 @@ def test_ppo_loss_gradient_moves_the_policy_and_reports_clip_metrics():
     loss.backward()
     assert policy.actor.weight.grad is not None and policy.actor.weight.grad.abs().sum() > 0
     assert set(metrics) >= {"pg_loss", "value_loss", "entropy", "clip_frac", "approx_kl"}
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_cross_attention_keeps_an_8x8_token_grid(size):
+    from rlvr.embodied.policies import CrossAttention
+
+    m = CrossAttention(width=4, feat_dim=8, size=size)
+    assert m.pos.shape == (1, 64, 8) and m.obs_embed.kernel_size == (size // 8, size // 8)
+    assert m(torch.zeros(2, 3, size, size), torch.zeros(2, 3, size, size)).shape == (2, 8)

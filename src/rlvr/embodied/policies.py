@@ -7,7 +7,7 @@ The four perception modules differ only in where the observation o and the goal 
 - ``channelcat``: o and g stacked as 6 channels into one ResNet-style encoder (fusion at the pixels).
 - ``s2d_channelcat``: SpaceToDepth (pixel_unshuffle by 4) of the 6-channel stack, then the encoder:
   fusion at the pixels with a cheap, lossless downsampling stem.
-- ``cross_attention``: patch tokens of o attend to patch tokens of g (fusion between patches).
+- ``cross_attention``: an 8x8 grid of patch tokens of o attends to that of g (fusion between patches).
 
 Each maps uint8 pictures to a (B, feat_dim) feature. Add one with ``@PERCEPTION.register("name")``
 (a class taking ``(width, feat_dim, size)``) or name it as ``module:attr`` in a recipe.
@@ -128,10 +128,12 @@ class CrossBlock(nn.Module):
 
 @PERCEPTION.register("cross_attention")
 class CrossAttention(nn.Module):
-    """Patch tokens (8x8 patches) of o and g; two cross-attention blocks from o to g; tokens flattened."""
+    """An 8x8 grid of patch tokens of o and of g (patches of size / 8 pixels); two cross-attention
+    blocks from o to g; tokens flattened."""
 
-    def __init__(self, width: int, feat_dim: int, size: int, patch: int = 8) -> None:
+    def __init__(self, width: int, feat_dim: int, size: int, grid: int = 8) -> None:
         super().__init__()
+        patch = max(1, size // grid)
         dim, n = 2 * width, (size // patch) ** 2
         self.obs_embed = nn.Conv2d(3, dim, patch, patch)
         self.goal_embed = nn.Conv2d(3, dim, patch, patch)

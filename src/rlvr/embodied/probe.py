@@ -17,14 +17,25 @@ from torch import Tensor
 
 from rlvr.embodied.policies import NavPolicy
 
+PAIR_VIEWS = ("random", "facing", "aligned")
+"""How a pair's two headings are drawn (``sample_pairs``)."""
 
-def sample_pairs(env: Any, n: int, seed: int = 0, facing: bool = False) -> tuple[np.ndarray, np.ndarray]:
+
+def sample_pairs(
+    env: Any, n: int, seed: int = 0, facing: bool = False, view: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """n pairs spread evenly over ``env``'s mazes (each maze built once): pictures (n, 2, H, W, 3)
     uint8 and targets (n, 3) = (forward m, left m, heading difference rad) of the goal.
 
+    ``view`` (``facing=True`` is ``view="facing"``): ``random`` keeps the episode's headings;
     ``facing``: the agent faces the goal's position within +-30 degrees and the goal picture is taken
-    within +-45 degrees of the agent's heading, so the two views overlap (where no wall is between).
+    within +-45 degrees of the agent's heading, so the two views overlap (where no wall is between);
+    ``aligned``: as ``facing`` but the goal picture is taken with the agent's heading (heading
+    difference 0), so the goal view is the agent's view moved forward: relative position only.
     """
+    view = view or ("facing" if facing else "random")
+    if view not in PAIR_VIEWS:
+        raise ValueError(f"sample_pairs: view must be one of {PAIR_VIEWS}, got {view!r}")
     pics, targets = [], []
     mazes = len(env.layouts)
     for m in range(mazes):
@@ -32,10 +43,11 @@ def sample_pairs(env: Any, n: int, seed: int = 0, facing: bool = False) -> tuple
         rng = np.random.default_rng([seed, m])
         for _ in range(n // mazes + (m < n % mazes)):
             env.place(rng)
-            if facing:
+            if view != "random":
                 d = env.goal_xz - env.xz
                 env.dir = math.atan2(-d[1], d[0]) + rng.uniform(-math.pi / 6, math.pi / 6)
-                env.goal_dir = env.dir + rng.uniform(-math.pi / 4, math.pi / 4)
+                spread = math.pi / 4 if view == "facing" else 0.0
+                env.goal_dir = env.dir + rng.uniform(-spread, spread)
                 env.goal_image = env._render(env.goal_xz, env.goal_dir)
             pics.append(env.observe())
             targets.append(env.relative_goal())

@@ -65,26 +65,36 @@ class PoseRegressor(nn.Module):
 
 
 def make_pairs(
-    cfg: EnvConfig, n: int, split: str, seed: int, cache: Path | None, facing: bool = False
+    cfg: EnvConfig, n: int, split: str, seed: int, cache: Path | None, view: str = "random"
 ) -> tuple[Tensor, Tensor]:
-    """n (pictures, relative goal) pairs from the split's mazes (see probe.sample_pairs), cached as .npz."""
+    """n (pictures uint8, relative goal) pairs from the split's mazes (see probe.sample_pairs), cached
+    as .npz under ``cache`` (keyed by everything that changes them)."""
     from rlvr.embodied.env import ImageNavEnv
     from rlvr.embodied.probe import sample_pairs
 
-    name = f"pairs_{split}_{n}_{seed}_{cfg.rows}x{cfg.cols}_{cfg.obs_size}{'_facing' if facing else ''}.npz"
-    path = cache / name if cache else None
+    key = f"{cfg.rows}x{cfg.cols}_{cfg.obs_size}_{cfg.goal_min:g}-{cfg.goal_max:g}_{cfg.train_layouts}-{cfg.test_layouts}"
+    path = cache / f"pairs_{split}_{n}_{seed}_{key}_{view}.npz" if cache else None
     if path is not None and path.exists():
         data = np.load(path)
         return torch.from_numpy(data["pics"]), torch.from_numpy(data["rel"])
     env = ImageNavEnv(cfg, split, seed=seed)  # type: ignore[arg-type]
     try:
-        pics, rel = sample_pairs(env, n, seed, facing)
+        pics, rel = sample_pairs(env, n, seed, view=view)
     finally:
         env.close()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, pics=pics, rel=rel)
     return torch.from_numpy(pics), torch.from_numpy(rel)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, pics: Tensor, y: Tensor) -> dict[str, float]:
+    """Test errors of ``model`` on uint8 pictures (n, 2, H, W, 3) against targets (n, 5)."""
+    model.eval()
+    pred = torch.cat([model(p) for p in pics.split(256)])
+    model.train()
+    return errors(pred, y)
 
 
 def train_one(
@@ -99,58 +109,76 @@ def train_one(
     width: int = 16,
     feat_dim: int = 128,
 ) -> dict[str, Any]:
-    """Train one perception module from scratch; its test errors, parameters and seconds."""
+    """Train one perception module from scratch (Adam, constant lr); its final test errors,
+    the test errors after every epoch (``history``), parameters and training seconds."""
     torch.manual_seed(seed)
     pics, rel = train
     model = PoseRegressor(arch, width, feat_dim, pics.shape[2])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    y = targets_of(rel)
+    y, yt = targets_of(rel), targets_of(test[1])
     gen = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
+    history, seconds = [], 0.0
     for _ in range(epochs):
+        t0 = time.perf_counter()
         for idx in torch.randperm(len(pics), generator=gen).split(batch):
             loss = ((model(pics[idx]) - y[idx]) ** 2).mean()
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(p) for p in test[0].split(256)])
-    yt = targets_of(test[1])
+        seconds += time.perf_counter() - t0
+        history.append(evaluate(model, test[0], yt))
     mean_pred = y.mean(0, keepdim=True).expand_as(yt)
     floor = {f"const_{k}": v for k, v in errors(mean_pred, yt).items()}
     return {
         "arch": arch,
         "seed": seed,
-        **errors(pred, yt),
+        **history[-1],
         **floor,
+        "history": history,
         "params": sum(p.numel() for p in model.perception.parameters()),
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
+        "samples_per_s": epochs * len(pics) / max(seconds, 1e-9),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rlvr.embodied.probe import PAIR_VIEWS
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=2000, help="training pairs (test: a quarter as many)")
+    ap.add_argument("--pairs", type=int, default=2000, help="training pairs")
+    ap.add_argument(
+        "--test-pairs", type=int, default=0, help="held-out pairs (default: a quarter of --pairs)"
+    )
     ap.add_argument("--archs", nargs="+", default=list(ARCHS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--rows", type=int, default=2)
     ap.add_argument("--cols", type=int, default=2)
+    ap.add_argument("--obs-size", type=int, default=64)
+    ap.add_argument("--goal-min", type=float, default=1.0)
     ap.add_argument("--goal-max", type=float, default=3.0)
-    ap.add_argument("--facing", action="store_true", help="pairs whose views overlap (agent faces the goal)")
+    ap.add_argument("--view", choices=PAIR_VIEWS, default="random", help="how the two headings are drawn")
+    ap.add_argument("--facing", action="store_true", help="same as --view facing")
     ap.add_argument("--cache", type=Path, default=Path("runs/embodied_pairs"))
     ap.add_argument("--out", type=Path, default=Path("runs/embodied_supervised.jsonl"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = EnvConfig(rows=args.rows, cols=args.cols, goal_max=args.goal_max)
-    train = make_pairs(cfg, args.pairs, "train", 0, args.cache, args.facing)
-    test = make_pairs(cfg, max(64, args.pairs // 4), "test", 1, args.cache, args.facing)
+    view = "facing" if args.facing else args.view
+    cfg = EnvConfig(
+        rows=args.rows, cols=args.cols, obs_size=args.obs_size, goal_min=args.goal_min, goal_max=args.goal_max
+    )
+    train = make_pairs(cfg, args.pairs, "train", 0, args.cache, view)
+    test = make_pairs(cfg, args.test_pairs or max(64, args.pairs // 4), "test", 1, args.cache, view)
+    setup = {"view": view, "pairs": args.pairs, "test_pairs": len(test[0]), "epochs": args.epochs}
+    setup |= {"obs_size": args.obs_size, "goal_min": args.goal_min, "goal_max": args.goal_max}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for arch in args.archs:
-            result = {**train_one(arch, seed, train, test, epochs=args.epochs), "facing": args.facing}
-            print(json.dumps(result), flush=True)
+            run = train_one(arch, seed, train, test, epochs=args.epochs, batch=args.batch, lr=args.lr)
+            result = {**run, **setup}
+            print(json.dumps({k: v for k, v in result.items() if k != "history"}), flush=True)
             with args.out.open("a") as f:
                 f.write(json.dumps(result) + "\n")
     return 0

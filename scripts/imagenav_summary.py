@@ -1,0 +1,116 @@
+"""Tables for docs/reproductions.md from the image-goal navigation experiments.
+
+    python scripts/imagenav_summary.py supervised experiments/imagenav/supervised_random_32px.jsonl
+    python scripts/imagenav_summary.py rl RUN_DIR [RUN_DIR ...] --out experiments/imagenav/rl.json
+
+``supervised``: mean and per-seed held-out errors of each module, next to the constant predictor.
+``rl``: for each run directory (``rlvr train`` output), the final held-out metrics, the probe errors,
+the training SR over the first and last tenth of the updates, env steps/s and where the time went;
+written as one small JSON and printed as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METRICS = ("bearing_err_deg", "distance_err_m", "heading_err_deg")
+
+
+def supervised_table(path: Path) -> str:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    by_arch: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_arch.setdefault(r["arch"], []).append(r)
+    first = rows[0]
+    lines = [
+        "| module | perception params | " + " | ".join(METRICS) + " | samples/s |",
+        "|---|---|" + "---|" * len(METRICS) + "---|",
+        "| constant (mean) predictor | - | "
+        + " | ".join(f"{first['const_' + m]:.3g}" for m in METRICS)
+        + " | - |",
+    ]
+    for arch, runs in by_arch.items():
+        runs.sort(key=lambda r: r["seed"])
+        cells = []
+        for m in METRICS:
+            vals = [r[m] for r in runs]
+            cells.append(f"{statistics.mean(vals):.3g} ({'/'.join(f'{v:.3g}' for v in vals)})")
+        sps = statistics.mean(r["samples_per_s"] for r in runs)
+        lines.append(f"| {arch} | {runs[0]['params']:,} | " + " | ".join(cells) + f" | {sps:.0f} |")
+    return "\n".join(lines)
+
+
+def _rows(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def rl_summary(run_dir: Path) -> dict[str, Any]:
+    rows = _rows(run_dir)
+    train = [r for r in rows if "nav/env_steps" in r]
+    evals = [r for r in rows if "eval/heldout/success" in r]
+    tenth = max(1, len(train) // 10)
+
+    def mean(key: str, part: list[dict[str, Any]]) -> float:
+        vals = [r[key] for r in part if isinstance(r.get(key), int | float)]
+        return statistics.mean(vals) if vals else float("nan")
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    out = {
+        "run": run_dir.name,
+        "arch": cfg.get("policy", {}).get("arch"),
+        "sliding": cfg.get("env", {}).get("sliding"),
+        "init_from": cfg.get("ppo", {}).get("init_from"),
+        "env_steps": train[-1]["nav/env_steps"] if train else 0,
+        "updates": len(train),
+        "train_sr_first_tenth": mean("nav/success", train[:tenth]),
+        "train_sr_last_tenth": mean("nav/success", train[-tenth:]),
+        "train_len_first_tenth": mean("nav/length", train[:tenth]),
+        "train_len_last_tenth": mean("nav/length", train[-tenth:]),
+        "env_steps_per_s": mean("perf/env_steps_per_s", train),
+        "seconds": {
+            k: sum(r.get(f"perf/{k}", 0.0) for r in train) for k in ("policy_s", "env_s", "update_s")
+        },
+        "final": {k: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("eval/")},
+        "evals": [{k: v for k, v in r.items() if k.startswith("eval/") or k == "step"} for r in evals],
+    }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("kind", choices=["supervised", "rl"])
+    ap.add_argument("paths", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, default=None, help="rl: write the summaries here (JSON)")
+    args = ap.parse_args(argv)
+    if args.kind == "supervised":
+        for p in args.paths:
+            print(f"{p}\n{supervised_table(p)}\n")
+        return 0
+    sums = [rl_summary(p) for p in args.paths]
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(sums, indent=1) + "\n")
+    print(
+        "| run | env steps | SR | SPL | coll/ep | probe pos (m) | probe head (deg) | train SR first->last | steps/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s in sums:
+        f = s["final"]
+        print(
+            f"| {s['run']} | {s['env_steps']:,.0f} | {f.get('eval/heldout/success', float('nan')):.3f} "
+            f"| {f.get('eval/heldout/spl', float('nan')):.3f} | {f.get('eval/heldout/collisions', float('nan')):.2f} "
+            f"| {f.get('eval/heldout/probe_pos_err_m', float('nan')):.2f} "
+            f"| {f.get('eval/heldout/probe_heading_err_deg', float('nan')):.1f} "
+            f"| {s['train_sr_first_tenth']:.2f} -> {s['train_sr_last_tenth']:.2f} | {s['env_steps_per_s']:.0f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 RECIPE = "recipes/tiny/orsta_box.yaml"
-RUNS = Path("runs/iou-schedule")
+RUNS = Path("runs/iou-schedule-grid")
 OUT = Path("experiments/iou_schedule/results.json")
 ARMS = {"dynamic": [], "fixed_0.5": ["reward.schedules.0.values=[0.5,0.5,0.5]"]}
 
@@ -49,17 +49,22 @@ def score(model: Path) -> dict[str, float]:
     engine = VisionEngine(load_model(cfg, tok), tok, 256, seed=0)
     outs = engine.generate(encode_prompts(tok, test), SamplingParams(n=1, temperature=0, max_new_tokens=96))
     results = [iou(c.text, s.reward.ground_truth) for s, c in zip(test, outs, strict=True)]
-    hits = [r.info.get("metrics", {}).get("iou@0.75", 0.0) for r in results]
+    rates = {
+        f"iou@{t}": round(
+            sum(r.info.get("metrics", {}).get(f"iou@{t}", 0.0) for r in results) / len(results), 4
+        )
+        for t in ("0.5", "0.75", "0.99")
+    }
     return {
         "mean_iou": round(sum(r.score for r in results) / len(results), 4),
-        "iou@0.75": round(sum(hits) / len(hits), 4),
+        **rates,
         "answered_a_box": round(sum("metrics" in r.info for r in results) / len(results), 4),
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0])
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--base-steps", type=int, default=300)
     a = ap.parse_args()

@@ -3,7 +3,7 @@ the tiny shape_box task (recipes/tiny/orsta_box.yaml). Both arms start from one 
 run the same GRPO steps; each is scored greedy on 200 held-out problems: mean IoU of the answered box
 (0 when no box) and IoU@0.5 / 0.75 / 0.99 (fraction of problems whose box reaches that IoU; on the
 recipe's 8x8 grid, 0.99 = the exact box). Writes experiments/iou_schedule/results.json (the recipe's
-GRPO lr) or results_lr<lr>.json (``--lr``); the base is trained once and shared.
+GRPO lr) or results_lr<lr>[_steps<n>].json (``--lr``, ``--steps`` other than 40); the base is trained once and shared.
 
     OMP_NUM_THREADS=1 python scripts/iou_schedule_experiment.py --seeds 0 1 2
     OMP_NUM_THREADS=1 python scripts/iou_schedule_experiment.py --seeds 0 1 2 --lr 1e-4
@@ -82,10 +82,11 @@ def main() -> None:
     ap.add_argument("--base-steps", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=None, help="GRPO lr (default: the recipe's 5e-4)")
     a = ap.parse_args()
-    out = OUT if a.lr is None else OUT.with_name(f"results_lr{a.lr:g}.json")
+    tag = ("" if a.lr is None else f"_lr{a.lr:g}") + ("" if a.steps == 40 else f"_steps{a.steps}")
+    out = OUT.with_name(f"results{tag}.json")
     lr = [] if a.lr is None else [f"optim.lr={a.lr}"]
     results = json.loads(out.read_text()) if out.exists() else {}
-    if a.lr is not None and "base" not in results and OUT.exists():
+    if tag and "base" not in results and OUT.exists():
         results["base"] = json.loads(OUT.read_text()).get("base", {})
     base = RUNS / "base" / "sft"
     common = [f"trainer.output_dir={RUNS}"]
@@ -99,7 +100,7 @@ def main() -> None:
     start = [f"model.path={base}", "model.tiny_vlm=null", "model.tiny=null", *common]
     for seed in a.seeds:
         for arm, overrides in ARMS.items():
-            name = f"{arm}-{seed}" + ("" if a.lr is None else f"-lr{a.lr:g}")
+            name = f"{arm}-{seed}{tag.replace('_', '-')}"
             wall = rlvr(
                 "train",
                 RECIPE,

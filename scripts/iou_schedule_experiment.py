@@ -18,6 +18,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import cast
 
 RECIPE = "recipes/tiny/orsta_box.yaml"
 RUNS = Path("runs/iou-schedule-grid")
@@ -34,10 +35,12 @@ def rlvr(*args: str) -> float:
 
 
 def score(model: Path) -> dict[str, float]:
-    """Greedy mean IoU and IoU@0.75 on the recipe's 200 held-out problems."""
+    """Greedy mean IoU, IoU@0.5 / 0.75 / 0.99 and share of answers with a box on the 200 held-out problems."""
     from rlvr.config import ModelConfig, load_config
+    from rlvr.data.specs import SyntheticDatasetSpec
     from rlvr.data.visual_tasks import shape_box
     from rlvr.models.load import load_model, load_tokenizer
+    from rlvr.rewards.types import RewardResult
     from rlvr.rewards.verifiers.detection import iou
     from rlvr.rollout.prompts import encode_prompts
     from rlvr.rollout.types import SamplingParams
@@ -45,12 +48,15 @@ def score(model: Path) -> dict[str, float]:
 
     warnings.filterwarnings("ignore")
     spec = load_config(RECIPE).data.eval[0]
+    assert isinstance(spec, SyntheticDatasetSpec), f"{RECIPE}: data.eval[0] must be a synthetic spec"
     test = shape_box(spec.size, spec.seed, **spec.kwargs)
     cfg = ModelConfig(path=str(model), device="cpu")
     tok = load_tokenizer(cfg)
     engine = VisionEngine(load_model(cfg, tok), tok, 256, seed=0)
     outs = engine.generate(encode_prompts(tok, test), SamplingParams(n=1, temperature=0, max_new_tokens=96))
-    results = [iou(c.text, s.reward.ground_truth) for s, c in zip(test, outs, strict=True)]
+    results = [
+        cast(RewardResult, iou(c.text, s.reward.ground_truth)) for s, c in zip(test, outs, strict=True)
+    ]
     rates = {
         f"iou@{t}": round(
             sum(r.info.get("metrics", {}).get(f"iou@{t}", 0.0) for r in results) / len(results), 4
@@ -60,7 +66,7 @@ def score(model: Path) -> dict[str, float]:
     return {
         "mean_iou": round(sum(r.score for r in results) / len(results), 4),
         **rates,
-        "answered_a_box": round(sum("metrics" in r.info for r in results) / len(results), 4),
+        "answered_a_box": round(sum(1 for r in results if "metrics" in r.info) / len(results), 4),
     }
 
 

@@ -49,3 +49,22 @@ def test_pictures_match_the_answers():
             from rlvr.data.visual_tasks import COLOURS
 
             assert image.getpixel(((x1 + x2) // 2, (y1 + 3 * y2) // 4)) == COLOURS[obj["label"]]
+
+
+def test_shape_box_on_a_grid():
+    """``cell``: one shape on grid-aligned cells; the box is in grid lines and covers the drawn pixels."""
+    from rlvr.data.visual_tasks import COLOURS
+
+    samples = generate("shape_box", size=20, seed=0, image_size=112, side=28, shapes=1, cell=14)
+    for s in samples:
+        [(x1, y1, x2, y2)] = s.reward.ground_truth
+        assert 0 <= x1 < x2 <= 8 and 0 <= y1 < y2 <= 8 and 2 <= x2 - x1 <= 4 and x2 - x1 == y2 - y1
+        assert "on a 8x8 grid" in s.prompt
+        image = s.images[0].load()
+        coloured = [
+            (x, y) for x in range(112) for y in range(112) if image.getpixel((x, y)) in COLOURS.values()
+        ]
+        xs, ys = [x for x, _ in coloured], [y for _, y in coloured]
+        assert (min(xs), min(ys)) == (14 * x1, 14 * y1)
+        assert (max(xs), max(ys)) == (14 * x2 - 1, 14 * y2 - 1)
+        assert score_one(ScoreRequest(s.metadata["gold"], s.reward)).score == pytest.approx(1.0)

@@ -7,7 +7,8 @@ Registered generators (``synthetic`` dataset specs name them):
 - ``shape_colour``: the colour of the one shape; ``exact_match`` on ``<answer>`` (``blank``: the control).
 - ``shape_count``: how many shapes (1 to ``max_shapes``); ``math`` on ``<answer>``.
 - ``shape_box``: the pixel box ``[x1, y1, x2, y2]`` of the one shape named by colour and kind, among
-  distractors; ``iou`` (give it V-Triune's dynamic threshold through ``reward.schedules``).
+  distractors (or, with ``cell``, its box in grid lines on a coarse grid); ``iou`` (give it V-Triune's
+  dynamic threshold through ``reward.schedules``).
 - ``colour_detection``: every shape's box labelled by its colour, for V-Triune's ``vtriune_detection``
   (``det_reward_ratio`` default: mAP 1, label-first IoU 1, completeness weight 0.5).
 
@@ -177,14 +178,36 @@ def _distinct_shapes(rng: random.Random, n: int, image_size: int, side: int) -> 
     return shapes
 
 
+def _on_grid(scene: list[tuple[str, str, Box]], cell: int) -> list[tuple[str, str, Box]]:
+    """Shapes placed in grid units (``cell`` pixels each) -> the same shapes in pixels."""
+    return [
+        (k, c, (x1 * cell, y1 * cell, (x2 + 1) * cell - 1, (y2 + 1) * cell - 1))
+        for k, c, (x1, y1, x2, y2) in scene
+    ]
+
+
 @GENERATORS.register("shape_box")
-def shape_box(size: int, seed: int, image_size: int = 64, side: int = 8, shapes: int = 3) -> list[Sample]:
-    """The box of one named shape (its colour and kind) among ``shapes - 1`` distractors."""
+def shape_box(
+    size: int, seed: int, image_size: int = 64, side: int = 8, shapes: int = 3, cell: int = 1
+) -> list[Sample]:
+    """The box of one named shape (its colour and kind) among ``shapes - 1`` distractors.
+
+    ``cell`` > 1: shapes sit on a grid of ``cell``-pixel cells (sides ``side // cell`` to twice that many
+    cells) and the box is asked in grid lines, ``[x1, y1, x2, y2]`` with ``0 <= x1 < x2 <= image_size //
+    cell`` (a shape covering cells 2 to 4 spans 2 to 5): fewer, coarser coordinates to learn."""
     rng, out = random.Random(seed), []
+    grid = image_size // cell
     for i in range(size):
-        scene = _distinct_shapes(rng, shapes, image_size, side)
-        kind, colour, box = scene[0]
-        question = f"Give the box [x1, y1, x2, y2] of the {colour} {kind} in pixels."
+        if cell == 1:
+            scene = _distinct_shapes(rng, shapes, image_size, side)
+            kind, colour, box = scene[0]
+            question = f"Give the box [x1, y1, x2, y2] of the {colour} {kind} in pixels."
+        else:
+            cells = _distinct_shapes(rng, shapes, grid, side // cell)
+            scene = _on_grid(cells, cell)
+            kind, colour, (x1, y1, x2, y2) = cells[0]
+            box = (x1, y1, x2 + 1, y2 + 1)
+            question = f"Give the box [x1, y1, x2, y2] of the {colour} {kind} on a {grid}x{grid} grid."
         reward = RewardSpec("iou", [list(box)], {"answer_tag": "answer"})
         gold = _answer(json.dumps(list(box)))
         out.append(_sample("shape_box", i, question, _scene(scene, image_size), reward, gold))

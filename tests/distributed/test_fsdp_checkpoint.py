@@ -46,38 +46,45 @@ def _weights(model) -> dict[str, torch.Tensor]:
     return {k: full_tensor(v).detach().clone() for k, v in model.state_dict().items()}
 
 
-def _sharded(rank: int, world_size: int, run_dir: str, save_at: int | None, resume: str | None):
-    """Rank ``rank``: (resume from ``resume``,) train, (save a checkpoint after step ``save_at``), train."""
+def _resumed(role, resume: str | Path | None) -> int:
+    """Restore ``role`` from the checkpoint ``resume``, if one is given; the first step it then trains."""
+    if resume is None:
+        return 1
+    ckpt = read_checkpoint(Path(resume))
+    role.restore(ckpt)
+    return ckpt.state.step + 1
+
+
+def _train(role, run_dir: Path, first: int, save_at: int | None) -> tuple[list[dict], Path | None]:
+    """Steps ``first``..2 on ``role``, with a checkpoint after step ``save_at``; their metrics, the checkpoint."""
+    metrics, saved = [], None
+    for step in range(first, 3):
+        metrics.append(role.train_on(*_train_inputs(step)))
+        if step == save_at:
+            saved = role.save_checkpoint(run_dir, _state(step), keep_last=0, with_reference=False)
+    return metrics, saved
+
+
+def _sharded_role(cfg: RunConfig, rank: int, world_size: int):
+    """Learner rank ``rank`` of ``world_size``, joined to its process group."""
     from rlvr.distributed.learner_rank import ShardedLearnerRole
 
-    role = ShardedLearnerRole(_cfg(world_size), rank, world_size)
+    role = ShardedLearnerRole(cfg, rank, world_size)
     role.join("", 0)
-    first = 1
-    if resume is not None:
-        ckpt = read_checkpoint(Path(resume))
-        role.restore(ckpt)
-        first = ckpt.state.step + 1
-    saved = None
-    for step in range(first, 3):
-        role.train_on(*_train_inputs(step))
-        if step == save_at:
-            saved = role.save_checkpoint(Path(run_dir), _state(step), keep_last=0, with_reference=False)
+    return role
+
+
+def _sharded(rank: int, world_size: int, run_dir: str, save_at: int | None, resume: str | None):
+    """Rank ``rank``: (resume from ``resume``,) train, (save a checkpoint after step ``save_at``), train."""
+    role = _sharded_role(_cfg(world_size), rank, world_size)
+    _, saved = _train(role, Path(run_dir), _resumed(role, resume), save_at)
     role.save(Path(run_dir) / "final")
     return _weights(role.model), str(saved)
 
 
 def _single(run_dir: Path, save_at: int | None, resume: Path | None):
     role = LearnerRole(_cfg(1))
-    first = 1
-    if resume is not None:
-        ckpt = read_checkpoint(resume)
-        role.restore(ckpt)
-        first = ckpt.state.step + 1
-    saved = None
-    for step in range(first, 3):
-        role.train_on(*_train_inputs(step))
-        if step == save_at:
-            saved = role.save_checkpoint(run_dir, _state(step), keep_last=0, with_reference=False)
+    _, saved = _train(role, run_dir, _resumed(role, resume), save_at)
     return _weights(role.model), saved
 
 

@@ -17,13 +17,19 @@ from rlvr.config import RunConfig, load_config
 from rlvr.distributed.fsdp import node_address
 from rlvr.distributed.spawn import run_ranks
 from rlvr.distributed.weight_broadcast import BroadcastRolloutRole, BroadcastTicket
-from rlvr.training.checkpoint import read_checkpoint, verify
+from rlvr.training.checkpoint import verify
 from rlvr.training.roles import LearnerRole
 
-from .test_fsdp_checkpoint import TINY, _assert_close, _state, _train_inputs, _weights
+from .test_fsdp_checkpoint import (
+    TINY,
+    _assert_close,
+    _resumed,
+    _sharded_role,
+    _train,
+    _weights,
+)
 from .test_weight_broadcast import in_thread
 
-STEPS = 2
 METRICS = ("critic/value_loss", "critic/grad_norm", "critic/vf_clipfrac", "critic/explained_variance")
 METRICS += ("train/pg_loss", "train/kl_loss", "train/grad_norm", "train/advantage_abs_mean")
 
@@ -41,15 +47,6 @@ def _cfg(world_size: int) -> RunConfig:
     return load_config(None, over)
 
 
-def _run(role, run_dir: Path, first: int, save_at: int | None) -> tuple[list[dict], Path | None]:
-    metrics, saved = [], None
-    for step in range(first, STEPS + 1):
-        metrics.append(role.train_on(*_train_inputs(step)))
-        if step == save_at:
-            saved = role.save_checkpoint(run_dir, _state(step), keep_last=0, with_reference=False)
-    return metrics, saved
-
-
 def _result(role, metrics, saved) -> dict:
     return {
         "metrics": metrics,
@@ -62,19 +59,11 @@ def _result(role, metrics, saved) -> dict:
 def _sharded(rank: int, world_size: int, run_dir: str, resume: str, port: int) -> list[dict]:
     """On each rank: an uninterrupted run that checkpoints after step 1, then a run resumed from the
     one-process checkpoint ``resume``, whose weights are then broadcast to the rollout worker at ``port``."""
-    from rlvr.distributed.learner_rank import ShardedLearnerRole
-
     out = []
     for resume_from in (None, resume):
-        role = ShardedLearnerRole(_cfg(world_size), rank, world_size)
-        role.join("", 0)
-        first = 1
-        if resume_from is not None:
-            ckpt = read_checkpoint(Path(resume_from))
-            role.restore(ckpt)
-            first = ckpt.state.step + 1
-        metrics, saved = _run(role, Path(run_dir), first, 1 if resume_from is None else None)
-        out.append(_result(role, metrics, saved))
+        role = _sharded_role(_cfg(world_size), rank, world_size)
+        first = _resumed(role, resume_from)
+        out.append(_result(role, *_train(role, Path(run_dir), first, 1 if resume_from is None else None)))
     role.open_weight_group("gloo", "127.0.0.1", port, 2)  # rank 0 and one rollout worker
     role.broadcast_weights()
     return out
@@ -82,12 +71,7 @@ def _sharded(rank: int, world_size: int, run_dir: str, resume: str, port: int) -
 
 def _single(run_dir: Path, save_at: int | None = None, resume: Path | None = None) -> dict:
     role = LearnerRole(_cfg(1))
-    first = 1
-    if resume is not None:
-        ckpt = read_checkpoint(resume)
-        role.restore(ckpt)
-        first = ckpt.state.step + 1
-    return _result(role, *_run(role, run_dir, first, save_at))
+    return _result(role, *_train(role, run_dir, _resumed(role, resume), save_at))
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,13 @@
 """SFT probe: can a tiny VLM (frozen random vision tower) learn a visual task by supervised fine-tuning at all?
 Short answers (just the label), batch 32, greedy accuracy on 100 held-out problems every 50 steps.
     OMP_NUM_THREADS=2 python scripts/vlm_sft_probe.py short HIDDEN LR STEPS FAMILY [MODULES_TO_UNFREEZE]
-(the task is set by the import below: shape_colour; red_quadrant was probed with it swapped in).
+(weight decay 0, as the tiny twins' SFT; the task is set by the import below: shape_colour;
+red_quadrant was probed with it swapped in).
 """
 
 import dataclasses
-import random
 import sys
 import warnings
-
-import torch
 
 from rlvr.data.visual_tasks import shape_colour as red_quadrant
 from rlvr.models.tiny_vlm import build_tiny_vlm
@@ -17,7 +15,7 @@ from rlvr.models.vlm import attach_processor, freeze_vision
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
 from rlvr.rollout.vlm_generate import VisionEngine
-from rlvr.training.vlm_sft import encode_vision_sft, vision_sft_loss
+from rlvr.training.vlm_sft import encode_vision_sft, sft_steps
 
 warnings.filterwarnings("ignore")
 
@@ -38,22 +36,21 @@ test = red_quadrant(100, 3)
 if short:
     train = [dataclasses.replace(s, response=s.reward.ground_truth) for s in train]
 rows = [encode_vision_sft(tok, s) for s in train]
-opt = torch.optim.AdamW([q for q in m.parameters() if q.requires_grad], lr=lr)
-for step in range(int(sys.argv[4])):
-    batch = random.Random(step).sample(rows, 32)
-    n = sum(len(lab) - lab.count(-100) for _, lab in batch)
-    loss = vision_sft_loss(m, batch, n, tok.pad_token_id)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    if step % 50 == 49:
-        e = VisionEngine(m, tok, 128, seed=0)
-        outs = e.generate(
-            encode_prompts(tok, test),
-            SamplingParams(n=1, temperature=0, max_new_tokens=80 if not short else 14),
-        )
-        acc = sum(
-            s.reward.ground_truth in c.text.split("<answer>")[-1] for s, c in zip(test, outs, strict=True)
-        ) / len(test)
-        print(step + 1, round(loss.item(), 4), acc, flush=True)
-        m.train()
+
+
+def report(step: int, loss: float) -> None:
+    if step % 50 != 49:
+        return
+    e = VisionEngine(m, tok, 128, seed=0)
+    outs = e.generate(
+        encode_prompts(tok, test),
+        SamplingParams(n=1, temperature=0, max_new_tokens=80 if not short else 14),
+    )
+    acc = sum(
+        s.reward.ground_truth in c.text.split("<answer>")[-1] for s, c in zip(test, outs, strict=True)
+    ) / len(test)
+    print(step + 1, round(loss, 4), acc, flush=True)
+    m.train()
+
+
+sft_steps(m, rows, int(sys.argv[4]), lr=lr, pad_id=tok.pad_token_id, on_step=report)

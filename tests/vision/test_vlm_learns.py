@@ -8,7 +8,6 @@ vision tower frozen at its random initialisation, lr 1e-3 (3e-3 collapsed to one
 from __future__ import annotations
 
 import dataclasses
-import random
 
 import pytest
 import torch
@@ -19,7 +18,7 @@ from rlvr.models.vlm import attach_processor, freeze_vision
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
 from rlvr.rollout.vlm_generate import VisionEngine
-from rlvr.training.vlm_sft import encode_vision_sft, vision_sft_loss
+from rlvr.training.vlm_sft import encode_vision_sft, sft_steps
 
 SIZES = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
 
@@ -33,14 +32,7 @@ def _accuracy_after_sft(blank: bool, steps: int = 250) -> float:
     train = [dataclasses.replace(s, response=s.reward.ground_truth) for s in shape_colour(1000, 1, **sized)]
     test = shape_colour(100, 3, **sized)
     rows = [encode_vision_sft(tok, s) for s in train]
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.0)
-    for step in range(steps):
-        batch = random.Random(step).sample(rows, 32)
-        n = sum(len(labels) - labels.count(-100) for _, labels in batch)
-        loss = vision_sft_loss(model, batch, n, tok.pad_token_id)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    sft_steps(model, rows, steps, lr=1e-3, pad_id=tok.pad_token_id)
     engine = VisionEngine(model, tok, 128, seed=0)
     outs = engine.generate(encode_prompts(tok, test), SamplingParams(n=1, temperature=0.0, max_new_tokens=8))
     return sum(c.text.strip() == s.reward.ground_truth for s, c in zip(test, outs, strict=True)) / len(test)

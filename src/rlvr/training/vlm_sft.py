@@ -8,6 +8,9 @@ so SFT and RL read an image the same way.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import torch
 
 from rlvr.algorithms.logprobs import token_logprobs
@@ -57,3 +60,30 @@ def vision_sft_loss(
         model, batch, lambda z, y, e: token_logprobs(z, y, 1.0, with_entropy=e), False
     )
     return -(logprobs * batch.response_mask).sum() / max(num_target_tokens, 1)
+
+
+def sft_steps(
+    model: torch.nn.Module,
+    rows: list[tuple[list[int], list[int]]],
+    steps: int,
+    lr: float,
+    pad_id: int,
+    batch_size: int = 32,
+    on_step: Callable[[int, float], None] | None = None,
+) -> None:
+    """Plain AdamW SFT on image rows, batch ``step`` drawn by ``random.Random(step)``: probes and tests.
+
+    ``rlvr sft`` (``run_sft``) is the configured, logged loop; this one is the few lines a probe needs to
+    ask "can this model learn the task at all", calling ``on_step(step, loss)`` after each update.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    for step in range(steps):
+        batch = random.Random(step).sample(rows, batch_size)
+        n = sum(len(labels) - labels.count(IGNORE) for _, labels in batch)
+        loss = vision_sft_loss(model, batch, n, pad_id)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if on_step is not None:
+            on_step(step, loss.item())

@@ -2,6 +2,12 @@
 
     python benchmarks/vs_trl_shapes.py                                   # all four shapes, small batches
     python benchmarks/vs_trl_shapes.py --shapes llama-30m --steps 4 --prompts 8 --n 8
+    python benchmarks/vs_trl_shapes.py --shapes smollm-135m --fixed-length --rounds 2 --dtype bfloat16
+
+``--dtype`` (float32 by default) is both trainers' parameter dtype, pure: the same model object built in
+it, gradients and AdamW moments in it, no autocast on either side (rlvr's ``model.dtype: bfloat16``;
+TRL's GRPOConfig ``bf16=False``, which on the CPU would otherwise turn on autocast). On a CPU with AMX
+bfloat16 matmuls are 2-3x faster than float32 ones.
 
 Shapes (random initialisation from a config; no download): the quickstart's tiny Llama (hidden 128, 3
 layers, a 100-id vocabulary), a ~30M Llama (hidden 512, 8 layers, 8,192 ids), SmolLM-135M's shape
@@ -11,8 +17,8 @@ gets a bias (a forward hook on the LM head) so that a random model stops after ~
 tokens on average: lengths vary within each group, from 1 to --max-new-tokens. The reward is a coin
 flip (throughput only; it does not depend on correctness).
 
-Each trainer runs in its own subprocess (1 torch thread, float32: on a shared, oversubscribed 2-core machine two OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its
-own: ``ru_maxrss`` of that process (Python, torch, the model, AdamW and the step's activations). The
+Each trainer runs in its own subprocess (1 torch thread: on a shared, oversubscribed 2-core machine two
+OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its own: ``ru_maxrss`` of that process (Python, torch, the model, AdamW and the step's activations). The
 loop, timing and matched settings are ``benchmarks/gpu_grpo.py``'s (one optimizer step a batch, token
 mean, clip 0.2 / 0.28, no KL, micro-batch = the whole batch). Step 1 is warm-up; s/step is the median
 of steps 2..N. TRL's fused LM head computes its learner log-probs from ``lm_head.weight`` directly, so
@@ -63,16 +69,8 @@ NO_EOS = -1e4  # added to the EOS logit under --fixed-length: exp(-1e4) is 0 in 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--prompts", type=int, default=4)
-    p.add_argument("--n", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--prompt-len", type=int, nargs=2, default=[8, 64])
-    p.add_argument(
-        "--fixed-length", action="store_true",
-        help="EOS is never sampled (its logit gets -1e4 on both sides): every completion is --max-new-tokens "
-        "long, so both trainers do the same work",
-    )  # fmt: skip
+    gpu_grpo.add_workload_args(p, steps=3, prompts=4, n=4, max_new_tokens=128, prompt_len=(8, 64))
+    add_length_arg(p)
     p.add_argument(
         "--rounds", type=int, default=1,
         help="run rlvr, trl, rlvr, trl... this many times each (one process at a time, alternating, so both "
@@ -85,6 +83,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.micro = args.prompts * args.n
     args.engines, args.device, args.peak_tflops = ["hf"], "cpu", 1.0
     return args
+
+
+def add_length_arg(p: argparse.ArgumentParser) -> None:
+    """``--fixed-length``, shared with profile_shapes.py."""
+    p.add_argument(
+        "--fixed-length", action="store_true",
+        help="EOS is never sampled (its logit gets -1e4 on both sides): every completion is --max-new-tokens "
+        "long, so both trainers do the same work",
+    )  # fmt: skip
+
+
+def dtype_name(args: argparse.Namespace) -> str:
+    """The parameter dtype of a CPU run (``--dtype``, float32 by default)."""
+    return args.dtype or "float32"
 
 
 def eos_bias(vocab: int, max_new_tokens: int, fixed_length: bool = False) -> float:
@@ -109,6 +121,8 @@ def child(args: argparse.Namespace) -> dict:
     return {
         "trainer": args.child,
         "shape": args.shape,
+        "dtype": dtype_name(args),
+        "param_dtypes_after": result.param_dtypes,
         "params_M": round(result.params / 1e6, 1),
         "s_per_step": round(statistics.median(s.gen_s + s.update_s + s.other_s for s in timed), 2),
         "gen_tokens_per_s": round(sum(s.gen_tokens for s in timed) / gen_s, 1),
@@ -134,6 +148,7 @@ def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
     cmd += ["--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens)]
     cmd += ["--prompt-len", *map(str, args.prompt_len)]
     cmd += ["--fixed-length"] if args.fixed_length else []
+    cmd += ["--dtype", args.dtype] if args.dtype else []
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -156,6 +171,7 @@ def pool(runs: list[dict]) -> dict:
     return {
         "trainer": first["trainer"],
         "shape": first["shape"],
+        "dtype": first["dtype"],
         "params_M": first["params_M"],
         "rounds": len(ok),
         "s_per_step": round(statistics.median(steps), 2),
@@ -194,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
         f"\n{args.prompts} prompts x {args.n}, {length} {args.max_new_tokens} new tokens"
         f"{' (EOS never sampled, same work on both sides)' if args.fixed_length else ''}, prompts "
         f"{args.prompt_len[0]}-{args.prompt_len[1]} tokens, {args.steps} steps x {args.rounds} rounds "
-        f"(median of steps 2..N pooled over rounds), CPU, {THREADS} threads"
+        f"(median of steps 2..N pooled over rounds), CPU, {THREADS} thread, {dtype_name(args)} "
+        "parameters on both sides (pure: no autocast; gradients and AdamW moments in the same dtype)"
     )
     print(
         "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr | CPU s/step trl | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"

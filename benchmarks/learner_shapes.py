@@ -49,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--variants", nargs="+", default=["rlvr", "rlvr-1pass", "plain"])
     p.add_argument("--profile", action="store_true", help="also print each variant's top operators")
+    p.add_argument(
+        "--by-shape",
+        action="store_true",
+        help="with --profile: the operators by input shape (where casts are)",
+    )
+    p.add_argument("--dtype", choices=list(gpu_grpo.DTYPES), default="float32", help="parameter dtype (pure)")
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
 
@@ -128,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_transformers()
     vocab = shapes.SHAPES[args.shape]["vocab_size"]
-    model = gpu_grpo.build_model(args.shape, torch.device("cpu"), torch.float32)
+    model = gpu_grpo.build_model(args.shape, torch.device("cpu"), gpu_grpo.DTYPES[args.dtype])
     batch, adv = make_batch(args, vocab)
     runs = variants(args, model, batch, adv)
     tokens = int(batch.attention_mask.sum())
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.shape}: {batch.size} rows ({args.prompts} prompts x {args.n}), prompt width "
         f"{batch.prompt_width}, response width {batch.response_width}, {tokens} tokens; {args.reps} reps, "
-        "1 thread"
+        f"1 thread, {args.dtype}"
     )
     print("| variant | CPU s (median) | wall s (median) | learner tokens / CPU s |")
     print("|---|---|---|---|")
@@ -159,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 fn()
             print(f"\n== {name}")
-            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+            averages = prof.key_averages(group_by_input_shape=args.by_shape)
+            print(averages.table(sort_by="self_cpu_time_total", row_limit=25 if args.by_shape else 14))
     if args.output:
         out = {"args": vars(args), "tokens": tokens, "cpu_s": cpu, "wall_s": wall}
         Path(args.output).write_text(json.dumps(out, indent=1))

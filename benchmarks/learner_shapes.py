@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         from torch.profiler import ProfilerActivity, profile
 
         for name, fn in runs.items():
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=args.by_shape) as prof:
                 fn()
             print(f"\n== {name}")
             averages = prof.key_averages(group_by_input_shape=args.by_shape)

@@ -77,6 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "see the same load) and pool the timed steps",
     )  # fmt: skip
     p.add_argument("--output", default=None)
+    p.add_argument(
+        "--pool", nargs="+", default=None, metavar="JSON",
+        help="run nothing: pool the rounds of earlier --output files of the same settings into one table",
+    )  # fmt: skip
     p.add_argument("--child", choices=["rlvr", "trl"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--shape", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -176,6 +180,8 @@ def pool(runs: list[dict]) -> dict:
         "rounds": len(ok),
         "s_per_step": round(statistics.median(steps), 2),
         "cpu_s_per_step": round(statistics.median(x for r in ok for x in r["step_cpu_s"]), 2),
+        "cpu_s_range": [round(f(x for r in ok for x in r["step_cpu_s"]), 2) for f in (min, max)],
+        "timed_steps": sum(len(r["step_cpu_s"]) for r in ok),
         "gen_cpu_s_per_step": round(statistics.median(x for r in ok for x in r["gen_cpu_s"]), 2),
         "update_cpu_s_per_step": round(
             statistics.median(
@@ -196,7 +202,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(args)), flush=True)
         return
-    rows, raw = [], []
+    raw = pooled_files(args) if args.pool else measure(args)
+    rows = [{t: pool(r) for t, r in runs.items()} for runs in raw]
+    print_table(rows, args)
+    if args.output:
+        out = {"args": vars(args), "runs": rows, "rounds": raw}
+        Path(args.output).write_text(json.dumps(out, indent=1))
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
+    """Each shape's rounds: rlvr, TRL, rlvr, TRL... one child process at a time."""
+    raw = []
     for shape in args.shapes:
         runs: dict[str, list[dict]] = {"rlvr": [], "trl": []}
         for _ in range(args.rounds):
@@ -204,7 +220,36 @@ def main(argv: list[str] | None = None) -> None:
                 runs[t].append(run_child(args, t, shape))
                 print(json.dumps(runs[t][-1]), flush=True)
         raw.append(runs)
-        rows.append({t: pool(r) for t, r in runs.items()})
+    return raw
+
+
+def pooled_files(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
+    """The rounds of earlier ``--output`` files, shape by shape; the settings (``args``) become the first
+    file's, with ``rounds`` the total. Files whose settings differ in anything but shapes and rounds are
+    refused (their steps would not be the same work)."""
+    files = [json.loads(Path(f).read_text()) for f in args.pool]
+    same = ("steps", "prompts", "n", "max_new_tokens", "prompt_len", "fixed_length", "dtype")
+    first = files[0]["args"]
+    for f, data in zip(args.pool, files, strict=True):
+        diff = [k for k in same if data["args"].get(k) != first.get(k)]
+        if diff:
+            raise SystemExit(
+                f"--pool: {f} differs from {args.pool[0]} in {diff}; pool runs of the same settings"
+            )
+    by_shape: dict[str, dict[str, list[dict]]] = {}
+    for data in files:
+        for runs in data["rounds"]:
+            shape = runs["rlvr"][0]["shape"]
+            into = by_shape.setdefault(shape, {"rlvr": [], "trl": []})
+            for t in ("rlvr", "trl"):
+                into[t] += runs[t]
+    for k in same:
+        setattr(args, k, first[k])
+    args.rounds = max(len(r["rlvr"]) for r in by_shape.values())
+    return list(by_shape.values())
+
+
+def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
     length = "exactly" if args.fixed_length else "up to"
     print(
         f"\n{args.prompts} prompts x {args.n}, {length} {args.max_new_tokens} new tokens"
@@ -214,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         "parameters on both sides (pure: no autocast; gradients and AdamW moments in the same dtype)"
     )
     print(
-        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr | CPU s/step trl | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr (range) | CPU s/step trl (range) | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in rows:
@@ -225,17 +270,16 @@ def main(argv: list[str] | None = None) -> None:
         ratio = b["s_per_step"] / a["s_per_step"]
         cpu_ratio = b["cpu_s_per_step"] / a["cpu_s_per_step"]
         loads = a["load_avg_1min"] + b["load_avg_1min"]
+        ra, rb = a["cpu_s_range"], b["cpu_s_range"]
         print(
             f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
-            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} | {b['cpu_s_per_step']} | "
+            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} ({ra[0]}-{ra[1]}) | "
+            f"{b['cpu_s_per_step']} ({rb[0]}-{rb[1]}) | "
             f"{cpu_ratio:.2f}x | {a['gen_cpu_s_per_step']} / {b['gen_cpu_s_per_step']} | "
             f"{a['update_cpu_s_per_step']} / {b['update_cpu_s_per_step']} | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
             f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} | "
             f"{min(loads):.1f}-{max(loads):.1f} |"
         )
-    if args.output:
-        out = {"args": vars(args), "runs": rows, "rounds": raw}
-        Path(args.output).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

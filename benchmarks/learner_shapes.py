@@ -15,6 +15,8 @@ Variants:
 
     rlvr        Learner.update (shared prompt pass, trimmed length buckets, chunked log-softmax)
     rlvr-eager  the same with eager attention (matmul, softmax, matmul) at any length, not only <= 64
+    rlvr-1024   the same with the log-softmax in chunks of trainer.logprob_chunk_tokens (1,024) positions,
+                not capped at the CPU's cache-sized rlvr.algorithms.logprobs.CPU_CHUNK_VALUES
     rlvr-1pass  the same with one model call a micro-batch (``Learner.one_pass``: no shared prefix)
     plain       model(input_ids, attention_mask, position_ids, logits_to_keep=R + 1), log_softmax of
                 the response logits, -(adv * exp(logp - logp.detach())) token mean, entropy of the
@@ -117,9 +119,19 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
         finally:
             attention.EAGER_MAX_LEN = limit
 
+    def whole_chunks() -> None:
+        from rlvr.algorithms import logprobs
+
+        cap, logprobs.CPU_CHUNK_VALUES = logprobs.CPU_CHUNK_VALUES, 1 << 62
+        try:
+            learner.update(batch, adv, None, None)
+        finally:
+            logprobs.CPU_CHUNK_VALUES = cap
+
     table = {
         "rlvr": lambda: learner.update(batch, adv, None, None),
         "rlvr-eager": eager,
+        "rlvr-1024": whole_chunks,
         "rlvr-1pass": lambda: one_pass.update(batch, adv, None, None),
         "plain": lambda: plain_update(model, optimizer, batch, adv),
     }

@@ -3,6 +3,7 @@
     python benchmarks/vs_trl_shapes.py                                   # all four shapes, small batches
     python benchmarks/vs_trl_shapes.py --shapes llama-30m --steps 4 --prompts 8 --n 8
     python benchmarks/vs_trl_shapes.py --shapes smollm-135m --fixed-length --rounds 2 --dtype bfloat16
+    python benchmarks/vs_trl_shapes.py --pool a.json b.json --output ab.json   # two runs' steps, one table
 
 ``--dtype`` (float32 by default) is both trainers' parameter dtype, pure: the same model object built in
 it, gradients and AdamW moments in it, no autocast on either side (rlvr's ``model.dtype: bfloat16``;

@@ -91,12 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shapes", nargs="+", default=["qwen2.5-0.5b", "qwen2.5-1.5b"], choices=list(SHAPES))
     p.add_argument("--engines", nargs="+", default=["hf", "vllm"], choices=["hf", "vllm"])
     p.add_argument("--no-trl", action="store_true", help="skip TRL's GRPOTrainer")
-    p.add_argument("--steps", type=int, default=3, help="GRPO steps a run (step 1 is warm-up)")
-    p.add_argument("--prompts", type=int, default=16, help="prompts per step")
-    p.add_argument("--n", type=int, default=8, help="completions per prompt")
+    add_workload_args(p, steps=3, prompts=16, n=8, max_new_tokens=256, prompt_len=(32, 128))
     p.add_argument("--micro", type=int, default=32, help="sequences per forward/backward")
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--prompt-len", type=int, nargs=2, default=[32, 128], help="min and max prompt tokens")
     p.add_argument("--device", default="cuda")
     p.add_argument("--peak-tflops", type=float, default=989.5, help="dense bf16 peak of the device")
     p.add_argument("--budget-s", type=float, default=420, help="start no new run after this many seconds")
@@ -117,6 +113,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.shapes, args.steps, args.prompts, args.n, args.micro = ["tiny"], 2, 2, 4, 4
         args.max_new_tokens, args.prompt_len = 8, [3, 6]
     return args
+
+
+def add_workload_args(
+    p: argparse.ArgumentParser,
+    steps: int,
+    prompts: int,
+    n: int,
+    max_new_tokens: int,
+    prompt_len: tuple[int, int],
+) -> None:
+    """The options that every GRPO benchmark here shares (this script, vs_trl_shapes.py, profile_shapes.py),
+    with their help, and each script's defaults."""
+    p.add_argument("--steps", type=int, default=steps, help="GRPO steps a run (step 1 is warm-up)")
+    p.add_argument("--prompts", type=int, default=prompts, help="prompts per step")
+    p.add_argument("--n", type=int, default=n, help="completions per prompt")
+    p.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="completion length limit")
+    p.add_argument(
+        "--prompt-len",
+        type=int,
+        nargs=2,
+        default=list(prompt_len),
+        help="min and max prompt tokens (random ids)",
+    )
+    p.add_argument(
+        "--dtype", choices=list(DTYPES), default=None,
+        help="the models' parameter dtype, the same on both sides (default: bfloat16 on a GPU, float32 on the "
+        "CPU). Pure: parameters, gradients and AdamW moments in it, as rlvr's model.dtype does; TRL's model is "
+        "built the same way and, on the CPU, gets no autocast (GRPOConfig bf16=False); on a GPU TRL's bf16 "
+        "autocast is on with bfloat16 (GRPOConfig bf16=True, a no-op for its bf16 matmuls)",
+    )  # fmt: skip
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def model_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype:
+    """``--dtype``, else bfloat16 on a GPU and float32 on the CPU."""
+    name = getattr(args, "dtype", None)
+    if name is not None:
+        return DTYPES[name]
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 # ---- model, tokenizer, prompts ------------------------------------------------------------------
@@ -200,6 +237,7 @@ class RunResult:
     steps: list[StepTimes] = field(default_factory=list)
     peak_mem_gib: float = 0.0
     error: str | None = None
+    param_dtypes: str = ""  # the trained model's parameter dtypes after the run, as checked
 
     def summary(self, peak_flops: float) -> dict[str, Any]:
         timed = self.steps[1:] or self.steps
@@ -288,6 +326,11 @@ def step_hook(args: argparse.Namespace) -> None:
         hook()
 
 
+def param_dtypes(model: torch.nn.Module) -> str:
+    """The distinct dtypes of ``model``'s parameters, e.g. "torch.bfloat16"."""
+    return ",".join(sorted({str(p.dtype) for p in model.parameters()}))
+
+
 def peak_memory_gib(device: torch.device) -> float:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
 
@@ -318,7 +361,7 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
     from rlvr.training.batch import collate, last_token_rewards
     from rlvr.training.learner import Learner
 
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = model_dtype(args, device)
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
     model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
     result = RunResult(f"rlvr-{engine_name}", shape, sum(p.numel() for p in model.parameters()))
@@ -370,6 +413,7 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
             step_hook(args)
     syncs.report(f"{result.name} {shape}")
     result.peak_mem_gib = peak_memory_gib(device)
+    result.param_dtypes = param_dtypes(model)
     return result
 
 
@@ -379,8 +423,8 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    cuda = device.type == "cuda"
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = model_dtype(args, device)
+    autocast = device.type == "cuda" and dtype == torch.bfloat16  # TRL's bf16 flag: autocast, on GPU only
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
     model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
     result = RunResult("trl-hf", shape, sum(p.numel() for p in model.parameters()))
@@ -398,7 +442,7 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
 
     batch = args.prompts * args.n
     config = GRPOConfig(
-        output_dir=str(workdir / "trl"), use_cpu=not cuda, bf16=cuda, fp16=False,
+        output_dir=str(workdir / "trl"), use_cpu=device.type != "cuda", bf16=autocast, fp16=False,
         gradient_checkpointing=False, seed=0, per_device_train_batch_size=args.micro,
         gradient_accumulation_steps=batch // args.micro, num_generations=args.n, num_iterations=1,
         shuffle_dataset=False, max_steps=args.steps, max_completion_length=args.max_new_tokens,
@@ -455,6 +499,7 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
         result.steps.append(times)
         print(f"  trl-hf {shape} step {i + 1}: {asdict(result.steps[-1])}", flush=True)
     result.peak_mem_gib = peak_memory_gib(device)
+    result.param_dtypes = param_dtypes(trainer.model)
     return result
 
 

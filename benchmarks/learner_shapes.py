@@ -15,6 +15,8 @@ Variants:
 
     rlvr        Learner.update (shared prompt pass, trimmed length buckets, chunked log-softmax)
     rlvr-eager  the same with eager attention (matmul, softmax, matmul) at any length, not only <= 64
+    rlvr-1024   the same with the log-softmax in chunks of trainer.logprob_chunk_tokens (1,024) positions,
+                not capped at the CPU's cache-sized rlvr.algorithms.logprobs.CPU_CHUNK_VALUES
     rlvr-1pass  the same with one model call a micro-batch (``Learner.one_pass``: no shared prefix)
     plain       model(input_ids, attention_mask, position_ids, logits_to_keep=R + 1), log_softmax of
                 the response logits, -(adv * exp(logp - logp.detach())) token mean, entropy of the
@@ -49,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--variants", nargs="+", default=["rlvr", "rlvr-1pass", "plain"])
     p.add_argument("--profile", action="store_true", help="also print each variant's top operators")
+    p.add_argument(
+        "--by-shape",
+        action="store_true",
+        help="with --profile: the operators by input shape (where casts are)",
+    )
+    p.add_argument("--dtype", choices=list(gpu_grpo.DTYPES), default="float32", help="parameter dtype (pure)")
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
 
@@ -111,9 +119,19 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
         finally:
             attention.EAGER_MAX_LEN = limit
 
+    def whole_chunks() -> None:
+        from rlvr.algorithms import logprobs
+
+        cap, logprobs.CPU_CHUNK_VALUES = logprobs.CPU_CHUNK_VALUES, 1 << 62
+        try:
+            learner.update(batch, adv, None, None)
+        finally:
+            logprobs.CPU_CHUNK_VALUES = cap
+
     table = {
         "rlvr": lambda: learner.update(batch, adv, None, None),
         "rlvr-eager": eager,
+        "rlvr-1024": whole_chunks,
         "rlvr-1pass": lambda: one_pass.update(batch, adv, None, None),
         "plain": lambda: plain_update(model, optimizer, batch, adv),
     }
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_transformers()
     vocab = shapes.SHAPES[args.shape]["vocab_size"]
-    model = gpu_grpo.build_model(args.shape, torch.device("cpu"), torch.float32)
+    model = gpu_grpo.build_model(args.shape, torch.device("cpu"), gpu_grpo.DTYPES[args.dtype])
     batch, adv = make_batch(args, vocab)
     runs = variants(args, model, batch, adv)
     tokens = int(batch.attention_mask.sum())
@@ -145,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.shape}: {batch.size} rows ({args.prompts} prompts x {args.n}), prompt width "
         f"{batch.prompt_width}, response width {batch.response_width}, {tokens} tokens; {args.reps} reps, "
-        "1 thread"
+        f"1 thread, {args.dtype}"
     )
     print("| variant | CPU s (median) | wall s (median) | learner tokens / CPU s |")
     print("|---|---|---|---|")
@@ -156,10 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         from torch.profiler import ProfilerActivity, profile
 
         for name, fn in runs.items():
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=args.by_shape) as prof:
                 fn()
             print(f"\n== {name}")
-            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+            averages = prof.key_averages(group_by_input_shape=args.by_shape)
+            print(averages.table(sort_by="self_cpu_time_total", row_limit=25 if args.by_shape else 14))
     if args.output:
         out = {"args": vars(args), "tokens": tokens, "cpu_s": cpu, "wall_s": wall}
         Path(args.output).write_text(json.dumps(out, indent=1))

@@ -3,9 +3,9 @@
     python benchmarks/profile_shapes.py --trainer rlvr --shape llama-30m
     python benchmarks/profile_shapes.py --trainer trl --shape smollm-135m --fixed-length --top 20
 
-The run is ``benchmarks/vs_trl_shapes.py``'s (same model, prompts, EOS bias, matched settings, float32,
-one torch thread) under ``torch.profiler``: step 1 is warm-up and not recorded, steps 2..N are. The
-step's two halves are marked (generation: rlvr's ``HFEngine.generate`` / TRL's
+The run is ``benchmarks/vs_trl_shapes.py``'s (same model, prompts, EOS bias, matched settings,
+``--dtype``, float32 by default, one torch thread) under ``torch.profiler``: step 1 is warm-up and not
+recorded, steps 2..N are. The step's two halves are marked (generation: rlvr's ``HFEngine.generate`` / TRL's
 ``_generate_and_score_completions``; update: rlvr's ``Learner.update`` / TRL's ``training_step``,
 forward and backward, and what runs outside both, "other": rlvr's collate and advantages, TRL's
 optimizer step), and each operator's own CPU time is charged to the part it ran in (TRL's wall time of
@@ -44,12 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trainer", choices=["rlvr", "trl"], default="rlvr")
     p.add_argument("--shape", default="llama-30m", choices=list(shapes.SHAPES))
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--prompts", type=int, default=2)
-    p.add_argument("--n", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=96)
-    p.add_argument("--prompt-len", type=int, nargs=2, default=[8, 64])
-    p.add_argument("--fixed-length", action="store_true", help="EOS never sampled: every completion is max")
+    gpu_grpo.add_workload_args(p, steps=3, prompts=2, n=4, max_new_tokens=96, prompt_len=(8, 64))
+    shapes.add_length_arg(p)
     p.add_argument("--top", type=int, default=15, help="operators listed per half")
     p.add_argument("--output", default=None)
     args = p.parse_args(argv)
@@ -142,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {"args": {k: v for k, v in vars(args).items() if k != "step_hook"}, "phases": {}}
     print(
         f"{args.trainer} {args.shape}: {args.prompts} prompts x {args.n}, up to {args.max_new_tokens} new "
-        f"tokens{' (fixed length)' if args.fixed_length else ''}, steps 2..{args.steps}, 1 thread"
+        f"tokens{' (fixed length)' if args.fixed_length else ''}, steps 2..{args.steps}, 1 thread, "
+        f"{shapes.dtype_name(args)}"
     )
     for phase in PHASES:
         ops = by_phase[phase]

@@ -2,6 +2,13 @@
 
     python benchmarks/vs_trl_shapes.py                                   # all four shapes, small batches
     python benchmarks/vs_trl_shapes.py --shapes llama-30m --steps 4 --prompts 8 --n 8
+    python benchmarks/vs_trl_shapes.py --shapes smollm-135m --fixed-length --rounds 2 --dtype bfloat16
+    python benchmarks/vs_trl_shapes.py --pool a.json b.json --output ab.json   # two runs' steps, one table
+
+``--dtype`` (float32 by default) is both trainers' parameter dtype, pure: the same model object built in
+it, gradients and AdamW moments in it, no autocast on either side (rlvr's ``model.dtype: bfloat16``;
+TRL's GRPOConfig ``bf16=False``, which on the CPU would otherwise turn on autocast). On a CPU with AMX
+bfloat16 matmuls are 2-3x faster than float32 ones.
 
 Shapes (random initialisation from a config; no download): the quickstart's tiny Llama (hidden 128, 3
 layers, a 100-id vocabulary), a ~30M Llama (hidden 512, 8 layers, 8,192 ids), SmolLM-135M's shape
@@ -11,8 +18,8 @@ gets a bias (a forward hook on the LM head) so that a random model stops after ~
 tokens on average: lengths vary within each group, from 1 to --max-new-tokens. The reward is a coin
 flip (throughput only; it does not depend on correctness).
 
-Each trainer runs in its own subprocess (1 torch thread, float32: on a shared, oversubscribed 2-core machine two OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its
-own: ``ru_maxrss`` of that process (Python, torch, the model, AdamW and the step's activations). The
+Each trainer runs in its own subprocess (1 torch thread: on a shared, oversubscribed 2-core machine two
+OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its own: ``ru_maxrss`` of that process (Python, torch, the model, AdamW and the step's activations). The
 loop, timing and matched settings are ``benchmarks/gpu_grpo.py``'s (one optimizer step a batch, token
 mean, clip 0.2 / 0.28, no KL, micro-batch = the whole batch). Step 1 is warm-up; s/step is the median
 of steps 2..N. TRL's fused LM head computes its learner log-probs from ``lm_head.weight`` directly, so
@@ -63,28 +70,38 @@ NO_EOS = -1e4  # added to the EOS logit under --fixed-length: exp(-1e4) is 0 in 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--prompts", type=int, default=4)
-    p.add_argument("--n", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--prompt-len", type=int, nargs=2, default=[8, 64])
-    p.add_argument(
-        "--fixed-length", action="store_true",
-        help="EOS is never sampled (its logit gets -1e4 on both sides): every completion is --max-new-tokens "
-        "long, so both trainers do the same work",
-    )  # fmt: skip
+    gpu_grpo.add_workload_args(p, steps=3, prompts=4, n=4, max_new_tokens=128, prompt_len=(8, 64))
+    add_length_arg(p)
     p.add_argument(
         "--rounds", type=int, default=1,
         help="run rlvr, trl, rlvr, trl... this many times each (one process at a time, alternating, so both "
         "see the same load) and pool the timed steps",
     )  # fmt: skip
     p.add_argument("--output", default=None)
+    p.add_argument(
+        "--pool", nargs="+", default=None, metavar="JSON",
+        help="run nothing: pool the rounds of earlier --output files of the same settings into one table",
+    )  # fmt: skip
     p.add_argument("--child", choices=["rlvr", "trl"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--shape", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.micro = args.prompts * args.n
     args.engines, args.device, args.peak_tflops = ["hf"], "cpu", 1.0
     return args
+
+
+def add_length_arg(p: argparse.ArgumentParser) -> None:
+    """``--fixed-length``, shared with profile_shapes.py."""
+    p.add_argument(
+        "--fixed-length", action="store_true",
+        help="EOS is never sampled (its logit gets -1e4 on both sides): every completion is --max-new-tokens "
+        "long, so both trainers do the same work",
+    )  # fmt: skip
+
+
+def dtype_name(args: argparse.Namespace) -> str:
+    """The parameter dtype of a CPU run (``--dtype``, float32 by default)."""
+    return args.dtype or "float32"
 
 
 def eos_bias(vocab: int, max_new_tokens: int, fixed_length: bool = False) -> float:
@@ -109,6 +126,8 @@ def child(args: argparse.Namespace) -> dict:
     return {
         "trainer": args.child,
         "shape": args.shape,
+        "dtype": dtype_name(args),
+        "param_dtypes_after": result.param_dtypes,
         "params_M": round(result.params / 1e6, 1),
         "s_per_step": round(statistics.median(s.gen_s + s.update_s + s.other_s for s in timed), 2),
         "gen_tokens_per_s": round(sum(s.gen_tokens for s in timed) / gen_s, 1),
@@ -134,6 +153,7 @@ def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
     cmd += ["--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens)]
     cmd += ["--prompt-len", *map(str, args.prompt_len)]
     cmd += ["--fixed-length"] if args.fixed_length else []
+    cmd += ["--dtype", args.dtype] if args.dtype else []
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -156,10 +176,13 @@ def pool(runs: list[dict]) -> dict:
     return {
         "trainer": first["trainer"],
         "shape": first["shape"],
+        "dtype": first["dtype"],
         "params_M": first["params_M"],
         "rounds": len(ok),
         "s_per_step": round(statistics.median(steps), 2),
         "cpu_s_per_step": round(statistics.median(x for r in ok for x in r["step_cpu_s"]), 2),
+        "cpu_s_range": [round(f(x for r in ok for x in r["step_cpu_s"]), 2) for f in (min, max)],
+        "timed_steps": sum(len(r["step_cpu_s"]) for r in ok),
         "gen_cpu_s_per_step": round(statistics.median(x for r in ok for x in r["gen_cpu_s"]), 2),
         "update_cpu_s_per_step": round(
             statistics.median(
@@ -180,7 +203,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(args)), flush=True)
         return
-    rows, raw = [], []
+    raw = pooled_files(args) if args.pool else measure(args)
+    rows = [{t: pool(r) for t, r in runs.items()} for runs in raw]
+    print_table(rows, args)
+    if args.output:
+        out = {"args": vars(args), "runs": rows, "rounds": raw}
+        Path(args.output).write_text(json.dumps(out, indent=1))
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
+    """Each shape's rounds: rlvr, TRL, rlvr, TRL... one child process at a time."""
+    raw = []
     for shape in args.shapes:
         runs: dict[str, list[dict]] = {"rlvr": [], "trl": []}
         for _ in range(args.rounds):
@@ -188,16 +221,46 @@ def main(argv: list[str] | None = None) -> None:
                 runs[t].append(run_child(args, t, shape))
                 print(json.dumps(runs[t][-1]), flush=True)
         raw.append(runs)
-        rows.append({t: pool(r) for t, r in runs.items()})
+    return raw
+
+
+def pooled_files(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
+    """The rounds of earlier ``--output`` files, shape by shape; the settings (``args``) become the first
+    file's, with ``rounds`` the total. Files whose settings differ in anything but shapes and rounds are
+    refused (their steps would not be the same work)."""
+    files = [json.loads(Path(f).read_text()) for f in args.pool]
+    same = ("steps", "prompts", "n", "max_new_tokens", "prompt_len", "fixed_length", "dtype")
+    first = files[0]["args"]
+    for f, data in zip(args.pool, files, strict=True):
+        diff = [k for k in same if data["args"].get(k) != first.get(k)]
+        if diff:
+            raise SystemExit(
+                f"--pool: {f} differs from {args.pool[0]} in {diff}; pool runs of the same settings"
+            )
+    by_shape: dict[str, dict[str, list[dict]]] = {}
+    for data in files:
+        for runs in data["rounds"]:
+            shape = runs["rlvr"][0]["shape"]
+            into = by_shape.setdefault(shape, {"rlvr": [], "trl": []})
+            for t in ("rlvr", "trl"):
+                into[t] += runs[t]
+    for k in same:
+        setattr(args, k, first[k])
+    args.rounds = max(len(r["rlvr"]) for r in by_shape.values())
+    return list(by_shape.values())
+
+
+def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
     length = "exactly" if args.fixed_length else "up to"
     print(
         f"\n{args.prompts} prompts x {args.n}, {length} {args.max_new_tokens} new tokens"
         f"{' (EOS never sampled, same work on both sides)' if args.fixed_length else ''}, prompts "
         f"{args.prompt_len[0]}-{args.prompt_len[1]} tokens, {args.steps} steps x {args.rounds} rounds "
-        f"(median of steps 2..N pooled over rounds), CPU, {THREADS} threads"
+        f"(median of steps 2..N pooled over rounds), CPU, {THREADS} thread, {dtype_name(args)} "
+        "parameters on both sides (pure: no autocast; gradients and AdamW moments in the same dtype)"
     )
     print(
-        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr | CPU s/step trl | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr (range) | CPU s/step trl (range) | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in rows:
@@ -208,17 +271,16 @@ def main(argv: list[str] | None = None) -> None:
         ratio = b["s_per_step"] / a["s_per_step"]
         cpu_ratio = b["cpu_s_per_step"] / a["cpu_s_per_step"]
         loads = a["load_avg_1min"] + b["load_avg_1min"]
+        ra, rb = a["cpu_s_range"], b["cpu_s_range"]
         print(
             f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
-            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} | {b['cpu_s_per_step']} | "
+            f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} ({ra[0]}-{ra[1]}) | "
+            f"{b['cpu_s_per_step']} ({rb[0]}-{rb[1]}) | "
             f"{cpu_ratio:.2f}x | {a['gen_cpu_s_per_step']} / {b['gen_cpu_s_per_step']} | "
             f"{a['update_cpu_s_per_step']} / {b['update_cpu_s_per_step']} | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
             f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} | "
             f"{min(loads):.1f}-{max(loads):.1f} |"
         )
-    if args.output:
-        out = {"args": vars(args), "runs": rows, "rounds": raw}
-        Path(args.output).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

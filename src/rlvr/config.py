@@ -229,7 +229,8 @@ class TrainerConfig(_Strict):
     micro_batch_size rows). Exact under every loss aggregation. None: consecutive micro_batch_size rows."""
     logprob_chunk_tokens: int = Field(1024, ge=1)
     """Token positions whose log-softmax over the vocabulary is computed at once in the learner (float32
-    temporaries of this many x vocabulary values); the (B, R, V) float32 logits are never materialised."""
+    temporaries of this many x vocabulary values); the (B, R, V) float32 logits are never materialised.
+    On the CPU a chunk is also capped at ~0.5M values (cache-sized, ``rlvr.algorithms.logprobs``)."""
     skip_zero_advantage: bool = True
     """Leave out of the update's forward and backward the rows whose advantage is 0 on every token (a GRPO
     group whose rewards are all equal). Their loss terms and gradients are exactly 0, so the update is

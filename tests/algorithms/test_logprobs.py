@@ -81,3 +81,31 @@ def test_the_entropy_metric_from_the_logprob_pass_equals_the_plain_one(chunk, T)
     torch.testing.assert_close(lp, lp0, rtol=0, atol=1e-5)
     torch.testing.assert_close(h, h0.detach(), rtol=0, atol=1e-5)
     torch.testing.assert_close(grad, logits.grad, rtol=0, atol=1e-6)
+
+
+def test_cpu_chunks_are_capped_to_a_cache_sized_number_of_values():
+    from rlvr.algorithms.logprobs import CPU_CHUNK_VALUES, chunk_positions
+
+    cpu = torch.device("cpu")
+    assert chunk_positions(1024, 49152, cpu) == CPU_CHUNK_VALUES // 49152 == 10
+    assert chunk_positions(1024, 151936, cpu) == 3
+    assert chunk_positions(1024, 4 * CPU_CHUNK_VALUES, cpu) == 1  # never below one position
+    assert chunk_positions(4, 100, cpu) == 4  # the configured chunk when it is the smaller
+    assert chunk_positions(1024, 151936, torch.device("meta")) == 1024  # accelerators: as configured
+
+
+def test_a_vocabulary_over_the_cpu_cap_gives_the_plain_values_and_gradients():
+    """2**17 ids: 4 positions a chunk on the CPU, so 21 positions take 6 chunks, the last one short."""
+    g = torch.Generator().manual_seed(3)
+    V = 2**17
+    logits = (torch.randn(3, 7, V, generator=g) * 2).requires_grad_()
+    labels = torch.randint(0, V, (3, 7), generator=g)
+    lp, h = token_logprobs(logits, labels, 0.7, with_entropy=True)
+    lp.sum().backward()
+    grad = logits.grad.clone()
+    logits.grad = None
+    lp0, h0 = _plain(logits, labels, 0.7)
+    lp0.sum().backward()
+    torch.testing.assert_close(lp, lp0, rtol=0, atol=2e-5)
+    torch.testing.assert_close(h, h0.detach(), rtol=0, atol=2e-5)
+    torch.testing.assert_close(grad, logits.grad, rtol=0, atol=1e-7)

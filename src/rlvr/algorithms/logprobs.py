@@ -8,7 +8,8 @@ themselves. Here the positions are cut into chunks of at most ``chunk_tokens`` (
     log pi(y) = z_y / T - logsumexp(z / T)                         (float32, a chunk at a time)
 
 is an autograd function that keeps only the logits it was given (which the LM head made anyway) and the
-(B, R) logsumexp; its backward recomputes the softmax a chunk at a time:
+(B, R) logsumexp; its backward recomputes the softmax a chunk at a time. On the CPU chunks are also
+capped at ``CPU_CHUNK_VALUES`` (cache-sized), which runs these passes 3-4x faster at 49k-152k ids:
 
     d log pi(y) / d z_v = (1[v = y] - softmax(z / T)_v) / T
 
@@ -28,6 +29,18 @@ from .entropy import entropy_from_logits
 
 # (rows x positions) a chunk: 4096 x 151,936 float32 values are 2.3 GiB; 1024 keeps a chunk at 0.6 GiB
 DEFAULT_CHUNK_TOKENS = 1024
+# On the CPU a chunk is also capped at this many (position x vocabulary) values, 2 MiB of float32, about
+# one core's L2 cache: each chunk's passes (cast, max, exp, sums; the backward's exp and cast) then run
+# from the cache instead of memory. Forward + backward over (768, 49,152) logits, one thread: 0.78 s in
+# chunks of 1,024 positions, 0.21-0.26 s in chunks of 10-64 (bfloat16 or float32 logits alike).
+CPU_CHUNK_VALUES = 2**19
+
+
+def chunk_positions(chunk_tokens: int, vocab: int, device: torch.device) -> int:
+    """Positions a chunk: ``chunk_tokens``, and on the CPU at most ``CPU_CHUNK_VALUES / vocab`` (>= 1)."""
+    if device.type != "cpu":
+        return chunk_tokens
+    return max(1, min(chunk_tokens, CPU_CHUNK_VALUES // vocab))
 
 
 def _chunks(n: int, size: int) -> list[slice]:
@@ -48,11 +61,13 @@ class _ChunkedLogprobs(torch.autograd.Function):
         lse = logits.new_empty(N, dtype=torch.float32)
         ent = logits.new_empty(N if entropy else 0, dtype=torch.float32)
         for sl in _chunks(N, chunk):
-            z = _scaled(logits[sl], temperature)  # (n, V)
-            lse[sl] = torch.logsumexp(z, dim=-1)
-            out[sl] = z.gather(-1, labels[sl, None]).squeeze(-1) - lse[sl]
+            d, e, m = _shifted_exp(_scaled(logits[sl], temperature))  # (n, V), (n, V), (n,)
+            sum_e = e.sum(-1)  # (n,)
+            log_sum = sum_e.log()  # (n,): logsumexp(z) = m + log_sum
+            lse[sl] = m + log_sum
+            out[sl] = d.gather(-1, labels[sl, None]).squeeze(-1) - log_sum
             if entropy:
-                ent[sl] = _entropy_given_lse(z, lse[sl])
+                ent[sl] = _entropy_given_shift(d, e, sum_e, log_sum)
         ctx.save_for_backward(logits, labels, lse)
         ctx.temperature, ctx.chunk = temperature, chunk
         ctx.mark_non_differentiable(ent)
@@ -71,14 +86,25 @@ class _ChunkedLogprobs(torch.autograd.Function):
         return grad, None, None, None, None
 
 
-def _entropy_given_lse(z: Tensor, lse: Tensor) -> Tensor:
-    """H = -sum_v p_v log p_v with log p = z - logsumexp(z) given: z (n, V) float32, lse (n,) -> (n,).
+def _shifted_exp(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """z (n, V) float32 -> d = z - m (n, V), exp(d) (n, V) and the row maxima m (n,), as
+    ``torch.logsumexp`` shifts (a row whose maximum is not finite is shifted by 0)."""
+    m = z.amax(-1)  # (n,)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    d = z - m[:, None]
+    return d, d.exp(), m
 
-    Two (n, V) passes after the log-probs' own (the plain ``entropy_from_logits`` makes five: shift,
-    clamp, softmax, logsumexp, product). A -inf logit has p = 0 and p log p = 0 * -inf = NaN, which
-    ``nansum`` drops: the same 0 that the plain computation's clamp gives."""
-    logp = z - lse[:, None]  # (n, V)
-    return -(logp.exp().mul_(logp)).nansum(-1)
+
+def _entropy_given_shift(d: Tensor, e: Tensor, sum_e: Tensor, log_sum: Tensor) -> Tensor:
+    """H = -sum_v p_v log p_v from the log-probs' own pass: d = z - m (n, V), e = exp(d) (n, V), their
+    row sums sum_e (n,) and log_sum = log(sum_e) (n,) -> (n,). With p = e / sum_e and log p = d - log_sum,
+
+        H = log_sum - sum_v e_v d_v / sum_e
+
+    (both terms >= 0: no cancellation). One (n, V) pass after the log-probs' own; ``e`` is overwritten.
+    A -inf logit has e = 0 and e d = 0 * -inf = NaN, which ``nansum`` drops: the same 0 that the plain
+    computation's clamp gives."""
+    return log_sum - e.mul_(d).nansum(-1) / sum_e
 
 
 def _scaled(z: Tensor, temperature: float) -> Tensor:
@@ -119,6 +145,7 @@ def token_logprobs(
     assert logits.dim() == 3 and labels.shape == logits.shape[:2], (tuple(logits.shape), tuple(labels.shape))
     assert chunk_tokens >= 1, chunk_tokens
     B, k, V = logits.shape
+    chunk_tokens = chunk_positions(chunk_tokens, V, logits.device)
     flat = logits.reshape(B * k, V)
     flat_labels = labels.reshape(B * k).long()
     grad = entropy_grad and torch.is_grad_enabled()

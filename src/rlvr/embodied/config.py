@@ -90,6 +90,9 @@ class PolicyConfig(_Strict):
     """Size of the perception feature fed to the GRU."""
     hidden: int = Field(128, ge=8)
     """GRU hidden size."""
+    init_perception: str | None = None
+    """A perception weights file (``python -m rlvr.embodied.supervised --save-dir``) that starts the
+    perception module; its arch, width, feat_dim and obs_size must match this policy's."""
 
 
 class PPOConfig(_Strict):

@@ -127,7 +127,7 @@ class PPOConfig(_Strict):
     init_from: str | None = None
     """A checkpoint (.pt) whose perception weights start this run (the transfer run); the rest starts fresh."""
     freeze_perception: bool = False
-    """Keep the perception weights fixed (with init_from)."""
+    """Keep the perception weights fixed (with init_from or policy.init_perception)."""
 
 
 class EvalConfig(_Strict):

@@ -66,6 +66,7 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
         "arch": cfg.get("policy", {}).get("arch"),
         "sliding": cfg.get("env", {}).get("sliding"),
         "init_from": cfg.get("ppo", {}).get("init_from"),
+        "init_perception": cfg.get("policy", {}).get("init_perception"),
         "env_steps": train[-1]["nav/env_steps"] if train else 0,
         "updates": len(train),
         "train_sr_first_tenth": mean("nav/success", train[:tenth]),

@@ -51,3 +51,20 @@ def test_supervised_training_runs_and_reports_the_constant_floor():
     )
     assert out["arch"] == "channelcat" and out["params"] > 0
     assert {"bearing_err_deg", "distance_err_m", "heading_err_deg", "const_bearing_err_deg"} <= set(out)
+
+
+def test_supervised_training_saves_weights_a_policy_can_start_from(tmp_path):
+    from rlvr.embodied.policies import build_policy
+    from rlvr.embodied.weights import load_perception
+
+    g = torch.Generator().manual_seed(0)
+    pics = torch.randint(0, 255, (32, 2, 16, 16, 3), dtype=torch.uint8, generator=g)
+    rel = torch.rand(32, 3, generator=g)
+    save = tmp_path / "channelcat_s0.pt"
+    train_one(
+        "channelcat", 0, (pics, rel), (pics[:8], rel[:8]), epochs=1, batch=16, width=4, feat_dim=8, save=save
+    )
+    policy = build_policy("channelcat", 4, 8, 8, 16)
+    load_perception(policy.perception, save, arch="channelcat", width=4, feat_dim=8, obs_size=16)
+    saved = torch.load(save, weights_only=False)["state_dict"]
+    assert all(torch.equal(policy.perception.state_dict()[k], v) for k, v in saved.items())

@@ -50,8 +50,17 @@ class EnvConfig(_Strict):
     """Smallest geodesic start-goal distance, metres."""
     goal_max: float = Field(4.0, gt=0)
     """Largest geodesic start-goal distance once the curriculum is over, metres."""
+    goal_placement: Literal["geodesic", "straight"] = "geodesic"
+    """How a start / goal pair is drawn. ``geodesic`` (the paper's): a goal pose anywhere (random heading), a
+    start at a geodesic distance in range with a random heading. ``straight`` (an easier, CPU-sized
+    ImageNav whose blind floor is ~1/12): the goal lies on a wall-free straight line from the start, its
+    picture looks along that line, and the start heading is the line's heading plus a whole number of
+    turns (uniform over the circle when 360 / turn_deg is whole), so an agent must turn until its view
+    matches the goal picture's heading, then walk; a policy that ignores the pictures faces the right way
+    once in 360 / turn_deg episodes."""
     curriculum_start: float = Field(4.0, gt=0)
-    """Largest start-goal distance at step 0; it grows linearly to goal_max over curriculum_env_steps."""
+    """Largest start-goal distance at step 0; it grows linearly to goal_max over curriculum_env_steps. Under
+    goal_min + 0.5 the goals are drawn in the half metre below it (which may be under goal_min)."""
     curriculum_env_steps: int = Field(0, ge=0)
     """Env steps over which the curriculum reaches goal_max (0: no curriculum)."""
     train_layouts: int = Field(16, ge=1)
@@ -81,6 +90,9 @@ class PolicyConfig(_Strict):
     """Size of the perception feature fed to the GRU."""
     hidden: int = Field(128, ge=8)
     """GRU hidden size."""
+    init_perception: str | None = None
+    """A perception weights file (``python -m rlvr.embodied.supervised --save-dir``) that starts the
+    perception module; its arch, width, feat_dim and obs_size must match this policy's."""
 
 
 class PPOConfig(_Strict):
@@ -115,7 +127,7 @@ class PPOConfig(_Strict):
     init_from: str | None = None
     """A checkpoint (.pt) whose perception weights start this run (the transfer run); the rest starts fresh."""
     freeze_perception: bool = False
-    """Keep the perception weights fixed (with init_from)."""
+    """Keep the perception weights fixed (with init_from or policy.init_perception)."""
 
 
 class EvalConfig(_Strict):

@@ -29,6 +29,9 @@ FORWARD, LEFT, RIGHT, STOP = 0, 1, 2, 3
 NUM_ACTIONS = 4
 TEST_SEED_OFFSET = 100_000
 
+_Pair = tuple[np.ndarray, float, np.ndarray, float, np.ndarray]
+"""(goal xz, goal heading, start xz, start heading, geodesic distance field to the goal)."""
+
 
 def layout_pool(cfg: EnvConfig, split: Literal["train", "test"]) -> list[Layout]:
     """The fixed training mazes or the held-out ones (disjoint seeds)."""
@@ -45,6 +48,15 @@ def layout_pool(cfg: EnvConfig, split: Literal["train", "test"]) -> list[Layout]
         )
         for i in range(n)
     ]
+
+
+def goal_window(goal_min: float, current_max: float) -> tuple[float, float]:
+    """Start-goal distances drawn now: [goal_min, current_max], at least 0.5 m wide; while the curriculum's
+    bound is under goal_min + 0.5 the window is the half metre just under it, [current_max - 0.5, current_max]."""
+    if current_max >= goal_min + 0.5:
+        return goal_min, current_max
+    lo = min(goal_min, max(0.0, current_max - 0.5))
+    return lo, lo + 0.5
 
 
 def _world_class() -> type:
@@ -160,27 +172,57 @@ class ImageNavEnv(gym.Env):
         self.place(np.random.default_rng([self.seed_, self.index, k, split]))
 
     def place(self, rng: np.random.Generator) -> None:
-        """In the current maze, a goal pose and a start pose at a geodesic distance in range."""
+        """In the current maze, a goal pose and a start pose at a distance in range (``goal_placement``)."""
         grid = self._grids[self._layout_id]
-        free_r, free_c = np.nonzero(grid.free)
-        lo, hi = self.cfg.goal_min, max(self.max_goal_distance, self.cfg.goal_min + 0.5)
+        lo, hi = goal_window(self.cfg.goal_min, self.max_goal_distance)
+        draw = self._draw_straight if self.cfg.goal_placement == "straight" else self._draw_geodesic
         for _ in range(100):
-            g = int(rng.integers(len(free_r)))
-            goal = grid.centre(free_r[g], free_c[g])
-            field = grid.distance_field(goal)
-            ok = np.nonzero(grid.free & (field >= lo) & (field <= hi))
-            if len(ok[0]):
-                s = int(rng.integers(len(ok[0])))
-                start = grid.centre(ok[0][s], ok[1][s])
+            pair = draw(grid, rng, lo, hi)
+            if pair is not None:
                 break
         else:
             raise RuntimeError(f"no start {lo}-{hi} m from a goal in layout {self._layout_id} ({self.split})")
-        self.field = field
-        self.goal_xz, self.goal_dir = goal, float(rng.uniform(-math.pi, math.pi))
+        goal, goal_dir, start, start_dir, self.field = pair
+        self.goal_xz, self.goal_dir = goal, goal_dir
         self.goal_image = self._render(self.goal_xz, self.goal_dir)
-        self.xz, self.dir = start, float(rng.uniform(-math.pi, math.pi))
+        self.xz, self.dir = start, start_dir
         self.steps, self.collisions, self.path_len, self.ep_return = 0, 0, 0.0, 0.0
         self.geo0 = self.prev_geo = self.geodesic(self.xz)
+
+    @staticmethod
+    def _draw_geodesic(grid: Grid, rng: np.random.Generator, lo: float, hi: float) -> _Pair | None:
+        """A goal cell, then a start cell lo..hi m geodesic from it; both headings uniform."""
+        free_r, free_c = np.nonzero(grid.free)
+        g = int(rng.integers(len(free_r)))
+        goal = grid.centre(free_r[g], free_c[g])
+        field = grid.distance_field(goal)
+        ok = np.nonzero(grid.free & (field >= lo) & (field <= hi))
+        if not len(ok[0]):
+            return None
+        s = int(rng.integers(len(ok[0])))
+        start = grid.centre(ok[0][s], ok[1][s])
+        goal_dir = float(rng.uniform(-math.pi, math.pi))
+        return goal, goal_dir, start, float(rng.uniform(-math.pi, math.pi)), field
+
+    def _draw_straight(self, grid: Grid, rng: np.random.Generator, lo: float, hi: float) -> _Pair | None:
+        """A start cell, a heading and a length lo..hi m whose straight segment stays on free cells; the
+        goal at its end looks along it; the start faces it turned by a uniform whole number of turns."""
+        free_r, free_c = np.nonzero(grid.free)
+        s = int(rng.integers(len(free_r)))
+        start = grid.centre(free_r[s], free_c[s])
+        heading, length = float(rng.uniform(-math.pi, math.pi)), float(rng.uniform(lo, hi))
+        unit = np.array([math.cos(heading), -math.sin(heading)])  # FORWARD's direction at that heading
+        goal = start + length * unit
+        for t in np.arange(0.0, length + 1e-9, grid.cell / 2):
+            row, col = grid.index(start + t * unit)
+            if not grid.free[row, col]:
+                return None
+        turns = 360.0 / self.cfg.turn_deg
+        if abs(turns - round(turns)) < 1e-6:
+            start_dir = heading + math.radians(self.cfg.turn_deg) * int(rng.integers(round(turns)))
+        else:
+            start_dir = float(rng.uniform(-math.pi, math.pi))
+        return goal, heading, start, start_dir, grid.distance_field(goal)
 
     def geodesic(self, xz: np.ndarray) -> float:
         """Geodesic metres from ``xz`` to the goal (grid shortest path)."""

@@ -108,6 +108,7 @@ def train_one(
     lr: float = 1e-3,
     width: int = 16,
     feat_dim: int = 128,
+    save: Path | None = None,
 ) -> dict[str, Any]:
     """Train one perception module from scratch (Adam, constant lr); its final test errors,
     the test errors after every epoch (``history``), parameters and training seconds."""
@@ -127,6 +128,12 @@ def train_one(
             opt.step()
         seconds += time.perf_counter() - t0
         history.append(evaluate(model, test[0], yt))
+    if save is not None:
+        from rlvr.embodied.weights import save_perception
+
+        save_perception(
+            model.perception, save, arch=arch, width=width, feat_dim=feat_dim, obs_size=pics.shape[2]
+        )
     mean_pred = y.mean(0, keepdim=True).expand_as(yt)
     floor = {f"const_{k}": v for k, v in errors(mean_pred, yt).items()}
     return {
@@ -163,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--facing", action="store_true", help="same as --view facing")
     ap.add_argument("--cache", type=Path, default=Path("runs/embodied_pairs"))
     ap.add_argument("--out", type=Path, default=Path("runs/embodied_supervised.jsonl"))
+    ap.add_argument(
+        "--save-dir", type=Path, default=None, help="write each module's weights to DIR/ARCH_sSEED.pt"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     view = "facing" if args.facing else args.view
@@ -176,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for arch in args.archs:
-            run = train_one(arch, seed, train, test, epochs=args.epochs, batch=args.batch, lr=args.lr)
+            save = args.save_dir / f"{arch}_s{seed}.pt" if args.save_dir else None
+            run = train_one(
+                arch, seed, train, test, epochs=args.epochs, batch=args.batch, lr=args.lr, save=save
+            )
             result = {**run, **setup}
             print(json.dumps({k: v for k, v in result.items() if k != "history"}), flush=True)
             with args.out.open("a") as f:

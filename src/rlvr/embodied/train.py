@@ -22,6 +22,17 @@ log = logging.getLogger(__name__)
 EPISODE_KEYS = ("success", "spl", "length", "collisions", "return")
 
 
+def init_perception(policy: NavPolicy, cfg: ImageNavConfig) -> None:
+    """Start ``policy``'s perception from ``cfg.policy.init_perception`` (shape-checked)."""
+    from rlvr.embodied.weights import load_perception
+
+    p, path = cfg.policy, Path(str(cfg.policy.init_perception))
+    load_perception(
+        policy.perception, path, arch=p.arch, width=p.width, feat_dim=p.feat_dim, obs_size=cfg.env.obs_size
+    )
+    print(f"rlvr train: perception weights from {path}")
+
+
 def make_policy(cfg: ImageNavConfig) -> NavPolicy:
     p = cfg.policy
     return build_policy(p.arch, p.width, p.feat_dim, p.hidden, cfg.env.obs_size)
@@ -38,6 +49,8 @@ class NavTrainer:
         self.cfg, self.run_dir = cfg, run_dir
         self.device = torch.device(cfg.device)
         self.policy = make_policy(cfg).to(self.device)
+        if cfg.policy.init_perception:
+            init_perception(self.policy, cfg)
         if cfg.ppo.init_from:
             self._load_perception(Path(cfg.ppo.init_from))
         params = [

@@ -99,3 +99,21 @@ def test_goal_window_slides_below_goal_min_during_the_curriculum():
     assert goal_window(2.0, 1.25) == (0.75, 1.25)
     assert goal_window(2.0, 0.25) == (0.0, 0.5)
     assert goal_window(1.0, 1.5) == (1.0, 1.5)
+
+
+def test_placement_keeps_drawing_past_a_long_run_of_rejected_lines(env, monkeypatch):
+    # A 160k-step run once met 100 rejected straight lines in a row (each is accepted 11-13% of the time).
+    from rlvr.embodied import env as env_module
+
+    draw, calls = env._draw_straight, []
+
+    def rejects_150_then_draws(grid, rng, lo, hi):
+        calls.append(1)
+        return None if len(calls) <= 150 else draw(grid, rng, lo, hi)
+
+    monkeypatch.setattr(env, "_draw_straight", rejects_150_then_draws)
+    env.place(np.random.default_rng(0))
+    assert len(calls) > 150 and 2.0 <= float(np.linalg.norm(env.goal_xz - env.xz)) <= 3.0
+    monkeypatch.setattr(env, "_draw_straight", lambda *a: None)
+    with pytest.raises(RuntimeError, match=f"in {env_module.PLACEMENT_TRIES} draws: lower env.goal_min"):
+        env.place(np.random.default_rng(0))

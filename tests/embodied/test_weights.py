@@ -54,6 +54,9 @@ def test_a_training_checkpoint_or_a_missing_file_is_refused(tmp_path):
     torch.save({"policy": {}}, tmp_path / "latest.pt")
     with pytest.raises(ValueError, match="a training checkpoint: use ppo.init_from"):
         load_perception(module, tmp_path / "latest.pt", **SHAPE)
+    torch.save({"policy": {}, "rng": __import__("numpy").random.default_rng(0)}, tmp_path / "full.pt")
+    with pytest.raises(ValueError, match="a training checkpoint\\? use ppo.init_from"):
+        load_perception(module, tmp_path / "full.pt", **SHAPE)
     with pytest.raises(FileNotFoundError, match="no file"):
         load_perception(module, tmp_path / "nope.pt", **SHAPE)
     with pytest.raises(ValueError, match=r"give \['obs_size'\]"):

@@ -33,6 +33,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from unittest.mock import patch
 
 import torch
 
@@ -98,8 +100,9 @@ def plain_update(model, optimizer, batch, adv) -> None:
 
 
 def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[[], None]]:
-    from rlvr.algorithms import AlgorithmConfig
+    from rlvr.algorithms import AlgorithmConfig, logprobs
     from rlvr.config import OptimConfig, TrainerConfig
+    from rlvr.models import attention
     from rlvr.training.learner import Learner
 
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
@@ -110,28 +113,19 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
     one_pass.one_pass = True
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, foreach=True)
 
-    def eager() -> None:
-        from rlvr.models import attention
+    def update_with(module: ModuleType, name: str, value: int) -> Callable[[], None]:
+        """Learner.update with ``module.name`` set to ``value`` for the call."""
 
-        limit, attention.EAGER_MAX_LEN = attention.EAGER_MAX_LEN, 1 << 30
-        try:
-            learner.update(batch, adv, None, None)
-        finally:
-            attention.EAGER_MAX_LEN = limit
+        def run() -> None:
+            with patch.object(module, name, value):
+                learner.update(batch, adv, None, None)
 
-    def whole_chunks() -> None:
-        from rlvr.algorithms import logprobs
-
-        cap, logprobs.CPU_CHUNK_VALUES = logprobs.CPU_CHUNK_VALUES, 1 << 62
-        try:
-            learner.update(batch, adv, None, None)
-        finally:
-            logprobs.CPU_CHUNK_VALUES = cap
+        return run
 
     table = {
         "rlvr": lambda: learner.update(batch, adv, None, None),
-        "rlvr-eager": eager,
-        "rlvr-1024": whole_chunks,
+        "rlvr-eager": update_with(attention, "EAGER_MAX_LEN", 1 << 30),  # eager attention at any length
+        "rlvr-1024": update_with(logprobs, "CPU_CHUNK_VALUES", 1 << 62),  # chunks not capped to the cache
         "rlvr-1pass": lambda: one_pass.update(batch, adv, None, None),
         "plain": lambda: plain_update(model, optimizer, batch, adv),
     }

@@ -201,7 +201,7 @@ class ImageNavEnv(gym.Env):
     @staticmethod
     def _draw_geodesic(grid: Grid, rng: np.random.Generator, lo: float, hi: float) -> _Pair | None:
         """A goal cell, then a start cell lo..hi m geodesic from it; both headings uniform."""
-        free_r, free_c = np.nonzero(grid.free)
+        free_r, free_c = grid.free_cells
         g = int(rng.integers(len(free_r)))
         goal = grid.centre(free_r[g], free_c[g])
         field = grid.distance_field(goal)
@@ -216,7 +216,7 @@ class ImageNavEnv(gym.Env):
     def _draw_straight(self, grid: Grid, rng: np.random.Generator, lo: float, hi: float) -> _Pair | None:
         """A start cell, a heading and a length lo..hi m whose straight segment stays on free cells; the
         goal at its end looks along it; the start faces it turned by a uniform whole number of turns."""
-        free_r, free_c = np.nonzero(grid.free)
+        free_r, free_c = grid.free_cells
         s = int(rng.integers(len(free_r)))
         start = grid.centre(free_r[s], free_c[s])
         heading, length = float(rng.uniform(-math.pi, math.pi)), float(rng.uniform(lo, hi))

@@ -116,6 +116,7 @@ class Grid:
     free: np.ndarray
     """(H, W) bool: row index runs along z, column along x."""
     _graph: coo_matrix | None = field(default=None, repr=False)
+    _free_cells: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def index(self, xz: np.ndarray) -> tuple[int, int]:
         """(row, col) of the cell nearest to a world point, clamped to the grid."""
@@ -126,6 +127,14 @@ class Grid:
 
     def centre(self, row: int, col: int) -> np.ndarray:
         return self.origin + self.cell * np.array([col, row], dtype=np.float64)
+
+    @property
+    def free_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the free cells in row-major order (``np.nonzero(free)``), computed once."""
+        if self._free_cells is None:
+            rows, cols = np.nonzero(self.free)
+            self._free_cells = rows, cols
+        return self._free_cells
 
     @property
     def graph(self) -> coo_matrix:
@@ -145,7 +154,7 @@ class Grid:
         row, col = self.index(xz)
         if self.free[row, col]:
             return row, col
-        rows, cols = np.nonzero(self.free)
+        rows, cols = self.free_cells
         k = int(np.argmin((rows - row) ** 2 + (cols - col) ** 2))
         return int(rows[k]), int(cols[k])
 

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from rlvr.embodied.config import EnvConfig
 from rlvr.embodied.policies import PERCEPTION, to_float
+from rlvr.embodied.weights import save_perception
 
 ARCHS = ("late_fusion", "channelcat", "s2d_channelcat", "cross_attention")
 
@@ -129,8 +130,6 @@ def train_one(
         seconds += time.perf_counter() - t0
         history.append(evaluate(model, test[0], yt))
     if save is not None:
-        from rlvr.embodied.weights import save_perception
-
         save_perception(
             model.perception, save, arch=arch, width=width, feat_dim=feat_dim, obs_size=pics.shape[2]
         )

@@ -17,6 +17,7 @@ import torch
 from rlvr.embodied.config import ImageNavConfig
 from rlvr.embodied.policies import NavPolicy, build_policy, param_counts
 from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
+from rlvr.embodied.weights import load_perception
 
 log = logging.getLogger(__name__)
 EPISODE_KEYS = ("success", "spl", "length", "collisions", "return")
@@ -24,8 +25,6 @@ EPISODE_KEYS = ("success", "spl", "length", "collisions", "return")
 
 def init_perception(policy: NavPolicy, cfg: ImageNavConfig) -> None:
     """Start ``policy``'s perception from ``cfg.policy.init_perception`` (shape-checked)."""
-    from rlvr.embodied.weights import load_perception
-
     p, path = cfg.policy, Path(str(cfg.policy.init_perception))
     load_perception(
         policy.perception, path, arch=p.arch, width=p.width, feat_dim=p.feat_dim, obs_size=cfg.env.obs_size

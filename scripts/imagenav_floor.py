@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rlvr.embodied.config import load_imagenav_config
-from rlvr.embodied.evaluate import EVAL_SEED, evaluate_run
+from rlvr.embodied.evaluate import evaluate_run, heldout_env
 from rlvr.embodied.floors import best_scripted, random_policy, scripted_walks
 from rlvr.embodied.train import make_policy
 
@@ -33,14 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archs", nargs="*", default=[], help="untrained policies to score too")
     args = ap.parse_args(argv)
     cfg = load_imagenav_config(args.recipe, args.overrides)
-    from rlvr.embodied.env import ImageNavEnv
-
-    env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
-    env.max_goal_distance = cfg.env.goal_max
+    env = heldout_env(cfg)
     turns = max(1, round(360.0 / cfg.env.turn_deg))
     max_forward = math.ceil((cfg.env.goal_max + cfg.env.success_radius) / cfg.env.forward_step) + 2
     try:
-        success, spl = scripted_walks(env, cfg.eval.episodes, turns, max_forward)
+        success, spl, _ = scripted_walks(env, cfg.eval.episodes, turns, max_forward)
         rand = random_policy(env, cfg.eval.episodes, seed=cfg.seed)
     finally:
         env.close()

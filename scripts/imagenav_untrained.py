@@ -15,33 +15,29 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from rlvr.embodied.config import ImageNavConfig, load_imagenav_config
-from rlvr.embodied.evaluate import EVAL_SEED, evaluate_run
+from rlvr.embodied.evaluate import evaluate_run, heldout_env
+from rlvr.embodied.floors import scripted_walks
 from rlvr.embodied.train import make_policy
 
 
-def blind(cfg: ImageNavConfig, k: int) -> dict[str, float]:
-    """Held-out SR / SPL / collisions of the scripted policy FORWARD x k, STOP (the eval's episodes)."""
-    from rlvr.embodied.env import FORWARD, STOP, ImageNavEnv
-
-    env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
-    env.max_goal_distance = cfg.env.goal_max
-    env._new_episode(0)
-    stats = []
+def blind(cfg: ImageNavConfig, ks: list[int]) -> list[dict[str, float]]:
+    """Held-out SR / SPL / collisions of each scripted policy FORWARD x k, STOP (the eval's episodes): the
+    j = 0 row of the blind family in ``rlvr.embodied.floors``."""
+    env = heldout_env(cfg)
     try:
-        for _ in range(cfg.eval.episodes):
-            for _ in range(k):
-                env.step(FORWARD)
-            stats.append(env.step(STOP)[4])
+        walks = scripted_walks(env, cfg.eval.episodes, turns=1, max_forward=max(ks))
     finally:
         env.close()
-    return {
-        f"eval/heldout/{m}": float(np.mean([s[f"ep_{m}"] for s in stats]))
-        for m in ("success", "spl", "collisions")
-    }
+    return [
+        {
+            "forward_steps": k,
+            **{f"eval/heldout/{m}": float(getattr(walks, m)[:, 0, k].mean()) for m in walks._fields},
+        }
+        for k in ks
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = load_imagenav_config(args.recipe, args.overrides)
     if args.blind is not None:
-        rows = [{"forward_steps": k, **blind(cfg, k)} for k in args.blind]
+        rows = blind(cfg, args.blind)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
         print(json.dumps(rows))

@@ -60,14 +60,19 @@ def test_straight_goal_looks_along_a_free_line_from_the_start(env):
 def test_the_aligned_script_reaches_the_goal_and_others_are_scored(env):
     from rlvr.embodied.floors import best_scripted, scripted_walks
 
-    success, spl = scripted_walks(env, episodes=6, turns=12, max_forward=14)
-    assert success.shape == spl.shape == (6, 12, 15)
+    success, spl, collisions = scripted_walks(env, episodes=6, turns=12, max_forward=14)
+    assert success.shape == spl.shape == collisions.shape == (6, 12, 15)
+    assert (np.diff(collisions, axis=2) >= 0).all() and collisions[
+        :, :, 0
+    ].sum() == 0  # counts over the k steps
+    assert collisions[:, :, -1].sum() > 0  # 14 steps in some directions of 3 m rooms hit a wall
     assert success[:, :, 0].sum() == 0  # every goal is >= 2 m away
     for e in range(6):
         env._new_episode(e)
         j = _turns_to_face_goal(env)
         k = int(np.linalg.norm(env.goal_xz - env.xz) // CFG.forward_step)  # on the free line, < 1 step short
         assert success[e, j, k] == 1.0
+        assert collisions[e, j, k] == 0  # the line to the goal is free
         assert spl[e, j, k] == pytest.approx(env.geo0 / max(k * CFG.forward_step, env.geo0))
     best = best_scripted(success, spl)
     assert best["success"] == success.mean(0).max()

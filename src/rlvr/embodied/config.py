@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rlvr.algorithms.config import AlgorithmConfig
 from rlvr.tracking.config import TrackingConfig
@@ -63,6 +63,11 @@ class EnvConfig(_Strict):
     goal_min + 0.5 the goals are drawn in the half metre below it (which may be under goal_min)."""
     curriculum_env_steps: int = Field(0, ge=0)
     """Env steps over which the curriculum reaches goal_max (0: no curriculum)."""
+    curriculum_turns_start: int | None = Field(None, ge=0)
+    """``straight`` placement with a curriculum only: the largest start heading offset from the goal
+    picture's heading, in turns either way, at step 0 (0: the start faces the way the goal picture looks);
+    it grows linearly to the whole circle over curriculum_env_steps, with the distance. None: uniform over
+    the circle from step 0. Evaluation always uses the whole circle."""
     train_layouts: int = Field(16, ge=1)
     """Size of the fixed pool of training mazes (seeds layout_seed + 0..n-1)."""
     test_layouts: int = Field(8, ge=1)
@@ -77,6 +82,25 @@ class EnvConfig(_Strict):
     """Reward added every step (the paper's -0.01)."""
     grid_cell: float = Field(0.1, gt=0)
     """Cell of the occupancy grid used for geodesic distances, metres."""
+
+    @model_validator(mode="after")
+    def _turn_curriculum_needs_straight(self) -> EnvConfig:
+        if self.curriculum_turns_start is None:
+            return self
+        where = "env.curriculum_turns_start"
+        if self.goal_placement != "straight":
+            raise ValueError(f"{where} needs env.goal_placement: straight (got {self.goal_placement!r})")
+        if not self.curriculum_env_steps:
+            raise ValueError(f"{where} needs env.curriculum_env_steps > 0 (the steps over which it grows)")
+        if whole_turns(self.turn_deg) is None:
+            raise ValueError(f"{where} needs 360 / env.turn_deg to be whole (got turn_deg={self.turn_deg})")
+        return self
+
+
+def whole_turns(turn_deg: float) -> int | None:
+    """Turns in a full circle when 360 / turn_deg is whole, else None."""
+    turns = 360.0 / turn_deg
+    return round(turns) if abs(turns - round(turns)) < 1e-6 else None
 
 
 class PolicyConfig(_Strict):

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from rlvr.embodied.config import EnvConfig
+from rlvr.embodied.config import EnvConfig, whole_turns
 from rlvr.embodied.maze import Grid, Layout, build_grid, make_layout
 from rlvr.embodied.motion import move
 
@@ -149,6 +149,7 @@ class ImageNavEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self.layouts = layout_pool(cfg, split)
         self.max_goal_distance = cfg.curriculum_start if cfg.curriculum_env_steps else cfg.goal_max
+        self.max_turn_offset: float | None = cfg.curriculum_turns_start  # None: the whole circle
         self._grids: dict[int, Grid] = {}
         self._world: Any = None
         self._layout_id = -1
@@ -226,12 +227,20 @@ class ImageNavEnv(gym.Env):
             row, col = grid.index(start + t * unit)
             if not grid.free[row, col]:
                 return None
-        turns = 360.0 / self.cfg.turn_deg
-        if abs(turns - round(turns)) < 1e-6:
-            start_dir = heading + math.radians(self.cfg.turn_deg) * int(rng.integers(round(turns)))
-        else:
+        turns = whole_turns(self.cfg.turn_deg)
+        if turns is None:
             start_dir = float(rng.uniform(-math.pi, math.pi))
+        else:
+            start_dir = heading + math.radians(self.cfg.turn_deg) * self._turn_offset(rng, turns)
         return goal, heading, start, start_dir, grid.distance_field(goal)
+
+    def _turn_offset(self, rng: np.random.Generator, turns: int) -> int:
+        """Whole turns between the goal picture's heading and the start's: uniform over the circle, or
+        over -k..k while the turn curriculum's bound k = max_turn_offset covers less than the circle."""
+        k = None if self.max_turn_offset is None else int(self.max_turn_offset)
+        if k is None or 2 * k + 1 >= turns:
+            return int(rng.integers(turns))
+        return int(rng.integers(-k, k + 1))
 
     def geodesic(self, xz: np.ndarray) -> float:
         """Geodesic metres from ``xz`` to the goal (grid shortest path)."""
@@ -311,12 +320,14 @@ class ImageNavEnv(gym.Env):
             "ep_return": self.ep_return,
             "prev_geo": self.prev_geo,
             "max_goal_distance": self.max_goal_distance,
+            "max_turn_offset": self.max_turn_offset,
             "seed": self.seed_,
         }
 
     @state.setter
     def state(self, st: dict[str, Any]) -> None:
         self.seed_, self.max_goal_distance = st["seed"], st["max_goal_distance"]
+        self.max_turn_offset = st.get("max_turn_offset", self.cfg.curriculum_turns_start)
         self._new_episode(st["episode"])
         self.xz, self.dir = np.array(st["xz"], dtype=np.float64), st["dir"]
         self.steps, self.collisions, self.path_len = st["steps"], st["collisions"], st["path_len"]

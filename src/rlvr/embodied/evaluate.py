@@ -61,19 +61,26 @@ def save_strip(frames: list[np.ndarray], path: Path, max_frames: int = 12) -> Pa
     return path
 
 
+def heldout_env(cfg: ImageNavConfig, max_goal_distance: float | None = None) -> Any:
+    """The held-out ImageNavEnv every evaluation and floor uses: test mazes, the eval seed, the full task
+    (start-goal distances up to ``max_goal_distance``, default env.goal_max; headings over the whole
+    circle), at episode 0."""
+    from rlvr.embodied.env import ImageNavEnv
+
+    env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
+    env.max_goal_distance = max_goal_distance or cfg.env.goal_max
+    env.max_turn_offset = None
+    env._new_episode(0)
+    return env
+
+
 def evaluate_run(
     policy: NavPolicy, cfg: ImageNavConfig, run_dir: Path, probe: bool, max_goal_distance: float | None = None
 ) -> dict[str, float]:
     """Held-out SR / SPL / collisions (``eval/heldout/*``) with start-goal distances up to
     ``max_goal_distance`` (default env.goal_max), the strip, and (``probe``) the pose probe."""
-    from rlvr.embodied.env import ImageNavEnv
-
     policy.eval()
-    env = ImageNavEnv(cfg.env, "test", seed=cfg.seed + EVAL_SEED)
-    env.max_goal_distance = (
-        max_goal_distance or cfg.env.goal_max
-    )  # the full range, not the curriculum's start
-    env._new_episode(0)
+    env = heldout_env(cfg, max_goal_distance)
     try:
         stats, strip = run_episodes(policy, env, cfg.eval.episodes)
         out = {

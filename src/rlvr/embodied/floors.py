@@ -10,38 +10,47 @@ the floor. A *random* policy draws each action uniformly (it STOPs after ~4 step
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from rlvr.embodied.motion import move
 
 
-def scripted_walks(env: Any, episodes: int, turns: int, max_forward: int) -> tuple[np.ndarray, np.ndarray]:
-    """Success and SPL of every LEFT^j FORWARD^k STOP on ``env``'s episodes 0..episodes-1.
+class Walks(NamedTuple):
+    """Scores of the scripted family, each (episodes, turns, max_forward + 1): [e, j, k] is episode e when
+    the policy turns j times, walks k steps and STOPs."""
 
-    Returns two (episodes, turns, max_forward + 1) arrays: [e, j, k] is episode e scored when the
-    policy turns j times, walks k steps and STOPs (the env's motion, sliding and success rule).
-    """
+    success: np.ndarray
+    spl: np.ndarray
+    collisions: np.ndarray
+    """Walls hit over the k steps."""
+
+
+def scripted_walks(env: Any, episodes: int, turns: int, max_forward: int) -> Walks:
+    """Success, SPL and collisions of every LEFT^j FORWARD^k STOP (j < turns, k <= max_forward) on
+    ``env``'s episodes 0..episodes-1, with the env's motion, sliding and success rule."""
     cfg = env.cfg
     success = np.zeros((episodes, turns, max_forward + 1))
-    spl = np.zeros_like(success)
+    spl, collisions = np.zeros_like(success), np.zeros_like(success)
     for e in range(episodes):
         env._new_episode(e)
         start, start_dir, geo0 = env.xz.copy(), env.dir, env.geo0
         for j in range(turns):
             heading = start_dir + math.radians(cfg.turn_deg) * j
             step = cfg.forward_step * np.array([math.cos(heading), -math.sin(heading)])
-            xz, path = start.copy(), 0.0
+            xz, path, hits = start.copy(), 0.0, 0
             for k in range(max_forward + 1):
                 if k:
-                    new, _ = move(xz, step, env.segs, cfg.agent_radius, cfg.sliding)
+                    new, hit = move(xz, step, env.segs, cfg.agent_radius, cfg.sliding)
                     path += float(np.linalg.norm(new - xz))
+                    hits += int(hit)
                     xz = new
                 ok = env.geodesic(xz) < cfg.success_radius
                 success[e, j, k] = float(ok)
                 spl[e, j, k] = ok * geo0 / max(path, geo0, 1e-9)
-    return success, spl
+                collisions[e, j, k] = hits
+    return Walks(success, spl, collisions)
 
 
 def best_scripted(success: np.ndarray, spl: np.ndarray) -> dict[str, float]:

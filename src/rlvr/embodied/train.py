@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from rlvr.embodied.config import ImageNavConfig
+from rlvr.embodied.curriculum import Curriculum, curriculum
 from rlvr.embodied.policies import NavPolicy, build_policy, param_counts
 from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
 from rlvr.embodied.weights import load_perception
@@ -80,19 +81,15 @@ class NavTrainer:
         )
 
     # ---- rollout ------------------------------------------------------------------------------
-    def _curriculum(self) -> float:
-        e = self.cfg.env
-        if not e.curriculum_env_steps:
-            return e.goal_max
-        frac = min(1.0, self.env_steps / e.curriculum_env_steps)
-        return e.curriculum_start + frac * (e.goal_max - e.curriculum_start)
+    def _curriculum(self) -> Curriculum:
+        return curriculum(self.cfg.env, self.env_steps)
 
     @torch.no_grad()
     def collect(self) -> tuple[Rollout, list[dict[str, float]], dict[str, float]]:
         """T steps of every env with batched inference; the finished episodes' statistics; timings."""
-        from rlvr.embodied.vec import set_max_goal_distance
+        from rlvr.embodied.vec import set_curriculum
 
-        set_max_goal_distance(self.venv, self._curriculum())
+        set_curriculum(self.venv, self._curriculum())
         t_len, n = self.cfg.ppo.rollout_steps, self.cfg.ppo.num_envs
         buf: dict[str, list[Any]] = {k: [] for k in ("pic", "prev", "h", "a", "logp", "v", "r", "d")}
         episodes: list[dict[str, float]] = []
@@ -188,7 +185,7 @@ class NavTrainer:
                 "perf/step_s": t2 - t0,
                 "perf/env_steps_per_s": n_steps / (t2 - t0),
                 "nav/env_steps": float(self.env_steps),
-                "nav/max_goal_distance": self._curriculum(),
+                "nav/max_goal_distance": self._curriculum().max_goal_distance,
                 "nav/episodes": float(len(episodes)),
             }
         )

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from rlvr.embodied.config import EnvConfig
+from rlvr.embodied.curriculum import Curriculum
 from rlvr.embodied.env import ImageNavEnv
 
 Envs = AsyncVectorEnv | SyncVectorEnv
@@ -65,6 +66,7 @@ def observe(venv: Envs) -> np.ndarray:
     return np.stack(venv.call("observe"))
 
 
-def set_max_goal_distance(venv: Envs, metres: float) -> None:
-    """The curriculum's current bound; it applies from each env's next episode."""
-    venv.set_attr("max_goal_distance", float(metres))
+def set_curriculum(venv: Envs, now: Curriculum) -> None:
+    """The curriculum's current bounds; they apply from each env's next episode."""
+    venv.set_attr("max_goal_distance", float(now.max_goal_distance))
+    venv.set_attr("max_turn_offset", now.max_turn_offset)

@@ -9,22 +9,10 @@ from rlvr.embodied.config import EnvConfig, load_imagenav_config
 from rlvr.embodied.curriculum import Curriculum, curriculum
 from rlvr.recipe_files import ConfigError
 
+from .conftest import STRAIGHT as SMALL_TASK
 from .conftest import needs_miniworld
 
-STRAIGHT = dict(
-    rows=2,
-    cols=2,
-    obs_size=16,
-    train_layouts=2,
-    test_layouts=2,
-    max_steps=20,
-    goal_placement="straight",
-    goal_min=2.0,
-    goal_max=3.0,
-    success_radius=0.5,
-    curriculum_start=1.0,
-    curriculum_env_steps=1000,
-)
+STRAIGHT = {**SMALL_TASK, "curriculum_start": 1.0, "curriculum_env_steps": 1000}
 
 
 def test_bounds_grow_linearly_to_the_full_task_then_stay():

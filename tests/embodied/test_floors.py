@@ -7,22 +7,11 @@ import pytest
 
 from rlvr.embodied.config import EnvConfig
 
-from .conftest import needs_miniworld
+from .conftest import STRAIGHT, needs_miniworld
 
 pytestmark = needs_miniworld
 
-CFG = EnvConfig(
-    rows=2,
-    cols=2,
-    obs_size=16,
-    train_layouts=2,
-    test_layouts=2,
-    max_steps=20,
-    goal_placement="straight",
-    goal_min=2.0,
-    goal_max=3.0,
-    success_radius=0.5,
-)
+CFG = EnvConfig(**STRAIGHT)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
     python benchmarks/decode_step.py --shape smollm-135m --dtype bfloat16
     python benchmarks/decode_step.py --shape smollm-135m --dtype bfloat16 --mallopt
+    python benchmarks/decode_step.py --shape smollm-135m --dtype bfloat16 --floor --steps 48
 
 8 rows (``--rows``) after a 40-token prompt, ``--steps`` decode steps each sampled with ``sample_next``
 (temperature 1), twice; one torch thread. ``--mallopt`` first raises glibc's mmap threshold to its
@@ -17,12 +18,14 @@ import argparse
 import ctypes
 import resource
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import gpu_grpo  # noqa: E402
+import matmul_floor  # noqa: E402
 import vs_trl_shapes as shapes  # noqa: E402
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
@@ -35,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--mallopt", action="store_true", help="keep freed blocks of up to 32 MiB in the heap")
+    p.add_argument(
+        "--floor", action="store_true",
+        help="also time, interleaved, a decode step's bare matmuls (matmul_floor.py's) and the decoder without "
+        "sampling: what the step spends beyond its matmuls, and on sampling",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -57,21 +65,40 @@ def main(argv: list[str] | None = None) -> None:
     model = gpu_grpo.build_model(args.shape, torch.device("cpu"), gpu_grpo.DTYPES[args.dtype]).eval()
     decoder = FastDecoder(model)
     B, P = args.rows, 40
-    for rep in range(2):
+    vocab = min(1000, shapes.SHAPES[args.shape]["vocab_size"])  # ids the embedding has
+    layers, head = matmul_floor.linears(model)
+
+    def decode(sample: bool) -> tuple[float, float, float]:
         cache = decoder.new_cache(B, P + args.steps + 1)
-        decoder(torch.randint(2, 1000, (B, P)), torch.arange(P).expand(B, P), cache)
-        tok = torch.randint(2, 1000, (B,))
+        decoder(torch.randint(2, vocab, (B, P)), torch.arange(P).expand(B, P), cache)
+        tok = torch.randint(2, vocab, (B,))
         u0, s0, f0 = usage()
         for _ in range(args.steps):
             logits = decoder(tok[:, None], torch.full((B, 1), cache.length), cache)
-            tok, _ = sample_next(logits, 1.0)
+            if sample:
+                tok, _ = sample_next(logits, 1.0)
         u1, s1, f1 = usage()
-        n = args.steps
-        print(
-            f"{args.shape} {args.dtype}{' mallopt' if args.mallopt else ''} rep {rep}: a decode step of {B} rows "
-            f"user {(u1 - u0) / n * 1e3:.1f} ms, system {(s1 - s0) / n * 1e3:.1f} ms, "
-            f"{(f1 - f0) / n:.0f} minor page faults"
-        )
+        return (u1 - u0) / args.steps * 1e3, (s1 - s0) / args.steps * 1e3, (f1 - f0) / args.steps
+
+    def bare_matmuls() -> float:
+        c0 = time.process_time()
+        for _ in range(args.steps):
+            matmul_floor.decode_step_matmuls(layers, head, B)
+        return (time.process_time() - c0) / args.steps * 1e3
+
+    name = f"{args.shape} {args.dtype}{' mallopt' if args.mallopt else ''}"
+    with torch.no_grad():
+        for rep in range(2 if not args.floor else 3):
+            user, system, faults = decode(sample=True)
+            print(
+                f"{name} rep {rep}: a decode step of {B} rows user {user:.1f} ms, system {system:.1f} ms, "
+                f"{faults:.0f} minor page faults"
+            )
+            if args.floor:
+                print(
+                    f"{name} rep {rep}: CPU ms a step: bare matmuls {bare_matmuls():.1f}, decoder without "
+                    f"sampling {sum(decode(sample=False)[:2]):.1f}, with sampling {user + system:.1f}"
+                )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ torch thread, no attention, norms, sampling, Python around them), for the work o
 - generation: one prefill of each distinct prompt (prefix sharing, the least any trainer can do), the LM
   head on its last position only, then ``max_new_tokens - 1`` decode steps of prompts x n rows through
   every layer and the LM head (the first token comes from the prefill's logits);
-- update: forward over every real token of every row (no padding) through every layer, the LM head on
-  the completion positions only, and backward (grad of the input and of the weight: two matmuls a layer);
-- optimizer: one ``torch.optim.AdamW`` step (PyTorch's default, foreach) over all parameters.
+- update: forward through every layer over each distinct prompt once (its positions do not depend on the
+  completions: rlvr's shared prefix) and each completion's positions but its last token (which is never
+  an input), the LM head on the positions that predict a completion token only, and backward (grad of
+  the input and of the weight: two matmuls a layer);
+- optimizer: one ``torch.optim.AdamW(fused=True)`` step (PyTorch's fastest) over all parameters.
 
 No trainer doing this work with these kernels can take less CPU time than the floor, so TRL's step / the
 floor is the largest speed-up over TRL that equal work allows here, and rlvr's step / the floor is what
@@ -90,10 +92,14 @@ def generation_floor(
     for length in prompt_lens:  # one prefill a distinct prompt
         forward_rows(layers, length, dtype)
         F.linear(torch.ones(1, head.shape[1], dtype=dtype), head)
-    rows = len(prompt_lens) * args.n
     for _ in range(args.max_new_tokens - 1):
-        forward_rows(layers, rows, dtype)
-        F.linear(torch.ones(rows, head.shape[1], dtype=dtype), head)
+        decode_step_matmuls(layers, head, len(prompt_lens) * args.n)
+
+
+def decode_step_matmuls(layers: list[Linear], head: torch.Tensor, rows: int) -> None:
+    """One decode step's matmuls: ``rows`` rows through every layer and the LM head."""
+    forward_rows(layers, rows, head.dtype)
+    F.linear(torch.ones(rows, head.shape[1], dtype=head.dtype), head)
 
 
 @torch.no_grad()
@@ -101,7 +107,7 @@ def update_floor(
     layers: list[Linear], head: torch.Tensor, prompt_lens: list[int], args: argparse.Namespace
 ) -> None:
     dtype = head.dtype
-    tokens = sum(args.n * (length + args.max_new_tokens) for length in prompt_lens)
+    tokens = sum(length + args.n * (args.max_new_tokens - 1) for length in prompt_lens)
     completions = len(prompt_lens) * args.n * args.max_new_tokens
     for w, rows in [(w, tokens) for w, _ in layers] + [(head, completions)]:
         x = torch.ones(rows, w.shape[1], dtype=dtype)
@@ -115,7 +121,7 @@ def optimizer_floor(model: torch.nn.Module) -> Callable[[], None]:
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.zeros_like(p)
-    opt = torch.optim.AdamW(params, lr=1e-6)
+    opt = torch.optim.AdamW(params, lr=1e-6, fused=True)
     return opt.step
 
 

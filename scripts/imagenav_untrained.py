@@ -3,6 +3,7 @@ scripted policies (FORWARD k times, then STOP, whatever the pictures).
 
     python scripts/imagenav_untrained.py recipes/imagenav/channelcat.yaml [override ...] --out X.json
     python scripts/imagenav_untrained.py recipes/imagenav/channelcat.yaml --blind 0 1 2 3 4 --out Y.json
+    python scripts/imagenav_untrained.py recipes/imagenav/channelcat.yaml --checkpoint RUN/checkpoints/latest.pt --out Z.json
 
 The policy is built exactly as ``rlvr train`` builds it (same seed), then evaluated as at the end of
 a run (``rlvr.embodied.evaluate.evaluate_run``); the blind policies run on the same held-out episodes.
@@ -46,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--blind", nargs="+", type=int, default=None, help="scripted: FORWARD k times, STOP")
+    ap.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="evaluate the policy of this training checkpoint (<run>/checkpoints/latest.pt) instead of an "
+        "untrained one: held-out SR / SPL and the probe on its perception, as at the end of a run",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     cfg = load_imagenav_config(args.recipe, args.overrides)
     if args.blind is not None:
@@ -57,9 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     policy = make_policy(cfg)
+    trained: dict = {}
+    if args.checkpoint is not None:
+        state = torch.load(args.checkpoint, weights_only=False, map_location="cpu")  # rlvr train's own file
+        policy.load_state_dict(state["policy"])
+        trained = {"checkpoint": str(args.checkpoint), "env_steps": state["env_steps"]}
     with tempfile.TemporaryDirectory() as tmp:
         final = evaluate_run(policy, cfg, Path(tmp), probe=True)
-    result = {"recipe": args.recipe, "overrides": args.overrides, "arch": cfg.policy.arch, **final}
+    result = {"recipe": args.recipe, "overrides": args.overrides, "arch": cfg.policy.arch, **trained, **final}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))

@@ -50,6 +50,15 @@ def _offset_turns(env) -> int:
     return (round(j) + 5) % 12 - 5
 
 
+def _offsets(env, episodes) -> set[int]:
+    """The start heading offsets (whole turns) of ``env``'s episodes ``episodes``."""
+    seen = set()
+    for e in episodes:
+        env._new_episode(e)
+        seen.add(_offset_turns(env))
+    return seen
+
+
 @needs_miniworld
 def test_start_heading_offsets_stay_inside_the_bound_and_cover_it():
     from rlvr.embodied.env import ImageNavEnv
@@ -59,7 +68,7 @@ def test_start_heading_offsets_stay_inside_the_bound_and_cover_it():
         seen = {}
         for k, episodes in ((0, range(8)), (1.7, range(8, 40)), (None, range(40, 140))):
             env.max_turn_offset = k
-            seen[k] = {_offset_turns(env) for _ in episodes if env._new_episode(_) is None}
+            seen[k] = _offsets(env, episodes)
         assert seen[0] == {0}  # the start faces the way the goal picture looks
         assert seen[1.7] == {-1, 0, 1}  # bounds are whole turns, rounded down
         assert seen[None] == set(range(-5, 7))  # the whole circle
@@ -83,7 +92,7 @@ def test_heldout_env_and_resume_ignore_or_keep_the_bound_as_they_should():
     held = heldout_env(cfg)
     try:
         assert held.max_turn_offset is None and held.max_goal_distance == 3.0
-        assert {_offset_turns(held) for _ in range(30) if held._new_episode(_) is None} != {0}
+        assert _offsets(held, range(30)) != {0}
     finally:
         held.close()
     train = ImageNavEnv(cfg.env, "train", seed=1)

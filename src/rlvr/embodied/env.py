@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlvr.embodied.config import EnvConfig, whole_turns
+from rlvr.embodied.curriculum import curriculum
 from rlvr.embodied.maze import Grid, Layout, build_grid, make_layout
 from rlvr.embodied.motion import move
 
@@ -148,8 +149,9 @@ class ImageNavEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (2, s, s, 3), np.uint8)
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self.layouts = layout_pool(cfg, split)
-        self.max_goal_distance = cfg.curriculum_start if cfg.curriculum_env_steps else cfg.goal_max
-        self.max_turn_offset: float | None = cfg.curriculum_turns_start  # None: the whole circle
+        start = curriculum(cfg, 0)  # training envs start where the curriculum does; set_curriculum moves them
+        self.max_goal_distance = start.max_goal_distance
+        self.max_turn_offset = start.max_turn_offset  # None: the whole circle
         self._grids: dict[int, Grid] = {}
         self._world: Any = None
         self._layout_id = -1

@@ -20,6 +20,7 @@ from rlvr.algorithms.logprobs import token_logprobs
 from rlvr.algorithms.registries import zero_at_zero_advantage
 from rlvr.config import OptimConfig, TrainerConfig
 from rlvr.models.attention import short_sequence_attention
+from rlvr.models.embedding_grad import sparse_tied_embedding_grad
 from rlvr.models.memory import hint
 from rlvr.models.prefix import SharedPrefix
 from rlvr.training.batch import TokenBatch, length_buckets
@@ -85,7 +86,8 @@ class Learner:
         passes, each trimmed to its own longest response r (see ``length_buckets``), over r - 1 columns:
         a response's last token is never an input, since its logits would predict past the end. Only
         response positions are meaningful: the columns past the longest response of a row's pass hold 0.
-        Short sequences on CPU run with eager attention (see ``short_sequence_attention``).
+        Short sequences on CPU run with eager attention (see ``short_sequence_attention``); a tied input
+        embedding gets a sparse gradient (``sparse_tied_embedding_grad``).
         """
         if mb.vision is not None:  # images: the VLM's own vision path and positions
             return vision_forward(model, mb, self._token_stats, with_entropy)
@@ -94,7 +96,7 @@ class Learner:
         buckets = [torch.arange(mb.size)] if self.one_pass else length_buckets(lengths)
         device = mb.input_ids.device
         parts = []
-        with short_sequence_attention(model, P + R):
+        with short_sequence_attention(model, P + R), sparse_tied_embedding_grad(model):
             prefix = (
                 None
                 if self.one_pass

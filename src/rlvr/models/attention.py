@@ -6,6 +6,13 @@ on one thread and about 2x faster forward + backward on two or more, since its b
 threads; on a 2-thread CPU that took ~18% off a whole learner update of the quickstart model. Past
 ``EAGER_MAX_LEN`` positions the fused kernel wins, and on GPUs it always does, so the switch is
 limited to CPU, short sequences and models that use SDPA, and off under activation checkpointing.
+
+The fused kernel's bfloat16 backward on the CPU is also slower than its float32 one up to a few hundred
+positions (forward + backward of the 0.5B shape's 14 heads over 95 queries and 157 keys, one thread:
+88 ms in bfloat16, 35 ms with the inputs cast to float32; at ~300 positions even, at ~1,000 bfloat16
+wins). So a bfloat16 or float16 model's passes of ``EAGER_MAX_LEN`` to ``FLOAT32_MAX_LEN`` positions
+run the same kernel on float32 copies of the queries, keys and values, the output cast back: the same
+attention, with less rounding than the half-precision kernel.
 """
 
 from __future__ import annotations
@@ -16,25 +23,57 @@ from collections.abc import Iterator
 import torch
 
 EAGER_MAX_LEN = 64
+FLOAT32_MAX_LEN = 256
+FLOAT32_SDPA = "rlvr_sdpa_float32"
+"""The name under which ``sdpa_in_float32`` is registered with transformers' attention functions."""
 
 
 @contextlib.contextmanager
 def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[None]:
     """Run ``model`` with eager attention inside the block when it is an SDPA model on CPU and passes are
-    at most ``EAGER_MAX_LEN`` long; otherwise leave it as it is. The setting is the model's own (its
-    config), so nothing else may run this model object meanwhile (the learner's passes are sequential)."""
+    at most ``EAGER_MAX_LEN`` long, with SDPA in float32 when it is a half-precision one and they are at
+    most ``FLOAT32_MAX_LEN``; otherwise leave it as it is. The setting is the model's own (its config), so
+    nothing else may run this model object meanwhile (the learner's passes are sequential)."""
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
-    on_cpu = next(model.parameters()).device.type == "cpu"
+    first = next(model.parameters())
     set_attn = getattr(model, "set_attn_implementation", None)  # transformers' PreTrainedModel method
-    if current != "sdpa" or not on_cpu or seq_len > EAGER_MAX_LEN or set_attn is None or _checkpointed(model):
+    if current != "sdpa" or first.device.type != "cpu" or set_attn is None or _checkpointed(model):
         yield
         return
-    set_attn("eager")
+    if seq_len <= EAGER_MAX_LEN:
+        chosen = "eager"
+    elif seq_len <= FLOAT32_MAX_LEN and first.dtype in (torch.bfloat16, torch.float16):
+        chosen = _register_float32_sdpa()
+    else:
+        yield
+        return
+    set_attn(chosen)
     try:
         yield
     finally:
         set_attn(current)
+
+
+def sdpa_in_float32(module, query, key, value, attention_mask, *args, **kwargs):
+    """transformers' SDPA attention on float32 copies of ``query``, ``key``, ``value`` and a float mask;
+    the output in the queries' dtype (the attention weights are None, as SDPA's)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    mask = attention_mask
+    if mask is not None and mask.is_floating_point():
+        mask = mask.float()
+    out, weights = sdpa_attention_forward(
+        module, query.float(), key.float(), value.float(), mask, *args, **kwargs
+    )
+    return out.to(query.dtype), weights
+
+
+def _register_float32_sdpa() -> str:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(FLOAT32_SDPA, sdpa_in_float32)
+    return FLOAT32_SDPA
 
 
 def _checkpointed(model: torch.nn.Module) -> bool:

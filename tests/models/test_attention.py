@@ -1,0 +1,82 @@
+"""The learner's choice of attention kernel on CPU (``rlvr.models.attention``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlvr.models.attention import (
+    EAGER_MAX_LEN,
+    FLOAT32_MAX_LEN,
+    FLOAT32_SDPA,
+    sdpa_in_float32,
+    short_sequence_attention,
+)
+from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_tiny_model(TinyModelConfig(max_positions=512), build_tokenizer())
+
+
+def _inside(model, seq_len: int) -> str:
+    with short_sequence_attention(model, seq_len):
+        chosen = model.config._attn_implementation
+    assert model.config._attn_implementation == "sdpa"  # restored
+    return chosen
+
+
+@pytest.mark.parametrize(
+    ("dtype", "seq_len", "expected"),
+    [
+        (torch.float32, EAGER_MAX_LEN, "eager"),
+        (torch.float32, EAGER_MAX_LEN + 1, "sdpa"),
+        (torch.bfloat16, EAGER_MAX_LEN, "eager"),
+        (torch.bfloat16, EAGER_MAX_LEN + 1, FLOAT32_SDPA),
+        (torch.bfloat16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
+        (torch.bfloat16, FLOAT32_MAX_LEN + 1, "sdpa"),
+        (torch.float16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
+    ],
+)
+def test_kernel_by_dtype_and_length(model, dtype, seq_len, expected):
+    assert _inside(model.to(dtype), seq_len) == expected
+
+
+def test_checkpointed_models_keep_their_kernel(model):
+    model = model.to(torch.bfloat16)
+    model.gradient_checkpointing_enable()
+    try:
+        assert _inside(model, 100) == "sdpa"
+    finally:
+        model.gradient_checkpointing_disable()
+
+
+def test_float32_sdpa_is_sdpa_on_float32_inputs_with_gradients():
+    from types import SimpleNamespace
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    gen = torch.Generator().manual_seed(0)
+    module = SimpleNamespace(num_key_value_groups=2, is_causal=True)
+    q = torch.randn(2, 4, 70, 16, generator=gen).bfloat16().requires_grad_()
+    k = torch.randn(2, 2, 90, 16, generator=gen).bfloat16().requires_grad_()
+    v = torch.randn(2, 2, 90, 16, generator=gen).bfloat16().requires_grad_()
+    allowed = torch.ones(70, 90, dtype=torch.bool).tril(20)
+    mask = torch.where(allowed, 0.0, torch.finfo(torch.bfloat16).min).bfloat16()[None, None]
+    out, weights = sdpa_in_float32(module, q, k, v, mask, scaling=0.25)
+    assert out.dtype == torch.bfloat16 and weights is None
+    ref, _ = sdpa_attention_forward(module, q.float(), k.float(), v.float(), mask.float(), scaling=0.25)
+    assert torch.equal(out, ref.bfloat16())
+    out.float().sum().backward()
+    assert q.grad is not None and q.grad.dtype == torch.bfloat16 and torch.isfinite(q.grad.float()).all()
+
+
+def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(model):
+    model = model.to(torch.bfloat16)
+    ids = torch.randint(3, 20, (2, 100), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits.float()
+        with short_sequence_attention(model, ids.size(1)):
+            upcast = model(input_ids=ids).logits.float()
+    torch.testing.assert_close(upcast, plain, rtol=0.05, atol=0.05)

@@ -3,6 +3,7 @@
     python benchmarks/decode_step.py --shape smollm-135m --dtype bfloat16
     python benchmarks/decode_step.py --shape smollm-135m --dtype bfloat16 --mallopt
     python benchmarks/decode_step.py --shape smollm-135m --dtype bfloat16 --floor --steps 48
+    python benchmarks/decode_step.py --shape qwen2.5-0.5b --dtype bfloat16 --sampler-ab --steps 40
 
 8 rows (``--rows``) after a 40-token prompt, ``--steps`` decode steps each sampled with ``sample_next``
 (temperature 1), twice; one torch thread. ``--mallopt`` first raises glibc's mmap threshold to its
@@ -10,6 +11,8 @@ maximum (32 MiB) and its trim threshold to 1 GiB (``mallopt``, the same as the e
 ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``), so that freed blocks of a few
 MiB (logits, the sampler's float64 cumulative sums) are reused instead of being returned to the kernel
 and faulted in again at the next step: the system time and minor page faults a step are what it saves.
+``--sampler-ab`` runs the decode loop with ``sample_next`` and with the sampler it replaced
+(``one_level_sample_next``: a (B, V) log-softmax and a (B, V) float64 cumulative sum), alternating.
 """
 
 from __future__ import annotations
@@ -43,7 +46,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time, interleaved, a decode step's bare matmuls (matmul_floor.py's) and the decoder without "
         "sampling: what the step spends beyond its matmuls, and on sampling",
     )  # fmt: skip
+    p.add_argument("--sampler-ab", action="store_true", help="the sampler against the one it replaced")
     return p.parse_args(argv)
+
+
+def one_level_sample_next(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """rlvr's sampler before the two-level search (temperature 1, no truncation), for ``--sampler-ab``."""
+    logp = logits.float().log_softmax(-1)  # (B, V)
+    cdf = logp.exp().double().cumsum(-1)
+    u = torch.rand((logits.size(0), 1), dtype=torch.float64)
+    tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1).clamp_max(logits.size(-1) - 1)
+    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
 
 
 def usage() -> tuple[float, float, int]:
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     vocab = min(1000, shapes.SHAPES[args.shape]["vocab_size"])  # ids the embedding has
     layers, head = matmul_floor.linears(model)
 
-    def decode(sample: bool) -> tuple[float, float, float]:
+    def decode(sample: bool, sampler=sample_next) -> tuple[float, float, float]:
         cache = decoder.new_cache(B, P + args.steps + 1)
         decoder(torch.randint(2, vocab, (B, P)), torch.arange(P).expand(B, P), cache)
         tok = torch.randint(2, vocab, (B,))
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.steps):
             logits = decoder(tok[:, None], torch.full((B, 1), cache.length), cache)
             if sample:
-                tok, _ = sample_next(logits, 1.0)
+                tok, _ = sampler(logits, 1.0)
         u1, s1, f1 = usage()
         return (u1 - u0) / args.steps * 1e3, (s1 - s0) / args.steps * 1e3, (f1 - f0) / args.steps
 
@@ -88,6 +101,18 @@ def main(argv: list[str] | None = None) -> None:
 
     name = f"{args.shape} {args.dtype}{' mallopt' if args.mallopt else ''}"
     with torch.no_grad():
+        if args.sampler_ab:
+            for rep in range(3):
+                for label, sampler in (
+                    ("sample_next", sample_next),
+                    ("one-level (before)", one_level_sample_next),
+                ):
+                    user, system, faults = decode(True, sampler)
+                    print(
+                        f"{name} rep {rep} {label} sampler: a decode step {user + system:.1f} CPU ms (system "
+                        f"{system:.1f}), {faults:.0f} minor page faults"
+                    )
+            return
         for rep in range(2 if not args.floor else 3):
             user, system, faults = decode(sample=True)
             print(

@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rlvr.rollout import sampling
 from rlvr.rollout.sampling import CDF_BLOCK, sample_categorical, sample_next
+
+
+@pytest.fixture(params=["one level", "two levels"])
+def levels(request, monkeypatch):
+    """Both searches at every vocabulary size: the two levels forced down to the smallest."""
+    if request.param == "two levels":
+        monkeypatch.setattr(sampling, "ONE_LEVEL_MAX_VOCAB", 0)
+    return request.param
 
 
 def _one_level(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -16,7 +25,7 @@ def _one_level(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("vocab", [5, CDF_BLOCK, 2 * CDF_BLOCK, 3 * CDF_BLOCK + 7, 49_152])
-def test_draws_match_the_one_level_search(vocab):
+def test_draws_match_the_one_level_search(vocab, levels):
     gen = torch.Generator().manual_seed(vocab)
     rows = 256
     logits = torch.randn(rows, vocab, generator=gen) * torch.rand(rows, 1, generator=gen) * 8
@@ -30,7 +39,7 @@ def test_draws_match_the_one_level_search(vocab):
     assert (weights.gather(-1, draws[:, None]) > 0).all()  # a zero weight is never drawn
 
 
-def test_a_block_of_zeros_and_the_last_positive_weight_of_a_block():
+def test_a_block_of_zeros_and_the_last_positive_weight_of_a_block(levels):
     vocab = 3 * CDF_BLOCK + 5
     weights = torch.zeros(4, vocab)
     weights[:, 10] = 1.0  # block 0
@@ -41,7 +50,7 @@ def test_a_block_of_zeros_and_the_last_positive_weight_of_a_block():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_sample_next_logprob_equals_the_log_softmax(dtype, temperature):
+def test_sample_next_logprob_equals_the_log_softmax(dtype, temperature, levels):
     gen = torch.Generator().manual_seed(0)
     logits = (torch.randn(16, 3 * CDF_BLOCK + 11, generator=gen) * 4).to(dtype)
     logits[3, 100:] = float("-inf")

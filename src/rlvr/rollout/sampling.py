@@ -23,6 +23,8 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 CDF_BLOCK = 1024
 """Tokens a block in ``sample_categorical``'s two-level search."""
+ONE_LEVEL_MAX_VOCAB = 8 * CDF_BLOCK
+"""Up to this many ids one cumulative sum over the row is cheaper than the two levels' extra operators."""
 
 
 def sample_categorical(
@@ -34,11 +36,11 @@ def sample_categorical(
     the first index whose cumulative weight exceeds u ~ U[0, total). (B, V) -> (B,)
 
     One uniform a row, several times cheaper than torch.multinomial on CPU; a zero-weight token is never
-    drawn. The search has two levels, so that no (B, V) cumulative sum is built: the weights' sums over
-    blocks of ``CDF_BLOCK`` tokens (in float64) find the block, then a cumulative sum within that block
-    alone finds the token. The draw is the one-level search's up to float64 rounding (12x less time at
-    152k ids on one CPU thread; ``benchmarks/decode_step.py``). ``uniforms`` (B, 1) float64 in [0, 1)
-    on ``probs``' device are the rows' u / total (drawn here from ``generator`` on the CPU when not given).
+    drawn. Past ``ONE_LEVEL_MAX_VOCAB`` ids the search has two levels, so that no (B, V) cumulative sum
+    is built: the weights' sums over blocks of ``CDF_BLOCK`` ids (in float64) find the block, then a
+    cumulative sum within that block alone finds the token; the draw is the one-level search's up to
+    float64 rounding. ``uniforms`` (B, 1) float64 in [0, 1) on ``probs``' device are the rows' u / total
+    (drawn here from ``generator`` on the CPU when not given).
     """
     assert probs.dim() == 2, probs.shape
     if uniforms is None:
@@ -49,6 +51,10 @@ def sample_categorical(
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``sample_categorical``'s draws (B,) for uniforms ``u`` (B, 1), and the rows' totals (B, 1) float64."""
     B, V = probs.shape
+    if V <= ONE_LEVEL_MAX_VOCAB:
+        cdf = probs.double().cumsum(-1)  # (B, V)
+        tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
+        return tokens.clamp_max(V - 1), cdf[:, -1:]
     block_cdf = _block_sums(probs).cumsum(-1)  # (B, nb) float64
     target = u * block_cdf[:, -1:]
     block = torch.searchsorted(block_cdf, target, right=True).clamp_max(block_cdf.size(1) - 1)  # (B, 1)
@@ -85,8 +91,9 @@ def sample_next(
     The returned log-probability is that of the token under softmax(logits / temperature), without
     top-k / top-p truncation (what the learner computes). Greedy when temperature == 0 (logprob under T=1).
     ``uniforms`` (B, 1): the rows' draws (see ``sample_categorical``), else drawn from ``generator``.
-    Without truncation no (B, V) log-softmax is built: the draw is from exp(x - max x), and the token's
-    log-probability is x - max x - log sum exp(x - max x), the sum in float64.
+    Without truncation and past ``ONE_LEVEL_MAX_VOCAB`` ids no (B, V) log-softmax is built: the draw is
+    from exp(x - max x), and the token's log-probability is x - max x - log sum exp(x - max x), the sum
+    in float64 (the two-level search's block sums).
     """
     logits = logits.float()
     if temperature == 0:
@@ -96,6 +103,10 @@ def sample_next(
     if (0 < top_k < logits.size(-1)) or top_p < 1.0:
         tokens = sample_categorical(filter_logits(scaled, top_k, top_p).softmax(-1), generator, uniforms)
         return tokens, scaled.log_softmax(-1).gather(-1, tokens[:, None]).squeeze(-1)
+    if logits.size(-1) <= ONE_LEVEL_MAX_VOCAB:  # few ids: fewer operators matter more than fewer passes
+        logp = scaled.log_softmax(-1)  # (B, V)
+        tokens = sample_categorical(logp.exp(), generator, uniforms)
+        return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
     shift = scaled.amax(-1, keepdim=True)  # (B, 1)
     weights = (scaled - shift).exp_()  # (B, V), the largest 1
     if uniforms is None:

@@ -20,7 +20,6 @@ from rlvr.algorithms.logprobs import token_logprobs
 from rlvr.algorithms.registries import zero_at_zero_advantage
 from rlvr.config import OptimConfig, TrainerConfig
 from rlvr.models.attention import short_sequence_attention
-from rlvr.models.embedding_grad import sparse_tied_embedding_grad
 from rlvr.models.memory import hint
 from rlvr.models.prefix import SharedPrefix
 from rlvr.training.batch import TokenBatch, length_buckets
@@ -86,8 +85,7 @@ class Learner:
         passes, each trimmed to its own longest response r (see ``length_buckets``), over r - 1 columns:
         a response's last token is never an input, since its logits would predict past the end. Only
         response positions are meaningful: the columns past the longest response of a row's pass hold 0.
-        Short sequences on CPU run with eager attention (see ``short_sequence_attention``); a tied input
-        embedding gets a sparse gradient (``sparse_tied_embedding_grad``).
+        Short sequences on CPU run with eager attention (see ``short_sequence_attention``).
         """
         if mb.vision is not None:  # images: the VLM's own vision path and positions
             return vision_forward(model, mb, self._token_stats, with_entropy)
@@ -96,7 +94,7 @@ class Learner:
         buckets = [torch.arange(mb.size)] if self.one_pass else length_buckets(lengths)
         device = mb.input_ids.device
         parts = []
-        with short_sequence_attention(model, P + R), sparse_tied_embedding_grad(model):
+        with short_sequence_attention(model, P + R):
             prefix = (
                 None
                 if self.one_pass

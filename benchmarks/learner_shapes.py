@@ -17,7 +17,6 @@ Variants:
     rlvr-eager  the same with eager attention (matmul, softmax, matmul) at any length, not only <= 64
     rlvr-1024   the same with the log-softmax in chunks of trainer.logprob_chunk_tokens (1,024) positions,
                 not capped at the CPU's cache-sized rlvr.algorithms.logprobs.CPU_CHUNK_VALUES
-    rlvr-dense-emb  the same with the tied embedding's default dense gradient (no ``sparse_tied_embedding_grad``)
     rlvr-bf16-attn  the same with half-precision SDPA past ``EAGER_MAX_LEN`` (no float32 copies up to
                 ``FLOAT32_MAX_LEN``)
     rlvr-1pass  the same with one model call a micro-batch (``Learner.one_pass``: no shared prefix)
@@ -29,13 +28,12 @@ Variants:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from unittest.mock import patch
@@ -103,16 +101,10 @@ def plain_update(model, optimizer, batch, adv) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
-@contextlib.contextmanager
-def _no_change(model: torch.nn.Module) -> Iterator[None]:
-    yield
-
-
 def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[[], None]]:
     from rlvr.algorithms import AlgorithmConfig, logprobs
     from rlvr.config import OptimConfig, TrainerConfig
     from rlvr.models import attention
-    from rlvr.training import learner as learner_module
     from rlvr.training.learner import Learner
 
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
@@ -136,7 +128,6 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
         "rlvr": lambda: learner.update(batch, adv, None, None),
         "rlvr-eager": update_with(attention, "EAGER_MAX_LEN", 1 << 30),  # eager attention at any length
         "rlvr-1024": update_with(logprobs, "CPU_CHUNK_VALUES", 1 << 62),  # chunks not capped to the cache
-        "rlvr-dense-emb": update_with(learner_module, "sparse_tied_embedding_grad", _no_change),
         "rlvr-bf16-attn": update_with(attention, "FLOAT32_MAX_LEN", attention.EAGER_MAX_LEN),
         "rlvr-1pass": lambda: one_pass.update(batch, adv, None, None),
         "plain": lambda: plain_update(model, optimizer, batch, adv),

@@ -5,8 +5,8 @@
 
 ``supervised``: mean and per-seed held-out errors of each module, next to the constant predictor.
 ``rl``: for each run directory (``rlvr train`` output), the final held-out metrics, the probe errors,
-the training SR over the first and last tenth of the updates, env steps/s and where the time went;
-written as one small JSON and printed as a Markdown table.
+the training SR over the first and last tenth of the updates and over each 100 updates, env steps/s and
+where the time went; written as one small JSON and printed as a Markdown table.
 """
 
 from __future__ import annotations
@@ -79,6 +79,14 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
         },
         "final": {k: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("eval/")},
         "evals": [{k: v for k, v in r.items() if k.startswith("eval/") or k == "step"} for r in evals],
+        "train_curve_per_100_updates": [
+            {
+                "env_steps": part[-1]["nav/env_steps"],
+                "train_sr": round(mean("nav/success", part), 3),
+                "length": round(mean("nav/length", part), 1),
+            }
+            for part in (train[i : i + 100] for i in range(0, len(train) - 99, 100))
+        ],
     }
     return out
 

@@ -43,9 +43,16 @@ def sample_categorical(
     (drawn here from ``generator`` on the CPU when not given).
     """
     assert probs.dim() == 2, probs.shape
+    return _inverse_cdf(probs, _draws(probs, generator, uniforms))[0]
+
+
+def _draws(
+    probs: torch.Tensor, generator: torch.Generator | None, uniforms: torch.Tensor | None
+) -> torch.Tensor:
+    """The rows' uniforms (B, 1) float64 on ``probs``' device: ``uniforms``, else drawn from ``generator``."""
     if uniforms is None:
         uniforms = torch.rand((probs.size(0), 1), generator=generator, dtype=torch.float64)
-    return _inverse_cdf(probs, uniforms.to(probs.device))[0]
+    return uniforms.to(probs.device)
 
 
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,9 +116,7 @@ def sample_next(
         return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
     shift = scaled.amax(-1, keepdim=True)  # (B, 1)
     weights = (scaled - shift).exp_()  # (B, V), the largest 1
-    if uniforms is None:
-        uniforms = torch.rand((weights.size(0), 1), generator=generator, dtype=torch.float64)
-    tokens, total = _inverse_cdf(weights, uniforms.to(weights.device))  # (B,), (B, 1)
+    tokens, total = _inverse_cdf(weights, _draws(weights, generator, uniforms))  # (B,), (B, 1)
     return tokens, (scaled.gather(-1, tokens[:, None]) - shift - total.log().float()).squeeze(-1)
 
 

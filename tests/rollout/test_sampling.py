@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rlvr.rollout import sampling
-from rlvr.rollout.sampling import CDF_BLOCK, sample_categorical, sample_next
+from rlvr.rollout.sampling import CDF_BLOCK, ONE_LEVEL_MAX_VOCAB, one_level, sample_categorical, sample_next
 
 
 @pytest.fixture(params=["one level", "two levels"])
@@ -60,3 +60,10 @@ def test_sample_next_logprob_equals_the_log_softmax(dtype, temperature, levels):
     # the same draws as drawing from the normalised probabilities with the same uniforms
     u = torch.rand((16, 1), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     assert torch.equal(tokens, _one_level((logits.float() / temperature).softmax(-1), u))
+
+
+def test_the_two_levels_are_for_large_vocabularies_on_the_cpu_only():
+    assert one_level(torch.empty(8, ONE_LEVEL_MAX_VOCAB))
+    assert not one_level(torch.empty(8, ONE_LEVEL_MAX_VOCAB + 1))
+    # an accelerator keeps the one-level search (fewer kernel launches a decode step); shapes only here
+    assert one_level(torch.empty(8, 151_936, device="meta"))

@@ -27,6 +27,13 @@ ONE_LEVEL_MAX_VOCAB = 8 * CDF_BLOCK
 """Up to this many ids one cumulative sum over the row is cheaper than the two levels' extra operators."""
 
 
+def one_level(x: torch.Tensor) -> bool:
+    """Whether the sampler takes the one-level search for rows ``x`` (B, V): few ids, or an accelerator,
+    where a (B, V) cumulative sum is cheap and each extra operator is one more kernel launch in a decode
+    loop that is bound by launches (``docs/performance.md``)."""
+    return x.size(-1) <= ONE_LEVEL_MAX_VOCAB or x.device.type != "cpu"
+
+
 def sample_categorical(
     probs: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -36,7 +43,7 @@ def sample_categorical(
     the first index whose cumulative weight exceeds u ~ U[0, total). (B, V) -> (B,)
 
     One uniform a row, several times cheaper than torch.multinomial on CPU; a zero-weight token is never
-    drawn. Past ``ONE_LEVEL_MAX_VOCAB`` ids the search has two levels, so that no (B, V) cumulative sum
+    drawn. On the CPU past ``ONE_LEVEL_MAX_VOCAB`` ids the search has two levels, so that no (B, V) cumulative sum
     is built: the weights' sums over blocks of ``CDF_BLOCK`` ids (in float64) find the block, then a
     cumulative sum within that block alone finds the token; the draw is the one-level search's up to
     float64 rounding. ``uniforms`` (B, 1) float64 in [0, 1) on ``probs``' device are the rows' u / total
@@ -58,7 +65,7 @@ def _draws(
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``sample_categorical``'s draws (B,) for uniforms ``u`` (B, 1), and the rows' totals (B, 1) float64."""
     B, V = probs.shape
-    if V <= ONE_LEVEL_MAX_VOCAB:
+    if one_level(probs):
         cdf = probs.double().cumsum(-1)  # (B, V)
         tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
         return tokens.clamp_max(V - 1), cdf[:, -1:]
@@ -98,7 +105,7 @@ def sample_next(
     The returned log-probability is that of the token under softmax(logits / temperature), without
     top-k / top-p truncation (what the learner computes). Greedy when temperature == 0 (logprob under T=1).
     ``uniforms`` (B, 1): the rows' draws (see ``sample_categorical``), else drawn from ``generator``.
-    Without truncation and past ``ONE_LEVEL_MAX_VOCAB`` ids no (B, V) log-softmax is built: the draw is
+    Without truncation, on the CPU past ``ONE_LEVEL_MAX_VOCAB`` ids, no (B, V) log-softmax is built: the draw is
     from exp(x - max x), and the token's log-probability is x - max x - log sum exp(x - max x), the sum
     in float64 (the two-level search's block sums).
     """
@@ -110,7 +117,7 @@ def sample_next(
     if (0 < top_k < logits.size(-1)) or top_p < 1.0:
         tokens = sample_categorical(filter_logits(scaled, top_k, top_p).softmax(-1), generator, uniforms)
         return tokens, scaled.log_softmax(-1).gather(-1, tokens[:, None]).squeeze(-1)
-    if logits.size(-1) <= ONE_LEVEL_MAX_VOCAB:  # few ids: fewer operators matter more than fewer passes
+    if one_level(logits):  # few ids or an accelerator: fewer operators matter more than fewer passes
         logp = scaled.log_softmax(-1)  # (B, V)
         tokens = sample_categorical(logp.exp(), generator, uniforms)
         return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)

@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import torch
 
@@ -51,12 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def one_level_sample_next(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """rlvr's sampler before the two-level search (temperature 1, no truncation), for ``--sampler-ab``."""
-    logp = logits.float().log_softmax(-1)  # (B, V)
-    cdf = logp.exp().double().cumsum(-1)
-    u = torch.rand((logits.size(0), 1), dtype=torch.float64)
-    tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1).clamp_max(logits.size(-1) - 1)
-    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
+    """rlvr's sampler as it was before the two-level search: ``sample_next`` with the one-level search at
+    every vocabulary size (a (B, V) log-softmax and a (B, V) float64 cumulative sum), for ``--sampler-ab``."""
+    from rlvr.rollout import sampling
+
+    with patch.object(sampling, "ONE_LEVEL_MAX_VOCAB", logits.size(-1)):
+        return sampling.sample_next(logits, temperature)
 
 
 def usage() -> tuple[float, float, int]:

@@ -43,11 +43,11 @@ def sample_categorical(
     the first index whose cumulative weight exceeds u ~ U[0, total). (B, V) -> (B,)
 
     One uniform a row, several times cheaper than torch.multinomial on CPU; a zero-weight token is never
-    drawn. On the CPU past ``ONE_LEVEL_MAX_VOCAB`` ids the search has two levels, so that no (B, V) cumulative sum
-    is built: the weights' sums over blocks of ``CDF_BLOCK`` ids (in float64) find the block, then a
-    cumulative sum within that block alone finds the token; the draw is the one-level search's up to
-    float64 rounding. ``uniforms`` (B, 1) float64 in [0, 1) on ``probs``' device are the rows' u / total
-    (drawn here from ``generator`` on the CPU when not given).
+    drawn. On the CPU past ``ONE_LEVEL_MAX_VOCAB`` ids the search has two levels, so that no (B, V)
+    cumulative sum is built: the weights' sums over blocks of ``CDF_BLOCK`` ids (in float64) find the
+    block, then a cumulative sum within that block alone finds the token; the draw is the one-level
+    search's up to float64 rounding. ``uniforms`` (B, 1) float64 in [0, 1) on ``probs``' device are the
+    rows' u / total (drawn here from ``generator`` on the CPU when not given).
     """
     assert probs.dim() == 2, probs.shape
     return _inverse_cdf(probs, _draws(probs, generator, uniforms))[0]
@@ -105,9 +105,9 @@ def sample_next(
     The returned log-probability is that of the token under softmax(logits / temperature), without
     top-k / top-p truncation (what the learner computes). Greedy when temperature == 0 (logprob under T=1).
     ``uniforms`` (B, 1): the rows' draws (see ``sample_categorical``), else drawn from ``generator``.
-    Without truncation, on the CPU past ``ONE_LEVEL_MAX_VOCAB`` ids, no (B, V) log-softmax is built: the draw is
-    from exp(x - max x), and the token's log-probability is x - max x - log sum exp(x - max x), the sum
-    in float64 (the two-level search's block sums).
+    Without truncation, on the CPU past ``ONE_LEVEL_MAX_VOCAB`` ids, no (B, V) log-softmax is built: the
+    draw is from exp(x - max x), and the token's log-probability is x - max x - log sum exp(x - max x),
+    the sum in float64 (the two-level search's block sums).
     """
     logits = logits.float()
     if temperature == 0:

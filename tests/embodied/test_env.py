@@ -107,10 +107,34 @@ def test_train_and_test_layouts_are_disjoint():
     )
 
 
-def test_vector_env_resumes_exactly():
+def test_worlds_in_one_process_render_their_own_mazes():
+    """MiniWorld draws every world from display list 1; each world here compiles and draws its own, so
+    building and stepping another world (a held-out env, or a neighbour in a sync vector env) leaves
+    this world's view as it was."""
+    from rlvr.embodied.env import STOP, ImageNavEnv
+
+    a = ImageNavEnv(CFG, "train", seed=0)
+    b = ImageNavEnv(CFG, "test", seed=1)
+    try:
+        view = a.observe()
+        assert not np.array_equal(view[0], b.observe()[0])  # another maze, another view
+        for _ in range(CFG.episodes_per_maze + 1):  # b ends episodes and builds its next maze
+            b.step(STOP)
+        np.testing.assert_array_equal(a.observe(), view)
+        a.close()
+        alone = ImageNavEnv(CFG, "train", seed=0)  # the same episode in a world of its own
+        np.testing.assert_array_equal(alone.observe(), view)
+        alone.close()
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_vector_env_resumes_exactly(mode):
     from rlvr.embodied.vec import make_vector_env, restore, states
 
-    venv = make_vector_env(CFG, 2, seed=3, mode="async")
+    venv = make_vector_env(CFG, 2, seed=3, mode=mode)
     try:
         venv.reset()
         rng = np.random.default_rng(0)

@@ -73,7 +73,10 @@ def _world_class() -> type:
     from miniworld.opengl import FrameBuffer, Texture
     from miniworld.params import DEFAULT_PARAMS
 
+    from rlvr.embodied import gl_lists
+
     _remember_texture_paths(Texture)
+    gl_lists.install()
 
     class LayoutWorld(MiniWorldEnv):
         def __init__(self, layout: Layout, size: int, radius: float) -> None:
@@ -108,6 +111,20 @@ def _world_class() -> type:
                     self.connect_rooms(rooms[a], rooms[b], min_x=x0, max_x=x1)
             x0, x1, z0, z1 = lay.room_rect(0)
             self.place_agent(pos=np.array([(x0 + x1) / 2, 0.0, (z0 + z1) / 2]), dir=0.0)
+
+        # MiniWorld compiles and draws every world's static geometry as display list 1; each world here
+        # has a list of its own, so that several worlds in one process render their own mazes
+        def _render_static(self) -> None:
+            with gl_lists.own_display_list(self):
+                super()._render_static()
+
+        def _render_world(self, frame_buffer: Any, render_agent: bool) -> Any:
+            with gl_lists.own_display_list(self):
+                return super()._render_world(frame_buffer, render_agent)
+
+        def close(self) -> None:
+            gl_lists.release(self)
+            super().close()
 
     return LayoutWorld
 

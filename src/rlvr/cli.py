@@ -78,9 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
             "config", help="print the resolved config, each field with its description and default"
         )
     )
-    e = sub.add_parser("eval", help="evaluate a model on the recipe's data.eval (pass@k, accuracy)")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a model on the recipe's data.eval (pass@k, accuracy), or a navigation policy on held-out mazes",
+    )
     _add_recipe(e)
-    e.add_argument("--model", help="model directory or hub id (default: the recipe's model)")
+    e.add_argument(
+        "--model",
+        help="model directory or hub id (default: the recipe's model); for an image-goal recipe, a training "
+        "run directory or its checkpoint",
+    )
     e.add_argument("--output", help="write the metrics as JSON to this file")
     e.add_argument(
         "--run-dir", help="also add the metrics to this run's metrics.jsonl (shown by `rlvr report`)"
@@ -195,6 +202,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from rlvr.embodied.train import train_main
 
         return train_main(args.recipe, args.overrides, args.resume, show)
+    if args.command == "eval" and _is_embodied(args.recipe):
+        from rlvr.embodied.evaluate import eval_main
+
+        _print_metrics(eval_main(args.recipe, args.overrides, args.model, args.output, args.run_dir))
+        return 0
     cfg = load_config(args.recipe, args.overrides)
     if args.command == "config":
         from rlvr.config_doc import annotated_yaml

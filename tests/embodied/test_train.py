@@ -93,3 +93,85 @@ def test_every_imagenav_recipe_validates():
         assert is_embodied_recipe(read_recipe(path)), path
         cfg = load_imagenav_config(path)
         assert cfg.policy.arch in {"late_fusion", "channelcat", "s2d_channelcat", "cross_attention"}
+
+
+def _tiny_recipe(tmp_path, **policy):
+    import yaml
+
+    recipe = tmp_path / f"tiny-{'-'.join(f'{k}{v}' for k, v in policy.items())}.yaml"
+    body = {**TINY, "policy": {**TINY["policy"], **policy}, "output_dir": str(tmp_path / "runs"), "name": "t"}
+    recipe.write_text(yaml.safe_dump({"embodied": body}))
+    return recipe
+
+
+@needs_miniworld
+def test_rlvr_eval_scores_a_checkpoint_as_training_does(tmp_path, capsys):
+    import json
+
+    from rlvr.cli import main
+    from rlvr.embodied.evaluate import evaluate_run
+    from rlvr.embodied.train import NavTrainer
+    from rlvr.tracking.logger import read_metrics
+
+    recipe = _tiny_recipe(tmp_path)
+    cfg = load_imagenav_config(recipe)
+    run = tmp_path / "run"
+    trainer = NavTrainer(cfg, run)
+    try:
+        trainer.step()
+        trainer.save(run / "checkpoints" / "latest.pt")
+        (run / "metrics.jsonl").write_text('{"step": 1, "nav/success": 0.0}\n')
+        expected = evaluate_run(trainer.policy, cfg, None, probe=True)
+    finally:
+        trainer.close()
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(recipe), "--model", str(run), "--output", str(out), "--run-dir", str(run)]) == 0
+    assert json.loads(out.read_text()) == expected  # the same episodes, the same probe
+    assert f"eval/heldout/success: {expected['eval/heldout/success']:.4f}" in capsys.readouterr().out
+    last = read_metrics(run / "metrics.jsonl")[-1]
+    assert last["step"] == 1 and last["eval/heldout/spl"] == expected["eval/heldout/spl"]
+    # a policy trained with sliding, evaluated without it: an override of the recipe
+    assert (
+        main(["eval", str(recipe), "--model", str(run / "checkpoints" / "latest.pt"), "env.sliding=false"])
+        == 0
+    )
+
+
+@needs_miniworld
+def test_checkpoint_errors_name_the_field_before_any_env_is_built(tmp_path, capsys):
+    from rlvr.cli import main
+    from rlvr.embodied.train import NavTrainer, make_policy
+    from rlvr.embodied.weights import save_perception
+
+    recipe = _tiny_recipe(tmp_path)
+    assert main(["eval", str(recipe)]) == 2
+    assert "--model: give the policy to evaluate" in capsys.readouterr().err
+    assert main(["eval", str(recipe), "--model", str(tmp_path / "nothing")]) == 2
+    assert "--model: no checkpoint at" in capsys.readouterr().err
+
+    late = load_imagenav_config(_tiny_recipe(tmp_path, arch="late_fusion"))
+    trainer = NavTrainer(late, tmp_path / "late")
+    trainer.save(tmp_path / "late.pt")
+    trainer.close()
+    assert main(["eval", str(recipe), "--model", str(tmp_path / "late.pt")]) == 2
+    assert "holds a 'late_fusion' policy; the recipe's policy.arch is 'channelcat'" in capsys.readouterr().err
+    cc = load_imagenav_config(recipe)
+    save_perception(
+        make_policy(cc).perception,
+        tmp_path / "perc.pt",
+        arch="channelcat",
+        width=4,
+        feat_dim=16,
+        obs_size=cc.env.obs_size,
+    )
+    assert main(["eval", str(recipe), "--model", str(tmp_path / "perc.pt")]) == 2
+    assert "use policy.init_perception" in capsys.readouterr().err
+
+    wide = load_imagenav_config(_tiny_recipe(tmp_path, width=8))
+    trainer = NavTrainer(wide, tmp_path / "wide")
+    trainer.save(tmp_path / "wide.pt")
+    trainer.close()
+    assert main(["eval", str(recipe), "--model", str(tmp_path / "wide.pt")]) == 2
+    assert "--model: the weights do not fit the recipe's policy" in capsys.readouterr().err
+    assert main(["train", str(recipe), f"ppo.init_from={tmp_path / 'late.pt'}"]) == 2
+    assert "ppo.init_from:" in capsys.readouterr().err

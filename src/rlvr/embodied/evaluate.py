@@ -75,10 +75,15 @@ def heldout_env(cfg: ImageNavConfig, max_goal_distance: float | None = None) -> 
 
 
 def evaluate_run(
-    policy: NavPolicy, cfg: ImageNavConfig, run_dir: Path, probe: bool, max_goal_distance: float | None = None
+    policy: NavPolicy,
+    cfg: ImageNavConfig,
+    run_dir: Path | None,
+    probe: bool,
+    max_goal_distance: float | None = None,
 ) -> dict[str, float]:
     """Held-out SR / SPL / collisions (``eval/heldout/*``) with start-goal distances up to
-    ``max_goal_distance`` (default env.goal_max), the strip, and (``probe``) the pose probe."""
+    ``max_goal_distance`` (default env.goal_max), the strip (into ``run_dir``, if given), and
+    (``probe``) the pose probe."""
     policy.eval()
     env = heldout_env(cfg, max_goal_distance)
     try:
@@ -87,7 +92,7 @@ def evaluate_run(
             f"eval/heldout/{k}": float(np.mean([s[k] for s in stats]))
             for k in ("success", "spl", "collisions", "length")
         }
-        if strip:
+        if strip and run_dir is not None:
             save_strip(strip, run_dir / "media" / "episode_strip.png")
         if probe:
             from rlvr.embodied.probe import probe_policy
@@ -99,3 +104,36 @@ def evaluate_run(
         env.close()
         policy.train()
     return out
+
+
+def eval_main(
+    recipe: str, overrides: list[str], model: str | None, output: str | None, run_dir: str | None
+) -> dict[str, float]:
+    """``rlvr eval`` for an image-goal recipe: the policy of a training checkpoint (``model``: a run
+    directory or a ``.pt``) on the recipe's held-out mazes, under the recipe's env settings (so a policy
+    trained with sliding can be evaluated without it); SR, SPL, collisions and the pose probe."""
+    import json
+
+    from rlvr.embodied.config import load_imagenav_config
+    from rlvr.embodied.train import make_policy
+    from rlvr.embodied.weights import load_state, read_policy_checkpoint
+    from rlvr.recipe_files import ConfigError
+    from rlvr.tracking.logger import append_to_run
+
+    cfg = load_imagenav_config(recipe, overrides)
+    if not model:
+        raise ConfigError(
+            "--model: give the policy to evaluate: a run directory or its checkpoints/latest.pt"
+        )
+    if run_dir and not (Path(run_dir) / "metrics.jsonl").is_file():
+        raise ConfigError(f"--run-dir: {run_dir} has no metrics.jsonl (give a run directory)")
+    state = read_policy_checkpoint(Path(model), cfg.policy.arch, "--model")
+    torch.set_num_threads(cfg.threads)
+    policy = make_policy(cfg)
+    load_state(policy, state, "--model")
+    metrics = evaluate_run(policy, cfg, Path(run_dir) if run_dir else None, probe=True)
+    if output:
+        Path(output).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    if run_dir:
+        append_to_run(Path(run_dir), metrics)
+    return metrics

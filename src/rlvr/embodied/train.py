@@ -228,9 +228,11 @@ class NavTrainer:
         self.env_steps, self.update = st["env_steps"], st["update"]
 
     def _load_perception(self, path: Path) -> None:
-        st = torch.load(path, weights_only=False, map_location="cpu")["policy"]
+        from rlvr.embodied.weights import load_state, read_policy_checkpoint
+
+        st = read_policy_checkpoint(path, self.cfg.policy.arch, "ppo.init_from")
         own = {k.removeprefix("perception."): v for k, v in st.items() if k.startswith("perception.")}
-        self.policy.perception.load_state_dict(own)
+        load_state(self.policy.perception, own, "ppo.init_from")
         print(f"rlvr train: perception weights from {path}")
 
     def close(self) -> None:

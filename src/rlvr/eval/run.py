@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rlvr.config import RunConfig
+from rlvr.tracking.logger import append_to_run
 
 
 def run_eval(
@@ -36,16 +37,3 @@ def run_eval(
     if run_dir:
         append_to_run(Path(run_dir), metrics)
     return metrics
-
-
-def append_to_run(run_dir: Path, metrics: dict[str, float]) -> None:
-    """Add the metrics to a run's metrics.jsonl at its last step, where `rlvr report` shows them."""
-    from rlvr.tracking.logger import MetricsLogger, read_metrics
-
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no metrics.jsonl: give --run-dir a run directory")
-    step = max((row["step"] for row in read_metrics(path)), default=0)
-    logger = MetricsLogger(run_dir)
-    logger.log(step, metrics)
-    logger.close()

@@ -36,3 +36,14 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a metrics.jsonl file."""
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def append_to_run(run_dir: Path, metrics: Mapping[str, float]) -> None:
+    """Add the metrics to a run's metrics.jsonl at its last step, where `rlvr report` shows them."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no metrics.jsonl: give --run-dir a run directory")
+    step = max((row["step"] for row in read_metrics(path)), default=0)
+    logger = MetricsLogger(run_dir)
+    logger.log(step, metrics)
+    logger.close()

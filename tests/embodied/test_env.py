@@ -59,6 +59,15 @@ def test_stop_far_from_goal_fails(env):
     assert env.prev_geo > CFG.success_radius
     _, _, done, _, info = env.step(STOP)
     assert done and info["ep_success"] == 0.0 and info["ep_spl"] == 0.0
+    assert info["ep_stopped"] == 1.0 and info["ep_length"] == 1.0  # STOP as the first action
+
+
+def test_an_episode_that_runs_out_was_not_stopped(env):
+    from rlvr.embodied.env import LEFT
+
+    for _ in range(CFG.max_steps):
+        _, _, done, _, info = env.step(LEFT)
+    assert done and info["ep_stopped"] == 0.0 and info["ep_length"] == CFG.max_steps
 
 
 @pytest.mark.parametrize("sliding", [False, True])

@@ -175,3 +175,23 @@ def test_checkpoint_errors_name_the_field_before_any_env_is_built(tmp_path, caps
     assert "--model: the weights do not fit the recipe's policy" in capsys.readouterr().err
     assert main(["train", str(recipe), f"ppo.init_from={tmp_path / 'late.pt'}"]) == 2
     assert "ppo.init_from:" in capsys.readouterr().err
+
+
+def test_episode_metrics_show_the_degenerate_policies():
+    from rlvr.embodied.train import episode_metrics
+
+    def ep(length, stopped, success=0.0):
+        return {
+            "success": success,
+            "spl": success,
+            "length": length,
+            "collisions": 0.0,
+            "return": 0.0,
+            "stopped": stopped,
+        }
+
+    assert episode_metrics([]) == {}
+    m = episode_metrics([ep(1, 1), ep(1, 1), ep(30, 0), ep(7, 1, success=1.0)])
+    assert m["nav/stop_at_once"] == 0.5 and m["nav/stopped"] == 0.75 and m["nav/success"] == 0.25
+    assert m["nav/length"] == (1 + 1 + 30 + 7) / 4
+    assert episode_metrics([ep(30, 0), ep(30, 0)])["nav/stopped"] == 0.0  # never STOP

@@ -317,6 +317,7 @@ class ImageNavEnv(gym.Env):
                 "ep_success": float(success),
                 "ep_spl": float(spl),
                 "ep_length": float(self.steps),
+                "ep_stopped": float(action == STOP),
                 "ep_collisions": float(self.collisions),
                 "ep_return": self.ep_return,
                 "ep_geo0": self.geo0,

@@ -21,7 +21,7 @@ from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
 from rlvr.embodied.weights import load_perception
 
 log = logging.getLogger(__name__)
-EPISODE_KEYS = ("success", "spl", "length", "collisions", "return")
+EPISODE_KEYS = ("success", "spl", "length", "collisions", "return", "stopped")
 
 
 def init_perception(policy: NavPolicy, cfg: ImageNavConfig) -> None:
@@ -189,9 +189,7 @@ class NavTrainer:
                 "nav/episodes": float(len(episodes)),
             }
         )
-        for key in EPISODE_KEYS:
-            if episodes:
-                metrics[f"nav/{key}"] = float(np.mean([e[key] for e in episodes]))
+        metrics.update(episode_metrics(episodes))
         return metrics
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -237,6 +235,17 @@ class NavTrainer:
 
     def close(self) -> None:
         self.venv.close()
+
+
+def episode_metrics(episodes: list[dict[str, float]]) -> dict[str, float]:
+    """Means of the finished episodes' statistics (``nav/*``; none without episodes), with
+    ``nav/stop_at_once``: the share that pressed STOP as the first action. PPO's two degenerate policies
+    here show as ``nav/stopped`` near 0 (never STOP) or ``nav/stop_at_once`` near 1."""
+    if not episodes:
+        return {}
+    out = {f"nav/{k}": float(np.mean([e[k] for e in episodes])) for k in EPISODE_KEYS}
+    out["nav/stop_at_once"] = float(np.mean([e["stopped"] == 1 and e["length"] == 1 for e in episodes]))
+    return out
 
 
 def _finished(info: dict[str, Any]) -> list[dict[str, float]]:

@@ -128,6 +128,13 @@ PLOTS: tuple[PlotSpec, ...] = (
         (("nav/collisions", "train"), ("eval/heldout/collisions", "held-out")),
     ),
     PlotSpec(
+        "nav_stop",
+        "How episodes end (PPO's degenerate policies: never STOP, STOP at once)",
+        "fraction of episodes",
+        (("nav/stopped", "ended by STOP"), ("nav/stop_at_once", "STOP as the first action")),
+        unit_range=True,
+    ),
+    PlotSpec(
         "nav_throughput", "Env steps per second", "env steps / s", (("perf/env_steps_per_s", "end to end"),)
     ),
 )

@@ -195,3 +195,25 @@ def test_episode_metrics_show_the_degenerate_policies():
     assert m["nav/stop_at_once"] == 0.5 and m["nav/stopped"] == 0.75 and m["nav/success"] == 0.25
     assert m["nav/length"] == (1 + 1 + 30 + 7) / 4
     assert episode_metrics([ep(30, 0), ep(30, 0)])["nav/stopped"] == 0.0  # never STOP
+
+
+@needs_miniworld
+def test_resume_drops_the_rows_logged_after_the_checkpoint(tmp_path):
+    from rlvr.cli import main
+    from rlvr.embodied.train import NavTrainer
+    from rlvr.tracking.logger import read_metrics
+
+    recipe = _tiny_recipe(tmp_path)
+    run = tmp_path / "run"
+    trainer = NavTrainer(load_imagenav_config(recipe), run)
+    try:
+        trainer.step()
+        trainer.save(run / "checkpoints" / "latest.pt")
+    finally:
+        trainer.close()
+    # the stopped process had logged updates 1-3 after its last checkpoint (update 1)
+    rows = "".join(f'{{"step": {s}, "train/pg_loss": 0.5}}\n' for s in (1, 2, 3))
+    (run / "metrics.jsonl").write_text(rows + '{"step": 3, "train/pg_lo')  # and a line torn by the kill
+    assert main(["train", str(recipe), "--resume", str(run), "ppo.total_env_steps=24"]) == 0
+    steps = [r["step"] for r in read_metrics(run / "metrics.jsonl") if "train/pg_loss" in r]
+    assert steps == [1, 2, 3]

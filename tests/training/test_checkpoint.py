@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rlvr.tracking.logger import read_metrics
+from rlvr.tracking.logger import read_metrics, truncate_logs
 from rlvr.training import checkpoint
-from rlvr.training.checkpoint import ResumeError, config_diff, rng_state, truncate_logs, verify
+from rlvr.training.checkpoint import ResumeError, config_diff, rng_state, verify
 from rlvr.training.trainer import NonFiniteError, RLTrainer
 
 from .helpers import engine_of, learner_of, make_trainer, model_of, tiny_recipe, use_verifier

@@ -261,9 +261,14 @@ def fit(
 ) -> dict[str, float]:
     """Train to ``ppo.total_env_steps``, evaluate on held-out mazes; return the final metrics."""
     from rlvr.embodied.evaluate import evaluate_run
+    from rlvr.tracking.logger import truncate_logs
     from rlvr.tracking.sinks import build_sinks
 
     trainer = NavTrainer(cfg, run_dir, resume)
+    if (
+        resume is not None
+    ):  # rows logged after the checkpoint by the stopped process: the resumed run redoes them
+        truncate_logs(run_dir, trainer.update)
     sinks = build_sinks(cfg.tracking, run_dir, run_dir.name, cfg.model_dump(mode="json"))
     ckpt = run_dir / "checkpoints" / "latest.pt"
     last: dict[str, float] = {}

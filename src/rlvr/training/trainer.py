@@ -34,6 +34,7 @@ from rlvr.rewards.param_schedules import ParamSchedule
 from rlvr.rewards.schedules import ThresholdSchedule
 from rlvr.rollout.prompts import encode_prompts
 from rlvr.rollout.types import SamplingParams
+from rlvr.tracking.logger import truncate_logs
 from rlvr.tracking.run_dir import attach_run_log, detach_run_log, new_run_dir, write_config
 from rlvr.tracking.sinks import build_sinks
 from rlvr.training.batch import collate
@@ -46,7 +47,6 @@ from rlvr.training.checkpoint import (
     find_resume_checkpoint,
     rng_state,
     set_rng_state,
-    truncate_logs,
 )
 from rlvr.training.collect import RolloutBatch, collect
 from rlvr.training.episode_rollout import EpisodeRollout, episode_targets, generate_mixed, split_by_env

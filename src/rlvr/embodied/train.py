@@ -18,7 +18,7 @@ from rlvr.embodied.config import ImageNavConfig
 from rlvr.embodied.curriculum import Curriculum, curriculum
 from rlvr.embodied.policies import NavPolicy, build_policy, param_counts
 from rlvr.embodied.ppo import Rollout, advantages, episode_chunks, ppo_loss
-from rlvr.embodied.weights import load_perception
+from rlvr.embodied.weights import load_perception, load_state, read_policy_checkpoint
 
 log = logging.getLogger(__name__)
 EPISODE_KEYS = ("success", "spl", "length", "collisions", "return", "stopped")
@@ -226,8 +226,6 @@ class NavTrainer:
         self.env_steps, self.update = st["env_steps"], st["update"]
 
     def _load_perception(self, path: Path) -> None:
-        from rlvr.embodied.weights import load_state, read_policy_checkpoint
-
         st = read_policy_checkpoint(path, self.cfg.policy.arch, "ppo.init_from")
         own = {k.removeprefix("perception."): v for k, v in st.items() if k.startswith("perception.")}
         load_state(self.policy.perception, own, "ppo.init_from")
@@ -265,9 +263,7 @@ def fit(
     from rlvr.tracking.sinks import build_sinks
 
     trainer = NavTrainer(cfg, run_dir, resume)
-    if (
-        resume is not None
-    ):  # rows logged after the checkpoint by the stopped process: the resumed run redoes them
+    if resume is not None:  # the stopped process's rows after the checkpoint: the resumed run redoes them
         truncate_logs(run_dir, trainer.update)
     sinks = build_sinks(cfg.tracking, run_dir, run_dir.name, cfg.model_dump(mode="json"))
     ckpt = run_dir / "checkpoints" / "latest.pt"

@@ -5,8 +5,8 @@
 
 ``supervised``: mean and per-seed held-out errors of each module, next to the constant predictor.
 ``rl``: for each run directory (``rlvr train`` output), the final held-out metrics, the probe errors,
-the training SR over the first and last tenth of the updates and over each 100 updates, env steps/s and
-where the time went; written as one small JSON and printed as a Markdown table.
+the training SR, episode length, policy entropy and the share of episodes that STOP (at once) over the
+first and last tenth of the updates and over each 100 updates, env steps/s and where the time went; written as one small JSON and printed as a Markdown table.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def _rows(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+def _rounded(x: float) -> float | None:
+    return None if x != x else round(x, 3)
+
+
 def rl_summary(run_dir: Path) -> dict[str, Any]:
     rows = _rows(run_dir)
     train = [r for r in rows if "nav/env_steps" in r]
@@ -67,6 +71,8 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
         "sliding": cfg.get("env", {}).get("sliding"),
         "init_from": cfg.get("ppo", {}).get("init_from"),
         "init_perception": cfg.get("policy", {}).get("init_perception"),
+        "seed": cfg.get("seed"),
+        "entropy_coef": cfg.get("ppo", {}).get("entropy_coef"),
         "env_steps": train[-1]["nav/env_steps"] if train else 0,
         "updates": len(train),
         "train_sr_first_tenth": mean("nav/success", train[:tenth]),
@@ -84,6 +90,9 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
                 "env_steps": part[-1]["nav/env_steps"],
                 "train_sr": round(mean("nav/success", part), 3),
                 "length": round(mean("nav/length", part), 1),
+                "entropy": round(mean("train/entropy", part), 3),
+                # logged since session 11; None for older runs
+                **{k: _rounded(mean(f"nav/{k}", part)) for k in ("stopped", "stop_at_once")},
             }
             for part in (train[i : i + 100] for i in range(0, len(train) - 99, 100))
         ],

@@ -6,7 +6,8 @@
 ``supervised``: mean and per-seed held-out errors of each module, next to the constant predictor.
 ``rl``: for each run directory (``rlvr train`` output), the final held-out metrics, the probe errors,
 the training SR, episode length, policy entropy and the share of episodes that STOP (at once) over the
-first and last tenth of the updates and over each 100 updates, env steps/s and where the time went; written as one small JSON and printed as a Markdown table.
+first and last tenth of the updates and over each 100 updates, env steps/s and where the time went; written as one small JSON and printed as a Markdown table, with Spearman's rank correlation between
+the final heading-probe error and the held-out SR over the runs (3 or more).
 """
 
 from __future__ import annotations
@@ -127,7 +128,24 @@ def main(argv: list[str] | None = None) -> int:
             f"| {f.get('eval/heldout/probe_heading_err_deg', float('nan')):.1f} "
             f"| {s['train_sr_first_tenth']:.2f} -> {s['train_sr_last_tenth']:.2f} | {s['env_steps_per_s']:.0f} |"
         )
+    pairs = [
+        (f["eval/heldout/probe_heading_err_deg"], f["eval/heldout/success"])
+        for f in (s["final"] for s in sums)
+        if "eval/heldout/probe_heading_err_deg" in f and "eval/heldout/success" in f
+    ]
+    if len(pairs) >= 3:
+        print(probe_correlation(pairs))
     return 0
+
+
+def probe_correlation(pairs: list[tuple[float, float]]) -> str:
+    """Spearman's rank correlation between the final heading-probe error and the held-out SR of the
+    runs (the paper's claim: a lower probe error goes with a higher SR, i.e. rho < 0)."""
+    from scipy.stats import spearmanr
+
+    errs, srs = zip(*pairs, strict=True)
+    rho, p = spearmanr(errs, srs)
+    return f"Spearman rho(probe heading error, SR) = {rho:.2f} over {len(pairs)} runs (p = {p:.3g})"
 
 
 if __name__ == "__main__":

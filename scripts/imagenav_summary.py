@@ -65,6 +65,7 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
         vals = [r[key] for r in part if isinstance(r.get(key), int | float)]
         return statistics.mean(vals) if vals else float("nan")
 
+    steps_at = {r["step"]: r["nav/env_steps"] for r in train}  # an evaluation's update -> env steps
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     out = {
         "run": run_dir.name,
@@ -85,7 +86,13 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
             k: sum(r.get(f"perf/{k}", 0.0) for r in train) for k in ("policy_s", "env_s", "update_s")
         },
         "final": {k: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("eval/")},
-        "evals": [{k: v for k, v in r.items() if k.startswith("eval/") or k == "step"} for r in evals],
+        "evals": [
+            {
+                "env_steps": steps_at.get(r["step"]),
+                **{k: v for k, v in r.items() if k.startswith("eval/") or k == "step"},
+            }
+            for r in evals
+        ],
         "train_curve_per_100_updates": [
             {
                 "env_steps": part[-1]["nav/env_steps"],
@@ -128,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| {f.get('eval/heldout/probe_heading_err_deg', float('nan')):.1f} "
             f"| {s['train_sr_first_tenth']:.2f} -> {s['train_sr_last_tenth']:.2f} | {s['env_steps_per_s']:.0f} |"
         )
+    print("\nheld-out SR at each evaluation (env steps):")
+    for s in sums:
+        by_update = {e["step"]: e for e in s["evals"]}  # the final evaluation repeats the last periodic one
+        print(f"  {s['run']}: " + ", ".join(_eval_cell(e) for e in by_update.values()))
     pairs = [
         (f["eval/heldout/probe_heading_err_deg"], f["eval/heldout/success"])
         for f in (s["final"] for s in sums)
@@ -136,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(pairs) >= 3:
         print(probe_correlation(pairs))
     return 0
+
+
+def _eval_cell(row: dict[str, Any]) -> str:
+    """'600k 11.0%' for one evaluation (by its update's env steps; by the update where they are unknown)."""
+    steps = row.get("env_steps")
+    label = f"{steps / 1000:.0f}k" if isinstance(steps, int | float) else f"update {row['step']}"
+    return f"{label} {100 * row['eval/heldout/success']:.1f}%"
 
 
 def probe_correlation(pairs: list[tuple[float, float]]) -> str:

@@ -63,4 +63,6 @@ def test_rl_summary_writes_the_curve_and_the_probe_correlation(tmp_path, capsys)
         "stop_at_once": 0.1,
     }
     assert sums[1]["train_curve_per_100_updates"][0]["stopped"] is None
-    assert "Spearman rho(probe heading error, SR) = -1.00 over 3 runs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Spearman rho(probe heading error, SR) = -1.00 over 3 runs" in printed
+    assert "  a: 102k 60.0%\n" in printed and sums[0]["evals"][0]["env_steps"] == 102400.0

@@ -5,9 +5,11 @@
 
 ``supervised``: mean and per-seed held-out errors of each module, next to the constant predictor.
 ``rl``: for each run directory (``rlvr train`` output), the final held-out metrics, the probe errors,
-the training SR, episode length, policy entropy and the share of episodes that STOP (at once) over the
-first and last tenth of the updates and over each 100 updates, env steps/s and where the time went; written as one small JSON and printed as a Markdown table, with Spearman's rank correlation between
-the final heading-probe error and the held-out SR over the runs (3 or more).
+the held-out SR at each evaluation, the training SR over the first and last tenth of the updates, a
+training curve over each 100 updates (SR, episode length, policy entropy, the shares of episodes that
+STOP and that STOP at once), env steps/s and where the time went; written as one small JSON and printed
+as a Markdown table, with Spearman's rank correlation between the final heading-probe error and the
+held-out SR over the runs (3 or more).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
     python scripts/imagenav_summary.py supervised experiments/imagenav/supervised_random_32px.jsonl
     python scripts/imagenav_summary.py rl RUN_DIR [RUN_DIR ...] --out experiments/imagenav/rl.json
+    python scripts/imagenav_summary.py rl experiments/imagenav/rl_seeds_s11.json ...   # saved summaries
 
 ``supervised``: mean and per-seed held-out errors of each module, next to the constant predictor.
 ``rl``: for each run directory (``rlvr train`` output), the final held-out metrics, the probe errors,
@@ -9,7 +10,10 @@ the held-out SR at each evaluation, the training SR over the first and last tent
 training curve over each 100 updates (SR, episode length, policy entropy, the shares of episodes that
 STOP and that STOP at once), env steps/s and where the time went; written as one small JSON and printed
 as a Markdown table, with Spearman's rank correlation between the final heading-probe error and the
-held-out SR over the runs (3 or more).
+held-out SR over the runs whose perception RL trained (3 or more; frozen perceptions left out). A path
+may also be a JSON file this command wrote (``--out``): its summaries are read back, so the tables and
+the correlation can be rebuilt from ``experiments/imagenav/`` without the run directories. A run named
+twice (continued with ``--resume`` and summarised again) counts once, with its longest summary.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
         "init_perception": cfg.get("policy", {}).get("init_perception"),
         "seed": cfg.get("seed"),
         "entropy_coef": cfg.get("ppo", {}).get("entropy_coef"),
+        "freeze_perception": cfg.get("ppo", {}).get("freeze_perception", False),
         "env_steps": train[-1]["nav/env_steps"] if train else 0,
         "updates": len(train),
         "train_sr_first_tenth": mean("nav/success", train[:tenth]),
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in args.paths:
             print(f"{p}\n{supervised_table(p)}\n")
         return 0
-    sums = [rl_summary(p) for p in args.paths]
+    sums = load_summaries(args.paths)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(sums, indent=1) + "\n")
@@ -143,12 +148,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {s['run']}: " + ", ".join(_eval_cell(e) for e in by_update.values()))
     pairs = [
         (f["eval/heldout/probe_heading_err_deg"], f["eval/heldout/success"])
-        for f in (s["final"] for s in sums)
+        for f in (s["final"] for s in sums if not _frozen(s))
         if "eval/heldout/probe_heading_err_deg" in f and "eval/heldout/success" in f
     ]
     if len(pairs) >= 3:
         print(probe_correlation(pairs))
     return 0
+
+
+def load_summaries(paths: list[Path]) -> list[dict[str, Any]]:
+    """One summary per run, in the order given: a run directory is summarised, a ``.json`` file (written
+    by ``--out``) read back; a run seen again keeps the summary with the most env steps."""
+    by_run: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        found = json.loads(path.read_text()) if path.suffix == ".json" else [rl_summary(path)]
+        for s in found:
+            kept = by_run.get(s["run"])
+            if kept is None or s["env_steps"] > kept["env_steps"]:
+                by_run[s["run"]] = s
+    return list(by_run.values())
+
+
+def _frozen(summary: dict[str, Any]) -> bool:
+    """Whether the run kept its perception fixed; summaries written before the field was recorded name it
+    the way the recipes do (``...-frozen-<time>``)."""
+    return bool(summary.get("freeze_perception", "-frozen-" in summary["run"]))
 
 
 def _eval_cell(row: dict[str, Any]) -> str:

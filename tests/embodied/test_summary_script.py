@@ -20,24 +20,32 @@ def _script():
     return module
 
 
-def _run(tmp_path: Path, name: str, sr: float, probe: float, stop_metrics: bool) -> Path:
+def _run(
+    tmp_path: Path,
+    name: str,
+    sr: float,
+    probe: float,
+    stop_metrics: bool,
+    frozen: bool = False,
+    updates: int = 200,
+) -> Path:
     run = tmp_path / name
-    run.mkdir()
+    run.mkdir(parents=True)
     cfg = {
         "seed": 3,
         "policy": {"arch": "channelcat"},
         "env": {"sliding": True},
-        "ppo": {"entropy_coef": 0.05},
+        "ppo": {"entropy_coef": 0.05, "freeze_perception": frozen},
     }
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     rows = []
-    for step in range(1, 201):
+    for step in range(1, updates + 1):
         row = {"step": step, "nav/env_steps": step * 512.0, "nav/success": sr, "nav/length": 10.0}
         row |= {"train/entropy": 1.0, "perf/env_steps_per_s": 400.0}
         if stop_metrics:
             row |= {"nav/stopped": 0.9, "nav/stop_at_once": 0.1}
         rows.append(row)
-    rows.append({"step": 200, "eval/heldout/success": sr, "eval/heldout/probe_heading_err_deg": probe})
+    rows.append({"step": updates, "eval/heldout/success": sr, "eval/heldout/probe_heading_err_deg": probe})
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return run
 
@@ -66,3 +74,31 @@ def test_rl_summary_writes_the_curve_and_the_probe_correlation(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "Spearman rho(probe heading error, SR) = -1.00 over 3 runs" in printed
     assert "  a: 102k 60.0%\n" in printed and sums[0]["evals"][0]["env_steps"] == 102400.0
+
+
+def test_rl_reads_saved_summaries_back_keeps_the_longest_and_leaves_frozen_runs_out(tmp_path, capsys):
+    pytest.importorskip("scipy")
+    script = _script()
+    early = tmp_path / "early.json"  # run "a" summarised at 100 updates, then continued
+    assert (
+        script.main(["rl", str(_run(tmp_path / "e", "a", 0.0, 99.0, True, updates=100)), "--out", str(early)])
+        == 0
+    )
+    runs = [
+        _run(tmp_path, "a", 0.6, 60.0, stop_metrics=True),
+        _run(tmp_path, "b", 0.3, 70.0, stop_metrics=True),
+        _run(tmp_path, "c", 0.1, 90.0, stop_metrics=True),
+        _run(tmp_path, "d-frozen-0", 0.9, 95.0, stop_metrics=True, frozen=True),  # would break the order
+    ]
+    late = tmp_path / "late.json"
+    assert script.main(["rl", *map(str, runs), "--out", str(late)]) == 0
+    capsys.readouterr()
+    combined = tmp_path / "combined.json"
+    assert script.main(["rl", str(early), str(late), "--out", str(combined)]) == 0
+    sums = json.loads(combined.read_text())
+    assert [s["run"] for s in sums] == ["a", "b", "c", "d-frozen-0"]
+    assert sums[0]["updates"] == 200 and sums[3]["freeze_perception"] is True
+    assert "= -1.00 over 3 runs" in capsys.readouterr().out
+    # a summary saved before the field existed: the recipes' run name says frozen
+    del sums[3]["freeze_perception"]
+    assert script._frozen(sums[3]) and not script._frozen(sums[0] | {"freeze_perception": False})

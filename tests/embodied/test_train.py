@@ -95,6 +95,28 @@ def test_every_imagenav_recipe_validates():
         assert cfg.policy.arch in {"late_fusion", "channelcat", "s2d_channelcat", "cross_attention"}
 
 
+def test_the_gpu_recipes_build_their_paper_scale_policy_and_step():
+    """The GPU recipes are never trained here: at least their policies build at the recipes' own view
+    size and widths and take one step (every architecture's shapes at 128x128, on the CPU)."""
+    from pathlib import Path
+
+    from rlvr.embodied.policies import build_policy
+
+    paths = sorted(Path("recipes/imagenav/gpu").glob("*.yaml"))
+    archs = set()
+    for path in paths:
+        cfg = load_imagenav_config(path, ["embodied.device=cpu"])
+        p, size = cfg.policy, cfg.env.obs_size
+        policy = build_policy(p.arch, p.width, p.feat_dim, p.hidden, size)
+        pictures = torch.randint(0, 256, (1, 2, 2, size, size, 3), dtype=torch.uint8)
+        prev = torch.full((1, 2), policy.num_actions)
+        with torch.no_grad():
+            logits, values, h = policy(pictures, prev, torch.zeros(2, policy.hidden_size))
+        assert logits.shape == (1, 2, 4) and values.shape == (1, 2) and h.shape == (2, p.hidden), path
+        archs.add(p.arch)
+    assert archs == {"late_fusion", "channelcat", "s2d_channelcat", "cross_attention"}
+
+
 def _tiny_recipe(tmp_path, **policy):
     import yaml
 

@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("paths", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=None, help="rl: write the summaries here (JSON)")
     args = ap.parse_args(argv)
+    for p in args.paths:  # every path checked before any is read
+        if not _readable(args.kind, p):
+            ap.error(f"{p}: expected {EXPECTED[args.kind]}")
     if args.kind == "supervised":
         for p in args.paths:
             print(f"{p}\n{supervised_table(p)}\n")
@@ -154,6 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     if len(pairs) >= 3:
         print(probe_correlation(pairs))
     return 0
+
+
+EXPECTED = {
+    "supervised": "the JSONL file that rlvr.embodied.supervised --out writes",
+    "rl": "a run directory (with a metrics.jsonl) or a summary .json written by --out",
+}
+
+
+def _readable(kind: str, path: Path) -> bool:
+    if kind == "supervised":
+        return path.is_file()
+    return (path.suffix == ".json" and path.is_file()) or (path / "metrics.jsonl").is_file()
 
 
 def load_summaries(paths: list[Path]) -> list[dict[str, Any]]:

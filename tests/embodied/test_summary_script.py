@@ -102,3 +102,19 @@ def test_rl_reads_saved_summaries_back_keeps_the_longest_and_leaves_frozen_runs_
     # a summary saved before the field existed: the recipes' run name says frozen
     del sums[3]["freeze_perception"]
     assert script._frozen(sums[3]) and not script._frozen(sums[0] | {"freeze_perception": False})
+
+
+def test_a_path_that_is_no_run_and_no_summary_is_named_before_anything_is_read(tmp_path, capsys):
+    script = _script()
+    run = _run(tmp_path, "a", 0.6, 60.0, stop_metrics=True)
+    missing = tmp_path / "imagenav-typo"
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as e:
+        script.main(["rl", str(run), str(missing), "--out", str(out)])
+    assert e.value.code == 2 and not out.exists()  # nothing half-written
+    assert (
+        f"{missing}: expected a run directory (with a metrics.jsonl) or a summary" in capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        script.main(["supervised", str(tmp_path / "none.jsonl")])
+    assert "none.jsonl: expected the JSONL file" in capsys.readouterr().err

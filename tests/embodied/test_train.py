@@ -100,14 +100,14 @@ def test_the_gpu_recipes_build_their_paper_scale_policy_and_step():
     size and widths and take one step (every architecture's shapes at 128x128, on the CPU)."""
     from pathlib import Path
 
-    from rlvr.embodied.policies import build_policy
+    from rlvr.embodied.train import make_policy
 
     paths = sorted(Path("recipes/imagenav/gpu").glob("*.yaml"))
     archs = set()
     for path in paths:
         cfg = load_imagenav_config(path, ["embodied.device=cpu"])
         p, size = cfg.policy, cfg.env.obs_size
-        policy = build_policy(p.arch, p.width, p.feat_dim, p.hidden, size)
+        policy = make_policy(cfg)  # as rlvr train builds it
         pictures = torch.randint(0, 256, (1, 2, 2, size, size, 3), dtype=torch.uint8)
         prev = torch.full((1, 2), policy.num_actions)
         with torch.no_grad():

@@ -239,3 +239,83 @@ def test_resume_drops_the_rows_logged_after_the_checkpoint(tmp_path):
     assert main(["train", str(recipe), "--resume", str(run), "ppo.total_env_steps=24"]) == 0
     steps = [r["step"] for r in read_metrics(run / "metrics.jsonl") if "train/pg_loss" in r]
     assert steps == [1, 2, 3]
+
+
+def test_collapse_streak_counts_updates_in_a_row():
+    from rlvr.embodied.train import collapse_streak
+
+    streak = 0
+    for share in (1.0, 0.995, 0.99):
+        streak = collapse_streak(streak, {"nav/stop_at_once": share})
+    assert streak == 3
+    assert collapse_streak(streak, {}) == 3  # no episode finished: the count stands
+    assert collapse_streak(streak, {"nav/stop_at_once": 0.98}) == 0
+
+
+@needs_miniworld
+def test_stop_on_collapse_ends_a_collapsed_run_as_finished(tmp_path, monkeypatch, capsys):
+    import rlvr.embodied.train as train
+    from rlvr.embodied.env import STOP
+    from rlvr.tracking.logger import read_metrics
+
+    def stop_at_once(cfg):
+        policy = train.build_policy(cfg.policy.arch, cfg.policy.width, 16, 8, cfg.env.obs_size)
+        with torch.no_grad():
+            policy.actor.bias[STOP] = 50.0  # every episode: STOP as the first action
+        return policy
+
+    monkeypatch.setattr(train, "make_policy", stop_at_once)
+    ppo = {**TINY["ppo"], "total_env_steps": 10_000, "stop_on_collapse": 2, "lr": 1e-8}
+    cfg = ImageNavConfig.model_validate({**TINY, "ppo": ppo})
+    final = train.fit(cfg, tmp_path, show=False)
+
+    assert final["nav/stop_at_once"] == 1.0 and "eval/heldout/success" in final
+    assert "ending the run at 16 env steps" in capsys.readouterr().out
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["nav/collapsed_at_env_steps"] for r in rows if "nav/collapsed_at_env_steps" in r] == [16.0]
+    state = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=False)
+    assert (state["env_steps"], state["collapse_streak"]) == (16, 2)
+
+
+@needs_miniworld
+def test_ctrl_c_ends_the_update_writes_a_checkpoint_and_names_the_resume_command(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, workers included."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from rlvr.cli import main
+
+    ppo = {**TINY["ppo"], "num_envs": 2, "vector": "async", "total_env_steps": 1_000_000}
+    body = {**TINY, "ppo": ppo, "output_dir": str(tmp_path / "runs"), "name": "t", "checkpoint_every": 1000}
+    recipe = tmp_path / "async.yaml"
+    recipe.write_text(yaml.safe_dump({"embodied": body}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlvr.cli", "train", str(recipe)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not list((tmp_path / "runs").glob("t-*/metrics.jsonl")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    (run,) = (tmp_path / "runs").iterdir()
+    assert proc.returncode == 130, err
+    assert f"--resume {run}" in err and "Traceback" not in err
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+    assert state["update"] >= 1  # written on the way out: checkpoint_every alone would not have
+    steps = state["env_steps"]
+    assert main(["train", str(recipe), "--resume", str(run), f"ppo.total_env_steps={steps + 16}"]) == 0
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["env_steps"] == steps + 16

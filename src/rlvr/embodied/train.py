@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,17 @@ from rlvr.embodied.weights import load_perception, load_state, read_policy_check
 
 log = logging.getLogger(__name__)
 EPISODE_KEYS = ("success", "spl", "length", "collisions", "return", "stopped")
+COLLAPSED_STOP_AT_ONCE = 0.99
+"""An update counts towards ``ppo.stop_on_collapse`` when at least this share of its episodes pressed
+STOP as their first action."""
+
+
+class StoppedBySignal(Exception):
+    """SIGINT / SIGTERM ended the run after a checkpoint; ``rlvr train ... --resume`` continues it."""
+
+    def __init__(self, sig: signal.Signals, run_dir: Path, env_steps: int) -> None:
+        super().__init__(f"stopped by {sig.name} at {env_steps:,} env steps, after a checkpoint")
+        self.signal, self.run_dir = sig, run_dir
 
 
 def init_perception(policy: NavPolicy, cfg: ImageNavConfig) -> None:
@@ -67,6 +80,7 @@ class NavTrainer:
         self.prev_a = torch.full((n,), self.policy.num_actions, dtype=torch.long)
         self.h = torch.zeros(n, self.policy.hidden_size)
         self.env_steps, self.update = 0, 0
+        self.collapse_streak = 0  # updates in a row at COLLAPSED_STOP_AT_ONCE or above
         if resume is not None:
             self.load(resume)
         counts = param_counts(self.policy)
@@ -190,6 +204,7 @@ class NavTrainer:
             }
         )
         metrics.update(episode_metrics(episodes))
+        self.collapse_streak = collapse_streak(self.collapse_streak, metrics)
         return metrics
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -206,6 +221,7 @@ class NavTrainer:
             "h": self.h,
             "env_steps": self.env_steps,
             "update": self.update,
+            "collapse_streak": self.collapse_streak,
             "arch": self.cfg.policy.arch,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +240,7 @@ class NavTrainer:
         self.obs = restore(self.venv, st["envs"])
         self.prev_a, self.h = st["prev_a"], st["h"]
         self.env_steps, self.update = st["env_steps"], st["update"]
+        self.collapse_streak = st.get("collapse_streak", 0)
 
     def _load_perception(self, path: Path) -> None:
         st = read_policy_checkpoint(path, self.cfg.policy.arch, "ppo.init_from")
@@ -246,6 +263,16 @@ def episode_metrics(episodes: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def collapse_streak(streak: int, metrics: dict[str, float]) -> int:
+    """The count of updates in a row whose episodes (at least ``COLLAPSED_STOP_AT_ONCE`` of them) pressed
+    STOP at once, after the update that produced ``metrics``; an update that finished no episode keeps
+    the count (a collapsed policy finishes one every step)."""
+    share = metrics.get("nav/stop_at_once")
+    if share is None:
+        return streak
+    return streak + 1 if share >= COLLAPSED_STOP_AT_ONCE else 0
+
+
 def _finished(info: dict[str, Any]) -> list[dict[str, float]]:
     """Statistics of the episodes that ended in this vector step (the envs put them under ``ep_*``)."""
     if "ep_success" not in info:
@@ -257,10 +284,13 @@ def _finished(info: dict[str, Any]) -> list[dict[str, float]]:
 def fit(
     cfg: ImageNavConfig, run_dir: Path, resume: Path | None = None, show: bool = True
 ) -> dict[str, float]:
-    """Train to ``ppo.total_env_steps``, evaluate on held-out mazes; return the final metrics."""
+    """Train to ``ppo.total_env_steps`` (or a collapse, with ``ppo.stop_on_collapse``), evaluate on
+    held-out mazes; return the final metrics. SIGINT / SIGTERM end the update under way, write a
+    checkpoint and raise :class:`StoppedBySignal` (no evaluation)."""
     from rlvr.embodied.evaluate import evaluate_run
     from rlvr.tracking.logger import truncate_logs
     from rlvr.tracking.sinks import build_sinks
+    from rlvr.training.signals import StopSignals
 
     trainer = NavTrainer(cfg, run_dir, resume)
     if resume is not None:  # the stopped process's rows after the checkpoint: the resumed run redoes them
@@ -269,23 +299,45 @@ def fit(
     ckpt = run_dir / "checkpoints" / "latest.pt"
     last: dict[str, float] = {}
     try:
-        while trainer.env_steps < cfg.ppo.total_env_steps:
-            last = trainer.step()
-            sinks.log(trainer.update, last)
-            if show:
-                print(_line(trainer, last), flush=True)
-            if trainer.update % cfg.checkpoint_every == 0:
-                trainer.save(ckpt)
-            every = cfg.eval.every_env_steps
-            if every and trainer.env_steps % every < cfg.ppo.rollout_steps * cfg.ppo.num_envs:
-                sinks.log(trainer.update, evaluate_run(trainer.policy, cfg, run_dir, probe=False))
-        trainer.save(ckpt)
+        with StopSignals() as stop:
+            while trainer.env_steps < cfg.ppo.total_env_steps and stop.received is None:
+                last = trainer.step()
+                sinks.log(trainer.update, last)
+                if show:
+                    print(_line(trainer, last), flush=True)
+                if trainer.update % cfg.checkpoint_every == 0:
+                    trainer.save(ckpt)
+                every = cfg.eval.every_env_steps
+                if every and trainer.env_steps % every < cfg.ppo.rollout_steps * cfg.ppo.num_envs:
+                    sinks.log(trainer.update, evaluate_run(trainer.policy, cfg, run_dir, probe=False))
+                if _collapsed(trainer, last):
+                    sinks.log(trainer.update, {"nav/collapsed_at_env_steps": float(trainer.env_steps)})
+                    break
+            trainer.save(ckpt)
     finally:
         trainer.close()
+    if stop.received is not None:
+        sinks.close()
+        raise StoppedBySignal(stop.received, run_dir, trainer.env_steps)
     final = evaluate_run(trainer.policy, cfg, run_dir, probe=True)
     sinks.log(trainer.update, final)
     sinks.close()
     return {**last, **final}
+
+
+def _collapsed(trainer: NavTrainer, metrics: dict[str, float]) -> bool:
+    """Whether ``ppo.stop_on_collapse`` ends the run now; says why on stdout when it does."""
+    limit = trainer.cfg.ppo.stop_on_collapse
+    if not limit or trainer.collapse_streak < limit:
+        return False
+    print(
+        f"rlvr train: at least {COLLAPSED_STOP_AT_ONCE:.0%} of the episodes pressed STOP at once for "
+        f"{trainer.collapse_streak} updates in a row (train/entropy {metrics.get('train/entropy', float('nan')):.4f}): "
+        f"ending the run at {trainer.env_steps:,} env steps (ppo.stop_on_collapse={limit}; a larger "
+        "ppo.entropy_coef made such runs learn, docs/reproductions.md)",
+        flush=True,
+    )
+    return True
 
 
 def _line(trainer: NavTrainer, m: dict[str, float]) -> str:
@@ -314,7 +366,13 @@ def train_main(recipe: str, overrides: list[str], resume: str | None = None, sho
     ckpt = run_dir / "checkpoints" / "latest.pt"
     write_config(run_dir, cfg)
     print(f"rlvr train: run directory {run_dir}" + (f", resuming from {ckpt}" if ckpt.exists() else ""))
-    final = fit(cfg, run_dir, ckpt if ckpt.exists() and resume else None, show)
+    try:
+        final = fit(cfg, run_dir, ckpt if ckpt.exists() and resume else None, show)
+    except StoppedBySignal as stopped:
+        print(
+            f"rlvr train: {stopped}; continue with: rlvr train {recipe} --resume {run_dir}", file=sys.stderr
+        )
+        return 128 + int(stopped.signal)
     keys = [k for k in final if k.startswith("eval/")]
     print("rlvr train: " + " ".join(f"{k}={final[k]:.3f}" for k in keys))
     return 0

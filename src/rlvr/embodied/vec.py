@@ -7,6 +7,8 @@ checkpoint needs: restoring rebuilds each env's current episode and puts the age
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 from functools import partial
 from typing import Any, Literal
 
@@ -29,13 +31,25 @@ def make_vector_env(
     mode: Literal["async", "sync"] = "async",
 ) -> Envs:
     """``num_envs`` ImageNavEnvs: subprocesses (async, shared memory) or in this process (sync)."""
-    fns = [partial(ImageNavEnv, cfg, split, seed, i) for i in range(num_envs)]
     if mode == "async":
         # forkserver: the parent builds one env to read the spaces, and a forked GL context hangs
+        fns = [partial(_worker_env, cfg, split, seed, i) for i in range(num_envs)]
         return AsyncVectorEnv(
             fns, shared_memory=True, autoreset_mode=AutoresetMode.DISABLED, context="forkserver"
         )
+    fns = [partial(ImageNavEnv, cfg, split, seed, i) for i in range(num_envs)]
     return _SelfResettingSyncVectorEnv(fns, autoreset_mode=AutoresetMode.DISABLED)
+
+
+def _worker_env(cfg: EnvConfig, split: Literal["train", "test"], seed: int, index: int) -> ImageNavEnv:
+    """An env whose subprocess leaves SIGINT and SIGTERM to the trainer: a Ctrl-C reaches the whole
+    process group (a scheduler's SIGTERM often does too), and the trainer ends its update, writes a
+    checkpoint and closes the workers itself. In the trainer's own process (gymnasium builds one env
+    there to read the spaces) the handlers are left alone."""
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return ImageNavEnv(cfg, split, seed, index)
 
 
 class _SelfResettingSyncVectorEnv(SyncVectorEnv):

@@ -83,6 +83,10 @@ def rl_summary(run_dir: Path) -> dict[str, Any]:
         "entropy_coef": cfg.get("ppo", {}).get("entropy_coef"),
         "freeze_perception": cfg.get("ppo", {}).get("freeze_perception", False),
         "env_steps": train[-1]["nav/env_steps"] if train else 0,
+        # ended by ppo.stop_on_collapse (STOP at once): the env steps where it did, else None
+        "collapsed_at_env_steps": next(
+            (r["nav/collapsed_at_env_steps"] for r in rows if "nav/collapsed_at_env_steps" in r), None
+        ),
         "updates": len(train),
         "train_sr_first_tenth": mean("nav/success", train[:tenth]),
         "train_sr_last_tenth": mean("nav/success", train[-tenth:]),
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in sums:
         f = s["final"]
         print(
-            f"| {s['run']} | {s['env_steps']:,.0f} | {f.get('eval/heldout/success', float('nan')):.3f} "
+            f"| {s['run']}{' (collapsed: STOP at once)' if s.get('collapsed_at_env_steps') else ''} "
+            f"| {s['env_steps']:,.0f} | {f.get('eval/heldout/success', float('nan')):.3f} "
             f"| {f.get('eval/heldout/spl', float('nan')):.3f} | {f.get('eval/heldout/collisions', float('nan')):.2f} "
             f"| {f.get('eval/heldout/probe_pos_err_m', float('nan')):.2f} "
             f"| {f.get('eval/heldout/probe_heading_err_deg', float('nan')):.1f} "

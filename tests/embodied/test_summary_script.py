@@ -76,6 +76,18 @@ def test_rl_summary_writes_the_curve_and_the_probe_correlation(tmp_path, capsys)
     assert "  a: 102k 60.0%\n" in printed and sums[0]["evals"][0]["env_steps"] == 102400.0
 
 
+def test_a_run_ended_by_stop_on_collapse_is_marked(tmp_path, capsys):
+    run = _run(tmp_path, "stuck", 0.0, 80.0, stop_metrics=True)
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 200, "nav/collapsed_at_env_steps": 102400.0}) + "\n")
+    fine = _run(tmp_path, "fine", 0.4, 60.0, stop_metrics=True)
+    out = tmp_path / "sum.json"
+    assert _script().main(["rl", str(run), str(fine), "--out", str(out)]) == 0
+    sums = json.loads(out.read_text())
+    assert [s["collapsed_at_env_steps"] for s in sums] == [102400.0, None]
+    assert "| stuck (collapsed: STOP at once) | 102,400 |" in capsys.readouterr().out
+
+
 def test_rl_reads_saved_summaries_back_keeps_the_longest_and_leaves_frozen_runs_out(tmp_path, capsys):
     pytest.importorskip("scipy")
     script = _script()

@@ -201,7 +201,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train" and _is_embodied(args.recipe):  # image-goal navigation: rlvr.embodied
         from rlvr.embodied.train import train_main
 
-        return train_main(args.recipe, args.overrides, args.resume, show)
+        return train_main(args.recipe, args.overrides, args.resume, show, args.force_resume)
     if args.command == "eval" and _is_embodied(args.recipe):
         from rlvr.embodied.evaluate import eval_main
 

@@ -319,3 +319,24 @@ def test_ctrl_c_ends_the_update_writes_a_checkpoint_and_names_the_resume_command
     steps = state["env_steps"]
     assert main(["train", str(recipe), "--resume", str(run), f"ppo.total_env_steps={steps + 16}"]) == 0
     assert torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["env_steps"] == steps + 16
+
+
+@needs_miniworld
+def test_resume_refuses_settings_that_change_what_the_run_optimises(tmp_path, capsys):
+    from rlvr.cli import main
+
+    recipe = _tiny_recipe(tmp_path)
+    assert main(["train", str(recipe), "embodied.seed=3"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    before = (run / "config.yaml").read_text()
+    capsys.readouterr()
+    # forgetting the run's own override (seed 3), and changing sliding
+    assert main(["train", str(recipe), "env.sliding=false", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "env.sliding: True -> False" in err and "seed: 3 -> 0" in err and "--force-resume" in err
+    assert (run / "config.yaml").read_text() == before  # nothing written, no env built
+    # where the run goes and how long may change
+    assert main(["train", str(recipe), "embodied.seed=3", "ppo.total_env_steps=24", "--resume", str(run)]) == 0
+    forced = ["train", str(recipe), "env.sliding=false", "ppo.total_env_steps=32", "--resume", str(run)]
+    assert main([*forced, "--force-resume"]) == 0
+    assert "sliding: false" in (run / "config.yaml").read_text()

@@ -200,6 +200,15 @@ class ImageNavConfig(_Strict):
     """Metric sinks (metrics.jsonl always)."""
 
 
+RESUME_SAFE = (
+    *("name", "output_dir", "checkpoint_every", "device", "threads", "eval", "tracking"),
+    *("ppo.total_env_steps", "ppo.stop_on_collapse", "ppo.vector"),
+)
+"""Fields that ``rlvr train --resume`` lets change: where and how long the run goes, how it is evaluated
+and logged, not what it optimises (the curriculum follows env steps, not the total). ``device``,
+``threads`` and ``ppo.vector`` keep the math but not every bit. Anything else needs --force-resume."""
+
+
 def is_embodied_recipe(tree: dict[str, Any]) -> bool:
     """True for a recipe tree that ``rlvr train`` should hand to the embodied trainer."""
     return "embodied" in tree or tree.get("kind") == "imagenav"

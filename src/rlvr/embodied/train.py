@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -350,7 +351,13 @@ def _line(trainer: NavTrainer, m: dict[str, float]) -> str:
     )
 
 
-def train_main(recipe: str, overrides: list[str], resume: str | None = None, show: bool = True) -> int:
+def train_main(
+    recipe: str,
+    overrides: list[str],
+    resume: str | None = None,
+    show: bool = True,
+    force_resume: bool = False,
+) -> int:
     """``rlvr train`` for a recipe with an ``embodied:`` section (or ``kind: imagenav``)."""
     from rlvr.embodied.config import load_imagenav_config
     from rlvr.tracking.run_dir import new_run_dir, write_config
@@ -364,15 +371,49 @@ def train_main(recipe: str, overrides: list[str], resume: str | None = None, sho
     else:
         run_dir = new_run_dir(cfg.output_dir, cfg.name)
     ckpt = run_dir / "checkpoints" / "latest.pt"
+    resuming = bool(resume) and ckpt.exists()
+    if resuming:
+        check_resume_config(run_dir, cfg, force_resume)
     write_config(run_dir, cfg)
-    print(f"rlvr train: run directory {run_dir}" + (f", resuming from {ckpt}" if ckpt.exists() else ""))
+    print(f"rlvr train: run directory {run_dir}" + (f", resuming from {ckpt}" if resuming else ""))
     try:
-        final = fit(cfg, run_dir, ckpt if ckpt.exists() and resume else None, show)
+        final = fit(cfg, run_dir, ckpt if resuming else None, show)
     except StoppedBySignal as stopped:
-        print(
-            f"rlvr train: {stopped}; continue with: rlvr train {recipe} --resume {run_dir}", file=sys.stderr
-        )
+        again = shlex.join(["rlvr", "train", recipe, *overrides, "--resume", str(run_dir)])
+        print(f"rlvr train: {stopped}; continue with: {again}", file=sys.stderr)
         return 128 + int(stopped.signal)
     keys = [k for k in final if k.startswith("eval/")]
     print("rlvr train: " + " ".join(f"{k}={final[k]:.3f}" for k in keys))
     return 0
+
+
+def check_resume_config(run_dir: Path, cfg: ImageNavConfig, force: bool) -> None:
+    """Refuse (ConfigError, before any env is built) to resume ``run_dir`` with settings that change what
+    it optimises (anything outside ``RESUME_SAFE``), unless forced: the run's own ``config.yaml`` is the
+    reference, with the defaults of fields added since filled in."""
+    import yaml
+
+    from rlvr.embodied.config import RESUME_SAFE
+    from rlvr.recipe_files import ConfigError
+    from rlvr.training.checkpoint import config_diff
+
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.exists():
+        return
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    try:
+        saved = ImageNavConfig.model_validate(saved).model_dump(mode="json")
+    except ValueError:  # written by a version whose fields no longer validate: compare it as it is
+        pass
+    problems = config_diff(saved, cfg.model_dump(mode="json"), RESUME_SAFE)
+    if not problems:
+        return
+    msg = f"--resume {run_dir}: this command changes what the run optimises (its {saved_path} -> now):\n  "
+    msg += "\n  ".join(problems)
+    if force:
+        log.warning("%s\nresuming anyway (--force-resume)", msg)
+        return
+    raise ConfigError(
+        msg + "\nGive the overrides the run was started with, start a new run (without --resume), or pass "
+        "--force-resume to continue with these changes."
+    )

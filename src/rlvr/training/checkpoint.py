@@ -435,13 +435,16 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``field: old -> new`` for every field that differs and is not in RESUME_SAFE."""
+def config_diff(
+    old: dict[str, Any], new: dict[str, Any], safe_fields: tuple[str, ...] = RESUME_SAFE
+) -> list[str]:
+    """``field: old -> new`` for every field that differs and is not in ``safe_fields`` (a field or a
+    section)."""
     a, b = _flatten(old), _flatten(new)
     constant = a.get("optim.schedule") == b.get("optim.schedule") == "constant"
     lines = []
     for key in sorted(set(a) | set(b)):
-        safe = any(key == p or key.startswith(p + ".") for p in RESUME_SAFE)
+        safe = any(key == p or key.startswith(p + ".") for p in safe_fields)
         if key == "trainer.steps" and not constant:
             safe = False  # a decaying learning rate is laid out over trainer.steps
         if not safe and a.get(key, "<absent>") != b.get(key, "<absent>"):

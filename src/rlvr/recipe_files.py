@@ -45,6 +45,27 @@ def apply_override(tree: dict[str, Any], dotted: str) -> None:
             node = node[part]
 
 
+def changed_fields(old: dict[str, Any], new: dict[str, Any], safe_fields: tuple[str, ...] = ()) -> list[str]:
+    """``field: old -> new`` (dotted names, as overrides spell them) for every field of two config trees
+    that differs, except those in ``safe_fields`` (a field, or a section and all below it)."""
+    a, b = _dotted(old), _dotted(new)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        safe = any(key == p or key.startswith(p + ".") for p in safe_fields)
+        if not safe and a.get(key, "<absent>") != b.get(key, "<absent>"):
+            lines.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
+    return lines
+
+
+def _dotted(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_dotted(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """``top`` over ``base``: mappings merge key by key, anything else (lists included) is replaced."""
     out = dict(base)

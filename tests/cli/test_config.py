@@ -60,3 +60,15 @@ def test_recipes_include_others_and_override_them(tmp_path):
     (tmp_path / "loop.yaml").write_text("include: loop.yaml\n")
     with pytest.raises(ConfigError, match="includes itself"):
         load_config(tmp_path / "loop.yaml")
+
+
+def test_changed_fields_names_each_dotted_field_and_skips_safe_sections():
+    from rlvr.recipe_files import changed_fields
+
+    old = {"seed": 1, "eval": {"episodes": 8}, "evaluation": 1, "ppo": {"lr": 1e-3, "epochs": 2}}
+    new = {"seed": 1, "eval": {"episodes": 64}, "evaluation": 2, "ppo": {"lr": 5e-4}, "extra": True}
+    assert changed_fields(old, new, ("eval", "ppo.epochs")) == [
+        "evaluation: 1 -> 2",  # "eval" is a section name, not a prefix of other names
+        "extra: '<absent>' -> True",
+        "ppo.lr: 0.001 -> 0.0005",
+    ]

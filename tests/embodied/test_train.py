@@ -336,7 +336,9 @@ def test_resume_refuses_settings_that_change_what_the_run_optimises(tmp_path, ca
     assert "env.sliding: True -> False" in err and "seed: 3 -> 0" in err and "--force-resume" in err
     assert (run / "config.yaml").read_text() == before  # nothing written, no env built
     # where the run goes and how long may change
-    assert main(["train", str(recipe), "embodied.seed=3", "ppo.total_env_steps=24", "--resume", str(run)]) == 0
+    assert (
+        main(["train", str(recipe), "embodied.seed=3", "ppo.total_env_steps=24", "--resume", str(run)]) == 0
+    )
     forced = ["train", str(recipe), "env.sliding=false", "ppo.total_env_steps=32", "--resume", str(run)]
     assert main([*forced, "--force-resume"]) == 0
     assert "sliding: false" in (run / "config.yaml").read_text()

@@ -6,6 +6,8 @@ the CLI hands it to :func:`rlvr.embodied.train.train_main` and these models vali
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rlvr.algorithms.config import AlgorithmConfig
 from rlvr.tracking.config import TrackingConfig
+
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -232,3 +236,31 @@ def load_imagenav_config(path: str | Path, overrides: list[str] | None = None) -
         for err in exc.errors():
             lines.append(f"  {'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError("\n".join(lines)) from None
+
+
+def check_resume_config(run_dir: Path, cfg: ImageNavConfig, force: bool) -> None:
+    """Refuse (ConfigError, before any env is built) to resume ``run_dir`` with settings that change what
+    it optimises (anything outside ``RESUME_SAFE``), unless forced: the run's own ``config.yaml`` is the
+    reference, with the defaults of fields added since filled in."""
+    import yaml
+
+    from rlvr.recipe_files import ConfigError, changed_fields
+
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.exists():
+        return
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    with contextlib.suppress(ValueError):  # a version whose fields no longer validate: compared as saved
+        saved = ImageNavConfig.model_validate(saved).model_dump(mode="json")
+    problems = changed_fields(saved, cfg.model_dump(mode="json"), RESUME_SAFE)
+    if not problems:
+        return
+    msg = f"--resume {run_dir}: this command changes what the run optimises (its {saved_path} -> now):\n  "
+    msg += "\n  ".join(problems)
+    if force:
+        log.warning("%s\nresuming anyway (--force-resume)", msg)
+        return
+    raise ConfigError(
+        msg + "\nGive the overrides the run was started with, start a new run (without --resume), or pass "
+        "--force-resume to continue with these changes."
+    )

@@ -359,7 +359,7 @@ def train_main(
     force_resume: bool = False,
 ) -> int:
     """``rlvr train`` for a recipe with an ``embodied:`` section (or ``kind: imagenav``)."""
-    from rlvr.embodied.config import load_imagenav_config
+    from rlvr.embodied.config import check_resume_config, load_imagenav_config
     from rlvr.tracking.run_dir import new_run_dir, write_config
 
     cfg = load_imagenav_config(recipe, overrides)
@@ -385,35 +385,3 @@ def train_main(
     keys = [k for k in final if k.startswith("eval/")]
     print("rlvr train: " + " ".join(f"{k}={final[k]:.3f}" for k in keys))
     return 0
-
-
-def check_resume_config(run_dir: Path, cfg: ImageNavConfig, force: bool) -> None:
-    """Refuse (ConfigError, before any env is built) to resume ``run_dir`` with settings that change what
-    it optimises (anything outside ``RESUME_SAFE``), unless forced: the run's own ``config.yaml`` is the
-    reference, with the defaults of fields added since filled in."""
-    import yaml
-
-    from rlvr.embodied.config import RESUME_SAFE
-    from rlvr.recipe_files import ConfigError
-    from rlvr.training.checkpoint import config_diff
-
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.exists():
-        return
-    saved = yaml.safe_load(saved_path.read_text()) or {}
-    try:
-        saved = ImageNavConfig.model_validate(saved).model_dump(mode="json")
-    except ValueError:  # written by a version whose fields no longer validate: compare it as it is
-        pass
-    problems = config_diff(saved, cfg.model_dump(mode="json"), RESUME_SAFE)
-    if not problems:
-        return
-    msg = f"--resume {run_dir}: this command changes what the run optimises (its {saved_path} -> now):\n  "
-    msg += "\n  ".join(problems)
-    if force:
-        log.warning("%s\nresuming anyway (--force-resume)", msg)
-        return
-    raise ConfigError(
-        msg + "\nGive the overrides the run was started with, start a new run (without --resume), or pass "
-        "--force-resume to continue with these changes."
-    )

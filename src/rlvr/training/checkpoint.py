@@ -35,6 +35,8 @@ import numpy as np
 import torch
 import yaml
 
+from rlvr.recipe_files import changed_fields
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1
@@ -426,30 +428,12 @@ class ResumeError(ValueError):
     """A resume that was refused: nothing to resume from, or a checkpoint of different math or data."""
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
-def config_diff(
-    old: dict[str, Any], new: dict[str, Any], safe_fields: tuple[str, ...] = RESUME_SAFE
-) -> list[str]:
-    """``field: old -> new`` for every field that differs and is not in ``safe_fields`` (a field or a
-    section)."""
-    a, b = _flatten(old), _flatten(new)
-    constant = a.get("optim.schedule") == b.get("optim.schedule") == "constant"
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        safe = any(key == p or key.startswith(p + ".") for p in safe_fields)
-        if key == "trainer.steps" and not constant:
-            safe = False  # a decaying learning rate is laid out over trainer.steps
-        if not safe and a.get(key, "<absent>") != b.get(key, "<absent>"):
-            lines.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
-    return lines
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``field: old -> new`` for every field that differs and is not in RESUME_SAFE."""
+    constant = old.get("optim", {}).get("schedule") == new.get("optim", {}).get("schedule") == "constant"
+    # a decaying learning rate is laid out over trainer.steps
+    safe = RESUME_SAFE if constant else tuple(p for p in RESUME_SAFE if p != "trainer.steps")
+    return changed_fields(old, new, safe)
 
 
 def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:

@@ -160,8 +160,8 @@ class PPOConfig(_Strict):
     """End the run early, as finished (checkpoint, held-out evaluation and probe), once at least 99% of
     the training episodes have pressed STOP as their first action (``nav/stop_at_once``) for this many
     updates in a row: PPO's STOP-at-once collapse. On the CPU task, the runs that learned never had one
-    such update, one run left the collapse after 16, and none of those followed past 100 ever left it
-    (their entropy falls towards 0; docs/reproductions.md). 0: train to total_env_steps regardless."""
+    such update, two runs left the collapse after 15 and 22, and none of those followed past 100 ever
+    left it (their entropy falls towards 0; docs/embodied.md). 0: train to total_env_steps regardless."""
 
 
 class EvalConfig(_Strict):

@@ -258,8 +258,10 @@ def test_stop_on_collapse_ends_a_collapsed_run_as_finished(tmp_path, monkeypatch
     from rlvr.embodied.env import STOP
     from rlvr.tracking.logger import read_metrics
 
+    make_policy = train.make_policy
+
     def stop_at_once(cfg):
-        policy = train.build_policy(cfg.policy.arch, cfg.policy.width, 16, 8, cfg.env.obs_size)
+        policy = make_policy(cfg)  # the policy rlvr train builds, then made to STOP at once
         with torch.no_grad():
             policy.actor.bias[STOP] = 50.0  # every episode: STOP as the first action
         return policy

@@ -33,9 +33,9 @@ STOP as their first action."""
 class StoppedBySignal(Exception):
     """SIGINT / SIGTERM ended the run after a checkpoint; ``rlvr train ... --resume`` continues it."""
 
-    def __init__(self, sig: signal.Signals, run_dir: Path, env_steps: int) -> None:
+    def __init__(self, sig: signal.Signals, env_steps: int) -> None:
         super().__init__(f"stopped by {sig.name} at {env_steps:,} env steps, after a checkpoint")
-        self.signal, self.run_dir = sig, run_dir
+        self.signal = sig
 
 
 def init_perception(policy: NavPolicy, cfg: ImageNavConfig) -> None:
@@ -319,7 +319,7 @@ def fit(
         trainer.close()
     if stop.received is not None:
         sinks.close()
-        raise StoppedBySignal(stop.received, run_dir, trainer.env_steps)
+        raise StoppedBySignal(stop.received, trainer.env_steps)
     final = evaluate_run(trainer.policy, cfg, run_dir, probe=True)
     sinks.log(trainer.update, final)
     sinks.close()

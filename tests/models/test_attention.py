@@ -80,3 +80,19 @@ def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(model):
         with short_sequence_attention(model, ids.size(1)):
             upcast = model(input_ids=ids).logits.float()
     torch.testing.assert_close(upcast, plain, rtol=0.05, atol=0.05)
+
+
+def test_left_padded_keys_stay_masked_under_float32_sdpa(model):
+    """transformers builds no mask for an attention name without a mask function: the float32 kernel is
+    registered with SDPA's, so a left-padded row gives the logits it gives unpadded."""
+    model = model.to(torch.bfloat16)
+    ids = torch.randint(3, 20, (1, 90), generator=torch.Generator().manual_seed(0))
+    pad = 10
+    padded = torch.cat([torch.zeros(1, pad, dtype=torch.long), ids], 1)
+    mask = torch.cat([torch.zeros(1, pad, dtype=torch.long), torch.ones_like(ids)], 1)
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    with torch.no_grad(), short_sequence_attention(model, padded.size(1)):
+        assert model.config._attn_implementation == FLOAT32_SDPA
+        alone = model(input_ids=ids).logits.float()
+        with_pad = model(input_ids=padded, attention_mask=mask, position_ids=positions).logits.float()
+    torch.testing.assert_close(with_pad[:, pad:], alone, rtol=0.02, atol=0.02)

@@ -70,9 +70,14 @@ def sdpa_in_float32(module, query, key, value, attention_mask, *args, **kwargs):
 
 
 def _register_float32_sdpa() -> str:
-    from transformers import AttentionInterface
+    """Register ``sdpa_in_float32`` and, under the same name, SDPA's mask builder: transformers builds no
+    mask at all for an attention name without one, so padded keys would be attended to (the causal
+    order alone is kept, from SDPA's ``is_causal``)."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
 
     AttentionInterface.register(FLOAT32_SDPA, sdpa_in_float32)
+    AttentionMaskInterface.register(FLOAT32_SDPA, sdpa_mask)
     return FLOAT32_SDPA
 
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from rlvr.models.fast_decoder import FastDecoder, unsupported
+from rlvr.models.fast_decoder import FastDecoder, kv_dtype, unsupported
 from rlvr.models.tiny import build_tokenizer
 from rlvr.rollout.decode_steps import positions_from_mask
 from rlvr.rollout.hf_engine import HFEngine
@@ -52,7 +52,23 @@ def _left_padded(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3"])
 def test_prefill_and_decode_logits_equal_the_models_own_forward(family):
-    model = _model(family)
+    _assert_logits_equal_the_forward(_model(family), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3"])
+def test_a_bfloat16_model_keeps_its_kv_cache_and_attends_in_float32_on_the_cpu(family):
+    """Its logits are transformers' forward with attention on float32 copies of the bfloat16 queries, keys
+    and values (the learner's ``rlvr_sdpa_float32``), to bfloat16 rounding."""
+    from rlvr.models.attention import _register_float32_sdpa
+
+    model = _model(family).to(torch.bfloat16)
+    assert kv_dtype(model) == torch.float32
+    assert FastDecoder(model).new_cache(2, 4).keys[0].dtype == torch.float32
+    model.set_attn_implementation(_register_float32_sdpa())
+    _assert_logits_equal_the_forward(model, atol=2e-2, rtol=2e-2)
+
+
+def _assert_logits_equal_the_forward(model, atol: float, rtol: float) -> None:
     ids, mask = _left_padded([[5, 6, 7, 8, 9], [11, 12], [13, 14, 15, 16, 17, 18, 19]])
     steps = torch.randint(3, 100, (3, 4), generator=torch.Generator().manual_seed(1))
     decoder = FastDecoder(model)
@@ -69,7 +85,35 @@ def test_prefill_and_decode_logits_equal_the_models_own_forward(family):
         ).logits
     for t, logits in enumerate(fast):  # position of the prompt's last token, then one per decoded token
         expected = out[:, ids.size(1) - 1 + t, :]
-        torch.testing.assert_close(logits, expected, atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(logits, expected, atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_decode_step_folds_the_query_heads_of_each_kv_head_into_its_rows(dtype, masked):
+    """One query position, 4 query heads on 2 KV heads: the folded call gives each head the attention of
+    its own KV head over the unmasked keys, as repeating the keys per query head does."""
+    decoder = FastDecoder(_model("llama"))
+    g = torch.Generator().manual_seed(0)
+    B, S, D = 3, 9, decoder.head_dim
+    q = torch.randn(B, decoder.heads, 1, D, generator=g).to(dtype)
+    k, v = (torch.randn(B, decoder.kv_heads, S, D, generator=g).to(dtype) for _ in range(2))
+    key_mask = torch.ones(B, S, dtype=torch.long)
+    key_mask[0, :4] = key_mask[2, :1] = 0  # left padding
+    mask = decoder._mask(key_mask if masked else None, S - 1, 1, B, q)
+    out = decoder._attention(q, k, v, mask)
+    groups = decoder.heads // decoder.kv_heads
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        q.float(), k.float().repeat_interleave(groups, 1), v.float().repeat_interleave(groups, 1),
+        attn_mask=None if mask is None else mask.float(), scale=decoder.scaling,
+    )  # fmt: skip
+    assert out.shape == (B, decoder.heads, 1, D) and out.dtype == dtype
+    torch.testing.assert_close(
+        out.float(), expected, **({} if dtype == torch.float32 else dict(atol=1e-2, rtol=1e-2))
+    )
+    if masked:  # row 0 never sees its 4 padded keys: changing them changes nothing
+        k[0, :, :4] = v[0, :, :4] = 100.0
+        assert torch.equal(decoder._attention(q, k, v, mask)[0], out[0])
 
 
 def test_lora_adapters_are_part_of_the_fast_forward():

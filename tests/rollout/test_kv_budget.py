@@ -35,6 +35,17 @@ def test_a_budget_for_two_sequences_decodes_two_at_a_time(parts):
     assert HFEngine(model, tok, max_batch_size=5).chunk_size(8, 4) == 5
 
 
+def test_the_budget_counts_the_float32_cache_the_fast_decoder_keeps_for_a_bfloat16_model_on_the_cpu(parts):
+    _, tok = parts
+    half = build_tiny_model(
+        TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2), tok
+    ).to(torch.bfloat16)
+    assert kv_cache_bytes_per_token(half) == 256 and kv_cache_bytes_per_token(half, torch.float32) == 512
+    budget = 2 * 512 * (8 + 4) + 100  # two sequences of 12 positions at 4 bytes a value
+    assert HFEngine(half, tok, max_kv_cache_bytes=budget).chunk_size(8, 4) == 2
+    assert HFEngine(half, tok, max_kv_cache_bytes=budget, fast_decoder=False).chunk_size(8, 4) == 4
+
+
 def test_a_budget_below_one_sequence_names_the_setting(parts):
     model, tok = parts
     engine = HFEngine(model, tok, max_kv_cache_bytes=1000)

@@ -45,12 +45,13 @@ def hint(where: str, settings: str) -> Iterator[None]:
         ) from exc
 
 
-def kv_cache_bytes_per_token(model: torch.nn.Module) -> int:
-    """Bytes of keys and values one sequence position holds across all layers (the model's dtype)."""
+def kv_cache_bytes_per_token(model: torch.nn.Module, dtype: torch.dtype | None = None) -> int:
+    """Bytes of keys and values one sequence position holds across all layers, in ``dtype`` (None: the
+    model's own)."""
     config: Any = model.config  # a transformers PretrainedConfig: its fields depend on the architecture
     config = getattr(config, "text_config", None) or config
     heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    itemsize = next(model.parameters()).element_size()
+    itemsize = (dtype or next(model.parameters()).dtype).itemsize
     return 2 * config.num_hidden_layers * kv_heads * head_dim * itemsize

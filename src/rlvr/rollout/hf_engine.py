@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rlvr.models.fast_decoder import unsupported
+from rlvr.models.fast_decoder import kv_dtype, unsupported
 from rlvr.models.memory import OutOfMemory, hint, kv_cache_bytes_per_token
 from rlvr.rollout.decode_steps import FastSteps, TransformersSteps, positions_from_mask
 from rlvr.rollout.sampling import RowUniforms, sample_next
@@ -89,10 +89,13 @@ class HFEngine:
 
     def chunk_size(self, prompt_len: int, max_new_tokens: int) -> int:
         """Sequences decoded together: ``max_batch_size``, fewer when their KV cache (longest prompt +
-        ``max_new_tokens`` positions each) would exceed ``max_kv_cache_bytes``."""
+        ``max_new_tokens`` positions each, in the dtype the decoder keeps it in) would exceed
+        ``max_kv_cache_bytes``."""
         if self.max_kv_cache_bytes is None:
             return self.max_batch_size
-        per_seq = kv_cache_bytes_per_token(self.model) * (prompt_len + max_new_tokens)
+        seq_len = prompt_len + max_new_tokens
+        fast = self.fast_decoder and unsupported(self.model, seq_len) is None
+        per_seq = kv_cache_bytes_per_token(self.model, kv_dtype(self.model) if fast else None) * seq_len
         rows = self.max_kv_cache_bytes // per_seq
         if rows < 1:
             raise OutOfMemory(

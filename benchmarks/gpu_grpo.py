@@ -172,8 +172,10 @@ def build_tokenizer(vocab_size: int):
 
 def build_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int = 0, eos_bias: float = 0.0):
     """A randomly initialised causal LM of ``shape`` (Qwen2, or Llama where the shape says ``arch:
-    llama``), built directly on ``device``. ``eos_bias`` > 0 adds that much to the EOS logit (a forward
-    hook on the LM head), so that sampled completions end at varied lengths."""
+    llama``), built directly on ``device``. ``eos_bias`` adds that much to the EOS logit, through a frozen
+    bias of the LM head (a plain ``nn.Linear`` still, which rlvr's decoder packs on the CPU; a forward hook
+    would have to run, so it would not be packed): > 0 for completions that end at varied lengths,
+    ``vs_trl_shapes.NO_EOS`` for none that end."""
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     dims = dict(SHAPES[shape])
@@ -192,12 +194,9 @@ def build_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int 
     with torch.device(device):
         model = model_cls(config)
     if eos_bias:
-
-        def add_eos_bias(_module, _inputs, logits):
-            logits[..., 1] += eos_bias
-            return logits
-
-        model.lm_head.register_forward_hook(add_eos_bias)
+        bias = torch.zeros(config.vocab_size, device=device)
+        bias[1] = eos_bias
+        model.lm_head.bias = torch.nn.Parameter(bias, requires_grad=False)
     return model.to(dtype).train()
 
 

@@ -14,7 +14,7 @@ Shapes (random initialisation from a config; no download): the quickstart's tiny
 layers, a 100-id vocabulary), a ~30M Llama (hidden 512, 8 layers, 8,192 ids), SmolLM-135M's shape
 (hidden 576, 30 layers, 9 heads / 3 KV heads, 49,152 ids) and Qwen2.5-0.5B's (896, 24 layers, 151,936
 ids). Prompts are random ids of --prompt-len lengths (left-padded); completions end at EOS, whose logit
-gets a bias (a forward hook on the LM head) so that a random model stops after ~max_new_tokens / 3
+gets a bias (a frozen bias of the LM head) so that a random model stops after ~max_new_tokens / 3
 tokens on average: lengths vary within each group, from 1 to --max-new-tokens. The reward is a coin
 flip (throughput only; it does not depend on correctness).
 

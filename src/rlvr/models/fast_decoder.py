@@ -3,9 +3,10 @@
 A decode step of a small model is mostly Python: transformers' forward builds masks, dispatches the
 attention kernel, runs output-capturing hooks and updates a cache object around a few small matmuls.
 ``FastDecoder`` runs the same decoder layers with none of that: it calls the model's own modules
-(embedding, norms, projections, MLP, LM head, so LoRA adapters and weight updates are seen as they are)
-and does only the wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated once) and
-the attention:
+(embedding, norms, projections, MLP, LM head, so LoRA adapters are seen as they are; a bfloat16 model's
+plain linear layers on the CPU through weights packed once, ``rlvr.models.packed_linear``, bit for bit
+the same) and does only the wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated
+once) and the attention:
 
     h = embed(ids)
     per layer:  x = input_norm(h);  q, k, v = q_proj(x), k_proj(x), v_proj(x)     (qwen3: q_norm, k_norm)
@@ -35,6 +36,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from rlvr.models.packed_linear import Projection, mlp_projection, projection
 
 # model_type -> whether attention has per-head q/k norms (qwen3)
 FAMILIES = {"llama": False, "mistral": False, "qwen2": False, "qwen3": True}
@@ -122,26 +125,28 @@ class KVBuffers:
 
 @dataclass(frozen=True)
 class _Layer:
-    """One decoder layer's modules, looked up once (``nn.Module`` attribute access is slow in a loop)."""
+    """One decoder layer's modules, looked up once (``nn.Module`` attribute access is slow in a loop);
+    its projections and MLP packed where ``rlvr.models.packed_linear`` can."""
 
     input_norm: torch.nn.Module
-    q: torch.nn.Module
-    k: torch.nn.Module
-    v: torch.nn.Module
-    o: torch.nn.Module
+    q: Projection
+    k: Projection
+    v: Projection
+    o: Projection
     q_norm: torch.nn.Module | None
     k_norm: torch.nn.Module | None
     post_norm: torch.nn.Module
-    mlp: torch.nn.Module
+    mlp: Projection
 
     @classmethod
-    def of(cls, layer: HFCausalLM, qk_norm: bool) -> _Layer:
+    def of(cls, layer: HFCausalLM, qk_norm: bool, pack: bool) -> _Layer:
         """``layer``: one of the model's decoder layers (``.self_attn``, ``.mlp`` and the two norms)."""
         attn = layer.self_attn
         q_norm, k_norm = (attn.q_norm, attn.k_norm) if qk_norm else (None, None)
+        q, k, v, o = (projection(m, pack) for m in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj))
         return cls(
-            layer.input_layernorm, attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, q_norm, k_norm,
-            layer.post_attention_layernorm, layer.mlp,
+            layer.input_layernorm, q, k, v, o, q_norm, k_norm, layer.post_attention_layernorm,
+            mlp_projection(layer.mlp, pack),
         )  # fmt: skip
 
 
@@ -161,9 +166,11 @@ def _rotate_half(x: Tensor) -> Tensor:
 
 class FastDecoder:
     """Sampling-time forward of a Llama-family model (see the module docstring). Check ``unsupported``
-    first; the decoder reads the model's modules at each call, so weight updates need no sync."""
+    first. ``pack_weights``: bfloat16 projections packed once for oneDNN on the CPU
+    (``rlvr.models.packed_linear``), a snapshot of the weights: build a new decoder after a weight update
+    (unpacked modules are read at each call)."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, pack_weights: bool = True) -> None:
         reason = unsupported(model, seq_len=0)
         if reason is not None:
             raise ValueError(f"FastDecoder cannot run this model: {reason}")
@@ -177,7 +184,8 @@ class FastDecoder:
         self.kv_heads: int = config.num_key_value_heads
         self.groups = self.heads // self.kv_heads
         self.scaling: float = attn.scaling
-        self.layers = [_Layer.of(layer, FAMILIES[config.model_type]) for layer in layers]
+        self.layers = [_Layer.of(layer, FAMILIES[config.model_type], pack_weights) for layer in layers]
+        self.lm_head = projection(self.causal_lm.lm_head, pack_weights)
 
     def new_cache(self, rows: int, capacity: int) -> KVBuffers:
         """Empty buffers for ``rows`` sequences of up to ``capacity`` positions, in ``kv_dtype``."""
@@ -214,7 +222,7 @@ class FastDecoder:
             h = h + layer.mlp(layer.post_norm(h))
         cache.advance(t)
         h = self.inner.norm(h[:, -1:, :])
-        return self.causal_lm.lm_head(h)[:, -1, :]
+        return self.lm_head(h)[:, -1, :]
 
     def _rope(self, position_ids: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """cos, sin (B, 1, t, D) as transformers' rotary embedding computes them."""
@@ -252,8 +260,8 @@ class FastDecoder:
         kernel reads each cached key and value once per KV head instead of once per query head. Each
         row's attention is the same computation (the mask of one query position is shared by all its
         heads). On the CPU, 8 rows, 9 / 3 and 14 / 2 heads at 60-250 cached positions, it is 4-10x
-        faster than ``enable_gqa`` in bfloat16 and 1.1-2x in float32. With a mask, it also keeps CUDA off
-        the math kernel that ``enable_gqa`` with a mask falls back to (as transformers notes)."""
+        faster than ``enable_gqa`` in bfloat16 and 1.1-2x in float32. On a GPU it has not been timed
+        (there a decode step's attention ran on the cuDNN backend with ``enable_gqa``)."""
         B, H, t, D = q.shape
         if self.groups > 1 and t == 1:
             q = q.reshape(B, self.kv_heads, self.groups, D)

@@ -1,0 +1,64 @@
+"""rlvr.models.packed_linear: bfloat16 projections packed once for oneDNN give F.linear's outputs bit for
+bit, and only plain, hook-free bfloat16 linear layers are packed."""
+
+import pytest
+import torch
+
+from rlvr.models.fast_decoder import FastDecoder
+from rlvr.models.packed_linear import PackedGatedMLP, PackedLinear, packable, projection
+from rlvr.rollout.decode_steps import positions_from_mask
+
+from .test_fast_decoder import _left_padded, _model
+
+needs_packing = pytest.mark.skipif(
+    not packable(torch.nn.Linear(4, 4).to(torch.bfloat16)), reason="this CPU's oneDNN has no bfloat16 kernels"
+)
+
+
+@needs_packing
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_a_packed_decoder_gives_the_same_logits_bit_for_bit(family):
+    model = _model(family).to(torch.bfloat16)
+    packed, plain = FastDecoder(model), FastDecoder(model, pack_weights=False)
+    assert isinstance(packed.layers[0].q, PackedLinear) and isinstance(packed.layers[0].mlp, PackedGatedMLP)
+    assert (
+        isinstance(packed.lm_head, PackedLinear)
+        and plain.layers[0].q is model.model.layers[0].self_attn.q_proj
+    )
+    ids, mask = _left_padded([[5, 6, 7, 8, 9], [11, 12], [13, 14, 15, 16, 17, 18, 19]])
+    caches = [d.new_cache(3, ids.size(1) + 4) for d in (packed, plain)]
+    outs = [d(ids, positions_from_mask(mask), c, mask) for d, c in zip((packed, plain), caches, strict=True)]
+    assert torch.equal(outs[0], outs[1])
+    tok, full = outs[0].argmax(-1), mask
+    for _ in range(4):  # decode steps through the prefilled caches
+        full = torch.cat([full, torch.ones_like(mask[:, :1])], 1)
+        pos = positions_from_mask(full)[:, -1:]
+        step = [d(tok[:, None], pos, c, full) for d, c in zip((packed, plain), caches, strict=True)]
+        assert torch.equal(step[0], step[1])
+        tok = step[0].argmax(-1)
+
+
+@needs_packing
+def test_hooked_lora_and_float32_layers_are_called_as_they_are():
+    from peft import LoraConfig, get_peft_model
+
+    linear = torch.nn.Linear(8, 8).to(torch.bfloat16)
+    assert packable(linear)
+    assert not packable(torch.nn.Linear(8, 8)) and projection(linear, pack=False) is linear
+    seen = []
+    handle = linear.register_forward_hook(lambda *a: seen.append(1))
+    assert not packable(linear) and projection(linear) is linear
+    handle.remove()
+    model = get_peft_model(_model("qwen2").to(torch.bfloat16), LoraConfig(r=4, target_modules=["q_proj"]))
+    decoder = FastDecoder(model)
+    assert not isinstance(decoder.layers[0].q, PackedLinear) and isinstance(decoder.layers[0].k, PackedLinear)
+
+
+@needs_packing
+def test_a_hook_on_the_lm_head_still_runs():
+    model = _model("llama").to(torch.bfloat16)
+    calls = []
+    model.lm_head.register_forward_hook(lambda module, args, out: calls.append(out.shape))
+    decoder = FastDecoder(model)
+    decoder(torch.tensor([[5, 6]]), torch.tensor([[0, 1]]), decoder.new_cache(1, 2))
+    assert decoder.lm_head is model.lm_head and calls == [torch.Size([1, 1, 100])]

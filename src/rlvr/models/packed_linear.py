@@ -5,8 +5,9 @@ every call. A decode step calls every projection once with the same weights, so 
 them once per generation chunk (``torch.ops.mkldnn._reorder_linear_weight``, then
 ``_linear_pointwise``: what inductor does for frozen CPU models) and calls the packed kernel. The outputs
 are bit for bit ``F.linear``'s (the same oneDNN kernel, the reorder moved out of the loop;
-``tests/models/test_fast_decoder.py``). A decode step of 8 rows: 9.4 -> 7.3 CPU ms at the 30M shape,
-37-43 -> 33-37 at SmolLM-135M's (one thread); packing costs ~26 and ~80-300 ms a chunk.
+``tests/models/test_packed_linear.py``). 8 rows x 96 tokens, one thread, packing included (~30 ms a
+chunk at the 30M shape, ~80-300 ms at SmolLM-135M's): 1.38 -> 1.09 CPU s at 30M, 4.75 -> 3.90 at 135M
+(``docs/performance.md``, "Attention at decode").
 
 Only a plain ``nn.Linear`` in bfloat16 on a CPU whose oneDNN runs bfloat16, with no forward hooks, is
 packed: LoRA layers, hooked modules (their hooks must run) and other dtypes (float32's packed kernels
@@ -66,7 +67,8 @@ class PackedGatedMLP:
     """``down(act(gate(x)) * up(x))``, the gated MLP's forward, through packed projections."""
 
     def __init__(self, mlp: torch.nn.Module) -> None:
-        self.gate, self.up, self.down = (PackedLinear(m) for m in (mlp.gate_proj, mlp.up_proj, mlp.down_proj))  # type: ignore[arg-type]
+        parts = (mlp.gate_proj, mlp.up_proj, mlp.down_proj)
+        self.gate, self.up, self.down = (PackedLinear(m) for m in parts)  # type: ignore[arg-type]
         self.act: Projection = mlp.act_fn  # type: ignore[assignment]
 
     def __call__(self, x: Tensor) -> Tensor:

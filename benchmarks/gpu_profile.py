@@ -6,9 +6,11 @@
 Generation: ms per decode step of rlvr's hf engine on 16 prompts x 8 completions (prompts of 32-128
 tokens, left-padded), for variants that isolate one cost each:
 
-    fast            rlvr's fast decoder as it is (SDPA with an additive mask and enable_gqa)
+    fast            rlvr's fast decoder as it is (SDPA with an additive mask; at decode the query heads
+                    of each KV head folded into its rows, as transformers does for one query position)
+    fast-enable-gqa the same with SDPA's enable_gqa instead of the fold (the decoder before 2026-12-02)
     fast-repeat-kv  the same, keys and values repeated to the query heads before SDPA (as transformers
-                    does whenever there is a mask), so SDPA gets no GQA flag
+                    does for longer queries with a mask), so SDPA gets no GQA flag
     fast-no-pad     all prompts of one length: no mask at all
     fast-fresh-lengths            as fast, at sequence lengths not run before (no warm-up on them)
     fast-fresh-lengths-no-cudnn   the same with PyTorch's cuDNN attention backend off
@@ -54,8 +56,9 @@ def sync(device: torch.device) -> None:
 
 
 @contextlib.contextmanager
-def repeat_kv_attention():
-    """FastDecoder with keys and values repeated to the query heads before SDPA (no enable_gqa)."""
+def unfolded_attention(kind: str):
+    """FastDecoder's attention without the decode-step fold: ``enable-gqa`` (SDPA's GQA flag) or
+    ``repeat-kv`` (keys and values repeated to the query heads, no flag)."""
     import torch.nn.functional as F
 
     from rlvr.models.fast_decoder import FastDecoder
@@ -63,6 +66,10 @@ def repeat_kv_attention():
     original = FastDecoder._attention
 
     def attention(self, q, k, v, mask):
+        if kind == "enable-gqa":
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, scale=self.scaling, enable_gqa=self.groups > 1
+            )
         if self.groups > 1:
             k, v = k.repeat_interleave(self.groups, 1), v.repeat_interleave(self.groups, 1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scaling)
@@ -107,8 +114,9 @@ def generation(args: argparse.Namespace, model, tok, device: torch.device) -> di
     out: dict[str, float] = {}
     fast = HFEngine(model, tok, max_batch_size=128)
     out["fast"] = decode_ms(fast, prompts, args.new_tokens, device)
-    with repeat_kv_attention():
-        out["fast-repeat-kv"] = decode_ms(fast, prompts, args.new_tokens, device)
+    for kind in ("enable-gqa", "repeat-kv"):
+        with unfolded_attention(kind):
+            out[f"fast-{kind}"] = decode_ms(fast, prompts, args.new_tokens, device)
     out["fast-no-pad"] = decode_ms(fast, same, args.new_tokens, device)
     out["fast-fresh-lengths"] = decode_ms(fast, prompts, args.new_tokens, device, fresh=True)
     if device.type == "cuda":

@@ -55,17 +55,17 @@ def test_prefill_and_decode_logits_equal_the_models_own_forward(family):
     _assert_logits_equal_the_forward(_model(family), atol=2e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen3"])
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3"])
 def test_a_bfloat16_model_keeps_its_kv_cache_and_attends_in_float32_on_the_cpu(family):
-    """Its logits are transformers' forward with attention on float32 copies of the bfloat16 queries, keys
-    and values (the learner's ``rlvr_sdpa_float32``), to bfloat16 rounding."""
+    """Its logits are those of transformers' forward with attention on float32 copies of the bfloat16
+    queries, keys and values (the learner's ``rlvr_sdpa_float32``), bit for bit."""
     from rlvr.models.attention import _register_float32_sdpa
 
     model = _model(family).to(torch.bfloat16)
     assert kv_dtype(model) == torch.float32
     assert FastDecoder(model).new_cache(2, 4).keys[0].dtype == torch.float32
     model.set_attn_implementation(_register_float32_sdpa())
-    _assert_logits_equal_the_forward(model, atol=2e-2, rtol=2e-2)
+    _assert_logits_equal_the_forward(model, atol=0.0, rtol=0.0)
 
 
 def _assert_logits_equal_the_forward(model, atol: float, rtol: float) -> None:

@@ -19,7 +19,7 @@ needs_packing = pytest.mark.skipif(
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_a_packed_decoder_gives_the_same_logits_bit_for_bit(family):
     model = _model(family).to(torch.bfloat16)
-    packed, plain = FastDecoder(model), FastDecoder(model, pack_weights=False)
+    packed, plain = FastDecoder(model), FastDecoder(model, pack=False)
     assert isinstance(packed.layers[0].q, PackedLinear) and isinstance(packed.layers[0].mlp, PackedGatedMLP)
     assert (
         isinstance(packed.lm_head, PackedLinear)
@@ -61,3 +61,27 @@ def test_a_hook_on_the_lm_head_still_runs():
     decoder = FastDecoder(model)
     decoder(torch.tensor([[5, 6]]), torch.tensor([[0, 1]]), decoder.new_cache(1, 2))
     assert decoder.lm_head is model.lm_head and calls == [torch.Size([1, 1, 100])]
+
+
+@needs_packing
+def test_the_engine_packs_a_chunk_after_its_16th_step_and_samples_the_same(monkeypatch):
+    from rlvr.models.tiny import build_tokenizer
+    from rlvr.rollout import hf_engine
+    from rlvr.rollout.decode_steps import FastSteps
+    from rlvr.rollout.hf_engine import HFEngine
+    from rlvr.rollout.types import SamplingParams
+
+    tok = build_tokenizer()
+    model = _model("llama", vocab=len(tok)).to(torch.bfloat16)
+    prompts = [tok.encode(t, add_special_tokens=False) for t in ["sort 31=", "abc"]]
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=hf_engine.PACK_AFTER_STEPS + 4)
+    packs: list[bool] = []
+    pack = FastSteps.pack
+    monkeypatch.setattr(FastSteps, "pack", lambda self: (packs.append(True), pack(self))[1])
+    packed = HFEngine(model, tok, seed=3).generate(prompts, params)
+    assert packs == [True] and max(len(c.token_ids) for c in packed) > hf_engine.PACK_AFTER_STEPS
+    monkeypatch.setattr(hf_engine, "PACK_AFTER_STEPS", 10**9)
+    plain = HFEngine(model, tok, seed=3).generate(prompts, params)
+    assert packs == [True]  # the second engine never packed
+    assert [c.token_ids for c in packed] == [c.token_ids for c in plain]
+    assert [c.logprobs for c in packed] == [c.logprobs for c in plain]

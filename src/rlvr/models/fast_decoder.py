@@ -166,11 +166,11 @@ def _rotate_half(x: Tensor) -> Tensor:
 
 class FastDecoder:
     """Sampling-time forward of a Llama-family model (see the module docstring). Check ``unsupported``
-    first. ``pack_weights``: bfloat16 projections packed once for oneDNN on the CPU
-    (``rlvr.models.packed_linear``), a snapshot of the weights: build a new decoder after a weight update
+    first. ``pack``: bfloat16 projections packed for oneDNN on the CPU (``rlvr.models.packed_linear``) now
+    (or later, with :meth:`pack`). Packed weights are a snapshot: build a new decoder after a weight update
     (unpacked modules are read at each call)."""
 
-    def __init__(self, model: torch.nn.Module, pack_weights: bool = True) -> None:
+    def __init__(self, model: torch.nn.Module, pack: bool = True) -> None:
         reason = unsupported(model, seq_len=0)
         if reason is not None:
             raise ValueError(f"FastDecoder cannot run this model: {reason}")
@@ -184,8 +184,15 @@ class FastDecoder:
         self.kv_heads: int = config.num_key_value_heads
         self.groups = self.heads // self.kv_heads
         self.scaling: float = attn.scaling
-        self.layers = [_Layer.of(layer, FAMILIES[config.model_type], pack_weights) for layer in layers]
-        self.lm_head = projection(self.causal_lm.lm_head, pack_weights)
+        self._model_layers, self._qk_norm = layers, FAMILIES[config.model_type]
+        self.layers = [_Layer.of(layer, self._qk_norm, pack) for layer in layers]
+        self.lm_head = projection(self.causal_lm.lm_head, pack)
+
+    def pack(self) -> None:
+        """Pack the packable projections now (the outputs stay bit for bit the same; a no-op where nothing
+        is packable, and after the first call)."""
+        self.layers = [_Layer.of(layer, self._qk_norm, True) for layer in self._model_layers]
+        self.lm_head = projection(self.causal_lm.lm_head, True)
 
     def new_cache(self, rows: int, capacity: int) -> KVBuffers:
         """Empty buffers for ``rows`` sequences of up to ``capacity`` positions, in ``kv_dtype``."""

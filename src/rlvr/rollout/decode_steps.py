@@ -9,6 +9,7 @@ one runs:
                                                                                 -> logits (B, V)
     decode(tokens (b,), positions (b,), key_mask (b, S) | None)                 -> logits (b, V)
     keep(rows (b',))                                  drop finished rows from the cache
+    pack()                                            a long decode: pack the weights (fast decoder only)
 """
 
 from __future__ import annotations
@@ -75,12 +76,15 @@ class TransformersSteps:
             raise RuntimeError("keep() before prefill(): there is no cache yet")
         self.cache.batch_select_indices(rows)
 
+    def pack(self) -> None:
+        """Nothing to pack: the model's own forward runs its own modules."""
+
 
 class FastSteps:
     """Prefill and decode through ``FastDecoder`` and its ``KVBuffers`` (Llama-family models)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.decoder = FastDecoder(model)
+        self.decoder = FastDecoder(model, pack=False)  # packed once the decode is long: see pack()
         self.cache: KVBuffers | None = None
 
     def prefill(
@@ -96,6 +100,9 @@ class FastSteps:
 
     def keep(self, rows: Tensor) -> None:
         self._cache().select(rows)
+
+    def pack(self) -> None:
+        self.decoder.pack()
 
     def _cache(self) -> KVBuffers:
         if self.cache is None:

@@ -2,17 +2,18 @@
 
 On the CPU a bfloat16 ``F.linear`` runs oneDNN, which reorders the weight into its blocked layout at
 every call. A decode step calls every projection once with the same weights, so the fast decoder packs
-them once per generation chunk (``torch.ops.mkldnn._reorder_linear_weight``, then
-``_linear_pointwise``: what inductor does for frozen CPU models) and calls the packed kernel. The outputs
-are bit for bit ``F.linear``'s (the same oneDNN kernel, the reorder moved out of the loop;
-``tests/models/test_packed_linear.py``). 8 rows x 96 tokens, one thread, packing included (~30 ms a
-chunk at the 30M shape, ~80-300 ms at SmolLM-135M's): 1.38 -> 1.09 CPU s at 30M, 4.75 -> 3.90 at 135M
-(``docs/performance.md``, "Attention at decode").
+them once (``torch.ops.mkldnn._reorder_linear_weight``, then ``_linear_pointwise``: what inductor does
+for frozen CPU models) and calls the packed kernel; the hf engine asks for it once a chunk has decoded
+``PACK_AFTER_STEPS`` steps, since packing costs 3-9 decode steps (~47 CPU ms at the 30M shape, ~100 at
+SmolLM-135M's, ~640 at Qwen2.5-0.5B's). The outputs are bit for bit ``F.linear``'s (the same oneDNN
+kernel, the reorder moved out of the loop; ``tests/models/test_packed_linear.py``). 8 rows x 96 tokens,
+one thread, packing included: 1.00 -> 0.81 CPU s at 30M, 3.67 -> 3.16 at 135M (``docs/performance.md``,
+"Attention at decode").
 
 Only a plain ``nn.Linear`` in bfloat16 on a CPU whose oneDNN runs bfloat16, with no forward hooks, is
 packed: LoRA layers, hooked modules (their hooks must run) and other dtypes (float32's packed kernels
 round differently from ``F.linear``'s) are called as they are. The packed weight is a snapshot: a weight
-update needs a new one, which the engine gets by building a decoder per chunk.
+update needs a new one, which the engine gets by building a decoder (unpacked) per chunk.
 """
 
 from __future__ import annotations

@@ -185,14 +185,19 @@ class FastDecoder:
         self.groups = self.heads // self.kv_heads
         self.scaling: float = attn.scaling
         self._model_layers, self._qk_norm = layers, FAMILIES[config.model_type]
-        self.layers = [_Layer.of(layer, self._qk_norm, pack) for layer in layers]
-        self.lm_head = projection(self.causal_lm.lm_head, pack)
+        self._wire(pack)
 
     def pack(self) -> None:
         """Pack the packable projections now (the outputs stay bit for bit the same; a no-op where nothing
-        is packable, and after the first call)."""
-        self.layers = [_Layer.of(layer, self._qk_norm, True) for layer in self._model_layers]
-        self.lm_head = projection(self.causal_lm.lm_head, True)
+        is packable, and once packed)."""
+        if not self.packed:
+            self._wire(pack=True)
+
+    def _wire(self, pack: bool) -> None:
+        """Look up each layer's modules (``_Layer``) and the LM head, packed where ``pack`` and packable."""
+        self.layers = [_Layer.of(layer, self._qk_norm, pack) for layer in self._model_layers]
+        self.lm_head = projection(self.causal_lm.lm_head, pack)
+        self.packed = pack
 
     def new_cache(self, rows: int, capacity: int) -> KVBuffers:
         """Empty buffers for ``rows`` sequences of up to ``capacity`` positions, in ``kv_dtype``."""

@@ -32,7 +32,7 @@ COMPACT_BELOW = 0.5
 SYNC_EVERY = 8
 # A chunk still decoding after this many steps packs its weights (``FastDecoder.pack``; bfloat16 on the
 # CPU): packing costs about 6 decode steps at the 30M shape, 3 at SmolLM-135M's and 9 at Qwen2.5-0.5B's,
-# and saves 20-35% of each later step, so a short decode (a multi-turn agent's turn) never pays for it.
+# and saves ~15-25% of each later step, so a short decode (a multi-turn agent's turn) never pays for it.
 PACK_AFTER_STEPS = 16
 
 

@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from rlvr.models.fast_decoder import FastDecoder
-from rlvr.models.packed_linear import PackedGatedMLP, PackedLinear, packable, projection
+from rlvr.models.packed_linear import (
+    PackedGatedMLP,
+    PackedLinear,
+    PackedSplit,
+    Separate,
+    joint_projection,
+    packable,
+    projection,
+)
 from rlvr.rollout.decode_steps import positions_from_mask
 
 from .test_fast_decoder import _left_padded, _model
@@ -20,11 +28,9 @@ needs_packing = pytest.mark.skipif(
 def test_a_packed_decoder_gives_the_same_logits_bit_for_bit(family):
     model = _model(family).to(torch.bfloat16)
     packed, plain = FastDecoder(model), FastDecoder(model, pack=False)
-    assert isinstance(packed.layers[0].q, PackedLinear) and isinstance(packed.layers[0].mlp, PackedGatedMLP)
-    assert (
-        isinstance(packed.lm_head, PackedLinear)
-        and plain.layers[0].q is model.model.layers[0].self_attn.q_proj
-    )
+    assert isinstance(packed.layers[0].qkv, PackedSplit) and isinstance(packed.layers[0].mlp, PackedGatedMLP)
+    assert isinstance(packed.lm_head, PackedLinear)
+    assert plain.layers[0].qkv.parts[0] is model.model.layers[0].self_attn.q_proj
     ids, mask = _left_padded([[5, 6, 7, 8, 9], [11, 12], [13, 14, 15, 16, 17, 18, 19]])
     caches = [d.new_cache(3, ids.size(1) + 4) for d in (packed, plain)]
     outs = [d(ids, positions_from_mask(mask), c, mask) for d, c in zip((packed, plain), caches, strict=True)]
@@ -38,6 +44,38 @@ def test_a_packed_decoder_gives_the_same_logits_bit_for_bit(family):
         tok = step[0].argmax(-1)
 
 
+# hidden, q / kv outputs, MLP width: the tiny, 30M, SmolLM-135M and Qwen2.5-0.5B shapes of the benchmarks
+SHAPES = [(128, 128, 128, 384), (512, 512, 512, 1376), (576, 576, 192, 1536), (896, 896, 128, 4864)]
+
+
+@needs_packing
+@pytest.mark.parametrize(("hidden", "q_out", "kv_out", "mlp_out"), SHAPES)
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_packed_split_gives_each_layers_own_output_bit_for_bit(hidden, q_out, kv_out, mlp_out, bias):
+    torch.manual_seed(0)
+    qkv = [torch.nn.Linear(hidden, n, bias=bias).to(torch.bfloat16) for n in (q_out, kv_out, kv_out)]
+    gate_up = [torch.nn.Linear(hidden, mlp_out, bias=bias).to(torch.bfloat16) for _ in range(2)]
+    for layers in (qkv, gate_up):
+        split = joint_projection(layers)
+        assert isinstance(split, PackedSplit)
+        for rows in (1, 8, 37, 8 * 37):  # a decode step of 1 and 8 rows, prefills
+            x = torch.randn(rows, hidden).to(torch.bfloat16)
+            outs = split(x)
+            assert len(outs) == len(layers)
+            for out, layer in zip(outs, layers, strict=True):
+                assert torch.equal(out, layer(x))
+
+
+@needs_packing
+def test_layers_that_cannot_share_one_matmul_are_called_separately():
+    a, b = torch.nn.Linear(8, 4).to(torch.bfloat16), torch.nn.Linear(8, 4, bias=False).to(torch.bfloat16)
+    mixed = joint_projection([a, b])  # one with a bias, one without
+    assert isinstance(mixed, Separate) and all(isinstance(p, PackedLinear) for p in mixed.parts)
+    assert isinstance(joint_projection([a, torch.nn.Linear(6, 4).to(torch.bfloat16)]), Separate)
+    unpacked = joint_projection([a, a], pack=False)
+    assert isinstance(unpacked, Separate) and unpacked.parts == (a, a)
+
+
 @needs_packing
 def test_hooked_lora_and_float32_layers_are_called_as_they_are():
     from peft import LoraConfig, get_peft_model
@@ -49,8 +87,9 @@ def test_hooked_lora_and_float32_layers_are_called_as_they_are():
     assert not packable(linear) and projection(linear) is linear
     handle.remove()
     model = get_peft_model(_model("qwen2").to(torch.bfloat16), LoraConfig(r=4, target_modules=["q_proj"]))
-    decoder = FastDecoder(model)
-    assert not isinstance(decoder.layers[0].q, PackedLinear) and isinstance(decoder.layers[0].k, PackedLinear)
+    qkv = FastDecoder(model).layers[0].qkv
+    assert isinstance(qkv, Separate)  # a LoRA q_proj is called as it is; k_proj and v_proj are packed
+    assert not isinstance(qkv.parts[0], PackedLinear) and isinstance(qkv.parts[1], PackedLinear)
 
 
 @needs_packing

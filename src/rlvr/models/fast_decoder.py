@@ -4,8 +4,8 @@ A decode step of a small model is mostly Python: transformers' forward builds ma
 attention kernel, runs output-capturing hooks and updates a cache object around a few small matmuls.
 ``FastDecoder`` runs the same decoder layers with none of that: it calls the model's own modules
 (embedding, norms, projections, MLP, LM head, so LoRA adapters are seen as they are; a bfloat16 model's
-plain linear layers on the CPU through weights packed once, ``rlvr.models.packed_linear``, bit for bit
-the same) and does only the wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated
+plain linear layers on the CPU through weights packed once, ``rlvr.models.packed_linear``, with q, k and
+v as one matmul and a gated MLP's gate and up as another, bit for bit the same) and does only the wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated
 once) and the attention:
 
     h = embed(ids)
@@ -37,7 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rlvr.models.packed_linear import Projection, mlp_projection, projection
+from rlvr.models.packed_linear import (
+    PackedSplit,
+    Projection,
+    Separate,
+    joint_projection,
+    mlp_projection,
+    projection,
+)
 
 # model_type -> whether attention has per-head q/k norms (qwen3)
 FAMILIES = {"llama": False, "mistral": False, "qwen2": False, "qwen3": True}
@@ -129,9 +136,7 @@ class _Layer:
     its projections and MLP packed where ``rlvr.models.packed_linear`` can."""
 
     input_norm: torch.nn.Module
-    q: Projection
-    k: Projection
-    v: Projection
+    qkv: PackedSplit | Separate  # x -> (q, k, v)
     o: Projection
     q_norm: torch.nn.Module | None
     k_norm: torch.nn.Module | None
@@ -143,10 +148,10 @@ class _Layer:
         """``layer``: one of the model's decoder layers (``.self_attn``, ``.mlp`` and the two norms)."""
         attn = layer.self_attn
         q_norm, k_norm = (attn.q_norm, attn.k_norm) if qk_norm else (None, None)
-        q, k, v, o = (projection(m, pack) for m in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj))
+        qkv = joint_projection((attn.q_proj, attn.k_proj, attn.v_proj), pack)
         return cls(
-            layer.input_layernorm, q, k, v, o, q_norm, k_norm, layer.post_attention_layernorm,
-            mlp_projection(layer.mlp, pack),
+            layer.input_layernorm, qkv, projection(attn.o_proj, pack), q_norm, k_norm,
+            layer.post_attention_layernorm, mlp_projection(layer.mlp, pack),
         )  # fmt: skip
 
 
@@ -219,9 +224,10 @@ class FastDecoder:
         mask = self._mask(key_mask, past, t, B, cache.keys[0])  # in the attention's dtype
         for i, layer in enumerate(self.layers):
             x = layer.input_norm(h)
-            q = layer.q(x).view(B, t, self.heads, self.head_dim)
-            k = layer.k(x).view(B, t, self.kv_heads, self.head_dim)
-            v = layer.v(x).view(B, t, self.kv_heads, self.head_dim)
+            q, k, v = layer.qkv(x)
+            q = q.view(B, t, self.heads, self.head_dim)
+            k = k.view(B, t, self.kv_heads, self.head_dim)
+            v = v.view(B, t, self.kv_heads, self.head_dim)
             if layer.q_norm is not None and layer.k_norm is not None:  # both or neither (qwen3)
                 q, k = layer.q_norm(q), layer.k_norm(k)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)

@@ -223,16 +223,7 @@ class FastDecoder:
         cos, sin = self._rope(position_ids, h.dtype)
         mask = self._mask(key_mask, past, t, B, cache.keys[0])  # in the attention's dtype
         for i, layer in enumerate(self.layers):
-            x = layer.input_norm(h)
-            q, k, v = layer.qkv(x)
-            q = q.view(B, t, self.heads, self.head_dim)
-            k = k.view(B, t, self.kv_heads, self.head_dim)
-            v = v.view(B, t, self.kv_heads, self.head_dim)
-            if layer.q_norm is not None and layer.k_norm is not None:  # both or neither (qwen3)
-                q, k = layer.q_norm(q), layer.k_norm(k)
-            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q, k, v = self._qkv(layer, layer.input_norm(h), cos, sin)
             keys, values = cache.append(i, k, v)  # in the cache's dtype (see kv_dtype)
             out = self._attention(q.to(keys.dtype), keys, values, mask).to(h.dtype)
             out = out.transpose(1, 2).reshape(B, t, -1)
@@ -242,13 +233,32 @@ class FastDecoder:
         h = self.inner.norm(h[:, -1:, :])
         return self.lm_head(h)[:, -1, :]
 
+    def _qkv(self, layer: _Layer, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries (B, H, t, D), keys and values (B, KV, t, D) of ``x`` (B, t, hidden), the queries and keys
+        rotated (cos, sin: (B, t, 1, D)). When q, k and v are one packed matmul (and there is no qk norm), q
+        and k are adjacent in its output and are rotated in one pass: the same values, half the operators."""
+        B, t, _ = x.shape
+        H, KV, D = self.heads, self.kv_heads, self.head_dim
+        if isinstance(layer.qkv, PackedSplit) and layer.q_norm is None:
+            heads = layer.qkv.packed(x).view(B, t, H + 2 * KV, D)
+            qk = heads[:, :, : H + KV]
+            q, k = (qk * cos + _rotate_half(qk) * sin).split((H, KV), dim=2)
+            v = heads[:, :, H + KV :]
+        else:
+            q, k, v = layer.qkv(x)
+            q, k, v = q.view(B, t, H, D), k.view(B, t, KV, D), v.view(B, t, KV, D)
+            if layer.q_norm is not None and layer.k_norm is not None:  # both or neither (qwen3)
+                q, k = layer.q_norm(q), layer.k_norm(k)
+            q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
     def _rope(self, position_ids: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        """cos, sin (B, 1, t, D) as transformers' rotary embedding computes them."""
+        """cos, sin (B, t, 1, D) as transformers' rotary embedding computes them."""
         rotary = self.inner.rotary_emb
         freqs = position_ids[..., None].float() * rotary.inv_freq.to(position_ids.device, torch.float)
         emb = torch.cat((freqs, freqs), dim=-1)
         scale = rotary.attention_scaling
-        return (emb.cos() * scale).to(dtype)[:, None], (emb.sin() * scale).to(dtype)[:, None]
+        return (emb.cos() * scale).to(dtype)[:, :, None], (emb.sin() * scale).to(dtype)[:, :, None]
 
     @staticmethod
     def _mask(key_mask: Tensor | None, past: int, t: int, B: int, like: Tensor) -> Tensor | None:

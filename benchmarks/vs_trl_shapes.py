@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -182,6 +183,8 @@ def pool(runs: list[dict]) -> dict:
         "s_per_step": round(statistics.median(steps), 2),
         "cpu_s_per_step": round(statistics.median(x for r in ok for x in r["step_cpu_s"]), 2),
         "cpu_s_range": [round(f(x for r in ok for x in r["step_cpu_s"]), 2) for f in (min, max)],
+        "step_cpu_s": [x for r in ok for x in r["step_cpu_s"]],
+        "round_cpu_s": [statistics.median(r["step_cpu_s"]) for r in ok],
         "timed_steps": sum(len(r["step_cpu_s"]) for r in ok),
         "gen_cpu_s_per_step": round(statistics.median(x for r in ok for x in r["gen_cpu_s"]), 2),
         "update_cpu_s_per_step": round(
@@ -196,6 +199,18 @@ def pool(runs: list[dict]) -> dict:
         "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
         "load_avg_1min": [x for r in ok for x in r["load_avg_1min"]],
     }
+
+
+def ratio_interval(rlvr: list[float], trl: list[float], draws: int = 4000) -> tuple[float, float]:
+    """A 90% bootstrap interval of median(``trl``) / median(``rlvr``) (two trainers' step times), each
+    side's steps resampled with replacement on its own. The steps of one round share that round's load,
+    so this is narrower than the spread between runs: read it with the per-round ratios."""
+    rng = random.Random(0)
+    ratios = sorted(
+        statistics.median(rng.choices(trl, k=len(trl))) / statistics.median(rng.choices(rlvr, k=len(rlvr)))
+        for _ in range(draws)
+    )
+    return ratios[int(0.05 * draws)], ratios[int(0.95 * draws) - 1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,9 +275,9 @@ def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
         "parameters on both sides (pure: no autocast; gradients and AdamW moments in the same dtype)"
     )
     print(
-        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr (range) | CPU s/step trl (range) | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg |"
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr (range) | CPU s/step trl (range) | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg | trl/rlvr (CPU) 90% interval | trl/rlvr (CPU) by round |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in rows:
         a, b = pair["rlvr"], pair["trl"]
         if "error" in a or "error" in b:
@@ -272,6 +287,8 @@ def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
         cpu_ratio = b["cpu_s_per_step"] / a["cpu_s_per_step"]
         loads = a["load_avg_1min"] + b["load_avg_1min"]
         ra, rb = a["cpu_s_range"], b["cpu_s_range"]
+        low, high = ratio_interval(a["step_cpu_s"], b["step_cpu_s"])
+        by_round = ", ".join(f"{t / r:.2f}" for r, t in zip(a["round_cpu_s"], b["round_cpu_s"], strict=False))
         print(
             f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
             f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} ({ra[0]}-{ra[1]}) | "
@@ -279,7 +296,7 @@ def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
             f"{cpu_ratio:.2f}x | {a['gen_cpu_s_per_step']} / {b['gen_cpu_s_per_step']} | "
             f"{a['update_cpu_s_per_step']} / {b['update_cpu_s_per_step']} | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
             f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} | "
-            f"{min(loads):.1f}-{max(loads):.1f} |"
+            f"{min(loads):.1f}-{max(loads):.1f} | {low:.2f}-{high:.2f}x | {by_round} |"
         )
 
 

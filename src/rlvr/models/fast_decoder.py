@@ -5,8 +5,8 @@ attention kernel, runs output-capturing hooks and updates a cache object around 
 ``FastDecoder`` runs the same decoder layers with none of that: it calls the model's own modules
 (embedding, norms, projections, MLP, LM head, so LoRA adapters are seen as they are; a bfloat16 model's
 plain linear layers on the CPU through weights packed once, ``rlvr.models.packed_linear``, with q, k and
-v as one matmul and a gated MLP's gate and up as another, bit for bit the same) and does only the wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated
-once) and the attention:
+v as one matmul and a gated MLP's gate and up as another, bit for bit the same) and does only the
+wiring itself, the rotary embedding, the KV cache (``KVBuffers``, allocated once) and the attention:
 
     h = embed(ids)
     per layer:  x = input_norm(h);  q, k, v = q_proj(x), k_proj(x), v_proj(x)     (qwen3: q_norm, k_norm)

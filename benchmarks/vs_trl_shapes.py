@@ -241,7 +241,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
 
 def pooled_files(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
     """The rounds of earlier ``--output`` files, shape by shape; the settings (``args``) become the first
-    file's, with ``rounds`` the total. Files whose settings differ in anything but shapes and rounds are
+    file's, with ``shapes`` the files' and ``rounds`` the most of any shape. Files whose settings differ in anything but shapes and rounds are
     refused (their steps would not be the same work)."""
     files = [json.loads(Path(f).read_text()) for f in args.pool]
     same = ("steps", "prompts", "n", "max_new_tokens", "prompt_len", "fixed_length", "dtype")
@@ -259,8 +259,10 @@ def pooled_files(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
             into = by_shape.setdefault(shape, {"rlvr": [], "trl": []})
             for t in ("rlvr", "trl"):
                 into[t] += runs[t]
-    for k in same:
-        setattr(args, k, first[k])
+    for k, value in first.items():  # the runs' settings (micro-batch, engines...), not this call's defaults
+        if k not in ("pool", "output", "rounds", "shapes"):
+            setattr(args, k, value)
+    args.shapes = list(by_shape)
     args.rounds = max(len(r["rlvr"]) for r in by_shape.values())
     return list(by_shape.values())
 

@@ -241,8 +241,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
 
 def pooled_files(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
     """The rounds of earlier ``--output`` files, shape by shape; the settings (``args``) become the first
-    file's, with ``shapes`` the files' and ``rounds`` the most of any shape. Files whose settings differ in anything but shapes and rounds are
-    refused (their steps would not be the same work)."""
+    file's, with ``shapes`` the files' and ``rounds`` the most of any shape. Files whose settings differ in
+    anything but shapes and rounds are refused (their steps would not be the same work)."""
     files = [json.loads(Path(f).read_text()) for f in args.pool]
     same = ("steps", "prompts", "n", "max_new_tokens", "prompt_len", "fixed_length", "dtype")
     first = files[0]["args"]

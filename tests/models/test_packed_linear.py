@@ -11,6 +11,7 @@ from rlvr.models.packed_linear import (
     PackedSplit,
     Separate,
     joint_projection,
+    mlp_projection,
     packable,
     projection,
 )
@@ -74,6 +75,10 @@ def test_layers_that_cannot_share_one_matmul_are_called_separately():
     assert isinstance(joint_projection([a, torch.nn.Linear(6, 4).to(torch.bfloat16)]), Separate)
     unpacked = joint_projection([a, a], pack=False)
     assert isinstance(unpacked, Separate) and unpacked.parts == (a, a)
+    mlp = _model("llama").to(torch.bfloat16).model.layers[0].mlp
+    assert isinstance(mlp_projection(mlp), PackedGatedMLP)
+    mlp.up_proj.bias = torch.nn.Parameter(torch.zeros(mlp.up_proj.out_features, dtype=torch.bfloat16))
+    assert mlp_projection(mlp) is mlp  # gate without a bias, up with one: not one matmul
 
 
 @needs_packing

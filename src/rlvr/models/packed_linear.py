@@ -127,14 +127,16 @@ class PackedGatedMLP:
 
 
 def mlp_projection(mlp: torch.nn.Module, pack: bool = True) -> Projection:
-    """A gated MLP of ``GATED_MLPS`` through packed projections when all three are ``packable`` and the MLP
-    has no hooks of its own, else the module itself."""
+    """A gated MLP of ``GATED_MLPS`` through packed projections when gate and up can be one ``PackedSplit``
+    (``_joinable``), down is ``packable`` and the MLP has no hooks of its own, else the module itself."""
     parts = [getattr(mlp, name, None) for name in ("gate_proj", "up_proj", "down_proj")]
     if (
         pack
         and type(mlp).__name__ in GATED_MLPS
         and not _has_hooks(mlp)
-        and all(isinstance(m, torch.nn.Module) and packable(m) for m in parts)
+        and all(isinstance(m, torch.nn.Module) for m in parts)
+        and _joinable(parts[:2])  # type: ignore[arg-type]  # checked just above
+        and packable(parts[2])  # type: ignore[arg-type]
     ):
         return PackedGatedMLP(mlp)
     return mlp

@@ -88,6 +88,54 @@ def _assert_logits_equal_the_forward(model, atol: float, rtol: float) -> None:
         torch.testing.assert_close(logits, expected, atol=atol, rtol=rtol)
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen3"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_rope_table_rows_are_the_rotary_embedding_of_their_positions(family, dtype):
+    """Bit for bit, for batches of any size and positions anywhere in the table (llama: llama3 scaling)."""
+    decoder = FastDecoder(_model(family).to(dtype))
+    g = torch.Generator().manual_seed(0)
+    for capacity in (1, 17, 160, 4099):
+        cos_table, sin_table = decoder.rope_table(capacity)
+        assert cos_table.shape == (capacity, 1, 1, decoder.head_dim) and cos_table.dtype == dtype
+        for rows in (1, 3, 8, 64):
+            positions = torch.randint(0, capacity, (rows,), generator=g)
+            cos, sin = decoder._rope(positions[:, None], dtype)
+            assert torch.equal(cos_table[positions], cos) and torch.equal(sin_table[positions], sin)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_engines_decode_steps_give_the_decoders_own_logits(dtype):
+    """``FastSteps`` (the rotary table and the key mask made once at prefill, sliced each step, rows
+    dropped mid-decode) against the decoder called with each step's positions and key mask: equal."""
+    from rlvr.rollout.decode_steps import FastSteps
+
+    model = _model("llama").to(dtype)
+    prompts, prompt_mask = _left_padded([[5, 6, 7, 8, 9], [11, 12], [13, 14, 15]])
+    owner = torch.tensor([0, 0, 1, 2, 2])
+    T = 6
+    steps = FastSteps(model)
+    decoder = FastDecoder(model)
+    cache = decoder.new_cache(3, prompts.size(1) + T)
+    expected = decoder(prompts, positions_from_mask(prompt_mask), cache, prompt_mask)[owner]
+    cache.select(owner)
+    logits = steps.prefill(prompts, positions_from_mask(prompt_mask), prompt_mask, owner, prompts.size(1) + T)
+    assert torch.equal(logits, expected)
+    key_mask = prompt_mask[owner]
+    next_pos = prompt_mask.sum(-1)[owner]
+    tokens = torch.tensor([3, 4, 5, 6, 7])
+    for t in range(T - 1):
+        if t == 2:  # drop rows 1 and 3 from the decode batch
+            keep = torch.tensor([0, 2, 4])
+            steps.keep(keep)
+            cache.select(keep)
+            key_mask, next_pos, tokens = key_mask[keep], next_pos[keep], tokens[keep]
+        key_mask = torch.cat([key_mask, torch.ones_like(key_mask[:, :1])], 1)
+        got = steps.decode(tokens, next_pos + t)
+        want = decoder(tokens[:, None], (next_pos + t)[:, None], cache, key_mask)
+        assert torch.equal(got, want), t
+        tokens = got.argmax(-1)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("masked", [False, True])
 def test_a_decode_step_folds_the_query_heads_of_each_kv_head_into_its_rows(dtype, masked):

@@ -164,6 +164,12 @@ def kv_dtype(model: torch.nn.Module) -> torch.dtype:
     return weight.dtype
 
 
+def _additive(allowed: Tensor, like: Tensor) -> Tensor:
+    """0 where ``allowed``, else the lowest value of ``like``'s dtype (transformers' additive mask)."""
+    zero = torch.zeros((), dtype=like.dtype, device=like.device)
+    return torch.where(allowed, zero, torch.finfo(like.dtype).min)
+
+
 def _rotate_half(x: Tensor) -> Tensor:
     half = x.size(-1) // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -218,10 +224,19 @@ class FastDecoder:
         keys and values to ``cache``. ``key_mask`` (B, >= cache.length + t) marks the cached and new
         positions that may be attended to (False: left padding); None means all of them."""
         B, t = input_ids.shape
-        past = cache.length
+        rope = self._rope(position_ids, self.inner.embed_tokens.weight.dtype)
+        return self.forward(input_ids, rope, self._mask(key_mask, cache.length, t, B, cache.keys[0]), cache)
+
+    @torch.no_grad()
+    def forward(
+        self, input_ids: Tensor, rope: tuple[Tensor, Tensor], mask: Tensor | None, cache: KVBuffers
+    ) -> Tensor:
+        """``__call__`` given the positions' rotary ``rope`` (cos, sin: (B, t, 1, D), as ``rope_table``
+        rows or ``_rope``) and the additive ``mask`` (B or 1, 1, t, cache.length + t) or None. A decode
+        loop makes both once (``rope_table``, ``key_bias``) and slices them each step."""
+        B, t = input_ids.shape
         h = self.inner.embed_tokens(input_ids)
-        cos, sin = self._rope(position_ids, h.dtype)
-        mask = self._mask(key_mask, past, t, B, cache.keys[0])  # in the attention's dtype
+        cos, sin = rope
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, layer.input_norm(h), cos, sin)
             keys, values = cache.append(i, k, v)  # in the cache's dtype (see kv_dtype)
@@ -232,6 +247,20 @@ class FastDecoder:
         cache.advance(t)
         h = self.inner.norm(h[:, -1:, :])
         return self.lm_head(h)[:, -1, :]
+
+    def rope_table(self, positions: int) -> tuple[Tensor, Tensor]:
+        """cos, sin (positions, 1, 1, D) of positions 0 .. positions - 1: ``table[p]`` for positions ``p``
+        (B,) is ``_rope(p[:, None])``, bit for bit (the same element-wise operations on the same values;
+        ``tests/models/test_fast_decoder.py``), in two lookups instead of a dozen operators a step."""
+        weight = self.inner.embed_tokens.weight
+        return self._rope(torch.arange(positions, device=weight.device)[:, None], weight.dtype)
+
+    def key_bias(self, key_mask: Tensor) -> Tensor:
+        """The additive mask (B, 1, 1, S) of one query position per row over keys ``key_mask`` (B, S)
+        (False: left padding), in the KV cache's dtype: ``bias[..., :s]`` is a decode step's mask when
+        the cache holds s - 1 positions and the new one is allowed."""
+        like = torch.empty(0, dtype=kv_dtype(self.causal_lm), device=key_mask.device)
+        return _additive(key_mask[:, None, None, :].bool(), like)
 
     def _qkv(self, layer: _Layer, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Queries (B, H, t, D), keys and values (B, KV, t, D) of ``x`` (B, t, hidden), the queries and keys
@@ -274,10 +303,7 @@ class FastDecoder:
             own[:, past:] = torch.eye(t, dtype=torch.bool, device=like.device)  # made on the device: no copy
             keys = keys | own[None, None]
             allowed = keys if allowed is None else allowed & keys
-        if allowed is None:
-            return None
-        zero = torch.zeros((), dtype=like.dtype, device=like.device)
-        return torch.where(allowed, zero, torch.finfo(like.dtype).min)
+        return None if allowed is None else _additive(allowed, like)
 
     def _attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
         """softmax(q k^T * scale + mask) v, with (B, H, t, D) queries and (B, KV, S, D) keys and values

@@ -4,9 +4,10 @@ On the CPU a bfloat16 ``F.linear`` runs oneDNN, which reorders the weight into i
 every call. A decode step calls every projection once with the same weights, so the fast decoder packs
 them once (``torch.ops.mkldnn._reorder_linear_weight``, then ``_linear_pointwise``: what inductor does
 for frozen CPU models) and calls the packed kernel; the hf engine asks for it once a chunk has decoded
-``PACK_AFTER_STEPS`` steps, since packing costs 3-9 decode steps (~47 CPU ms at the 30M shape, ~100 at
-SmolLM-135M's, ~640 at Qwen2.5-0.5B's). The outputs are bit for bit ``F.linear``'s (the same oneDNN
-kernel, the reorder moved out of the loop; ``tests/models/test_packed_linear.py``). 8 rows x 96 tokens,
+``PACK_AFTER_STEPS`` steps, since packing costs 2-6 packed decode steps (8 rows, one thread: 1.7 CPU
+ms at the tiny shape, 15 at the 30M one, 63 at SmolLM-135M's, 367 at Qwen2.5-0.5B's). The outputs are
+bit for bit ``F.linear``'s (the same oneDNN kernel, the reorder moved out of the loop;
+``tests/models/test_packed_linear.py``). 8 rows x 96 tokens,
 one thread, packing included: 1.00 -> 0.81 CPU s at 30M, 3.67 -> 3.16 at 135M (``docs/performance.md``,
 "Attention at decode").
 

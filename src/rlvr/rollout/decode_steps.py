@@ -7,9 +7,12 @@ one runs:
 
     prefill(input_ids (U, P), positions (U, P), prompt_mask (U, P) | None, owner (B,), capacity)
                                                                                 -> logits (B, V)
-    decode(tokens (b,), positions (b,), key_mask (b, S) | None)                 -> logits (b, V)
-    keep(rows (b',))                                  drop finished rows from the cache
+    decode(tokens (b,), positions (b,))                                         -> logits (b, V)
+    keep(rows (b',))                                  drop finished rows from the cache and the mask
     pack()                                            a long decode: pack the weights (fast decoder only)
+
+Each keeps the decode's key mask itself from the prefill's (``decode_key_mask``: the prompt's left
+padding, then every decoded position), so the loop passes only tokens and positions.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ def positions_from_mask(attention_mask: Tensor) -> Tensor:
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
+def decode_key_mask(prompt_mask: Tensor | None, owner: Tensor, capacity: int) -> Tensor | None:
+    """The decode's key mask (B, capacity): each row's prompt mask (its prompt's row of ``prompt_mask``
+    (U, P), gathered by ``owner`` (B,)), then 1 for every decoded position; None when no prompt is padded."""
+    if prompt_mask is None:
+        return None
+    mask = torch.ones((owner.numel(), capacity), dtype=torch.long, device=prompt_mask.device)
+    mask[:, : prompt_mask.size(1)] = prompt_mask[owner]
+    return mask
+
+
 class TransformersSteps:
     """Prefill and decode through ``model(...)`` and a transformers cache (preallocated where it can be)."""
 
@@ -36,6 +49,8 @@ class TransformersSteps:
         self.model = model
         self.cache_kw = cache_kwarg(model)
         self.cache: Cache | None = None  # set by prefill
+        self.key_mask: Tensor | None = None  # (b, capacity), see decode_key_mask
+        self.length = 0  # positions in the cache
 
     def prefill(
         self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
@@ -54,16 +69,18 @@ class TransformersSteps:
         elif input_ids.size(0) < owner.numel():
             cache.batch_select_indices(owner)
         self.cache = cache
+        self.key_mask = decode_key_mask(prompt_mask, owner, capacity)
+        self.length = input_ids.size(1)
         return out.logits[:, -1, :][owner]
 
     def prefill_inputs(self) -> dict[str, Tensor]:
         """The model's extra prefill inputs (a VLM's pixel values); none for a text model."""
         return {}
 
-    def decode(self, tokens: Tensor, positions: Tensor, key_mask: Tensor | None) -> Tensor:
+    def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
         out = self.model(
             input_ids=tokens[:, None],
-            attention_mask=key_mask,
+            attention_mask=self.next_key_mask(),
             position_ids=positions[:, None],
             use_cache=True,
             logits_to_keep=1,
@@ -75,17 +92,28 @@ class TransformersSteps:
         if self.cache is None:
             raise RuntimeError("keep() before prefill(): there is no cache yet")
         self.cache.batch_select_indices(rows)
+        if self.key_mask is not None:
+            self.key_mask = self.key_mask[rows]
+
+    def next_key_mask(self) -> Tensor | None:
+        """The key mask (b, length + 1) of the next decode step, which adds one position to the cache."""
+        self.length += 1
+        return None if self.key_mask is None else self.key_mask[:, : self.length]
 
     def pack(self) -> None:
         """Nothing to pack: the model's own forward runs its own modules."""
 
 
 class FastSteps:
-    """Prefill and decode through ``FastDecoder`` and its ``KVBuffers`` (Llama-family models)."""
+    """Prefill and decode through ``FastDecoder`` and its ``KVBuffers`` (Llama-family models). The decode's
+    rotary table and additive key mask are made once at prefill and sliced each step (the same values
+    as the decoder's own per-step ones)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.decoder = FastDecoder(model, pack=False)  # packed once the decode is long: see pack()
         self.cache: KVBuffers | None = None
+        self.rope: tuple[Tensor, Tensor] | None = None  # cos, sin (capacity, 1, 1, D) by position
+        self.bias: Tensor | None = None  # (b, 1, 1, capacity) additive key mask; None: nothing masked
 
     def prefill(
         self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
@@ -93,13 +121,22 @@ class FastSteps:
         self.cache = self.decoder.new_cache(input_ids.size(0), capacity)
         logits = self.decoder(input_ids, positions, self.cache, prompt_mask)
         self.cache.select(owner)
+        self.rope = self.decoder.rope_table(capacity)
+        key_mask = decode_key_mask(prompt_mask, owner, capacity)
+        self.bias = None if key_mask is None else self.decoder.key_bias(key_mask)
         return logits[owner]
 
-    def decode(self, tokens: Tensor, positions: Tensor, key_mask: Tensor | None) -> Tensor:
-        return self.decoder(tokens[:, None], positions[:, None], self._cache(), key_mask)
+    def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        cache = self._cache()
+        assert self.rope is not None  # set with the cache
+        rope = (self.rope[0].index_select(0, positions), self.rope[1].index_select(0, positions))
+        mask = None if self.bias is None else self.bias[..., : cache.length + 1]
+        return self.decoder.forward(tokens[:, None], rope, mask, cache)
 
     def keep(self, rows: Tensor) -> None:
         self._cache().select(rows)
+        if self.bias is not None:
+            self.bias = self.bias.index_select(0, rows)
 
     def pack(self) -> None:
         self.decoder.pack()

@@ -31,9 +31,11 @@ COMPACT_BELOW = 0.5
 # On an accelerator, look at which rows finished (one host sync) every this many decode steps.
 SYNC_EVERY = 8
 # A chunk still decoding after this many steps packs its weights (``FastDecoder.pack``; bfloat16 on the
-# CPU): packing costs about 6 decode steps at the 30M shape, 3 at SmolLM-135M's and 9 at Qwen2.5-0.5B's,
-# and saves ~15-25% of each later step, so a short decode (a multi-turn agent's turn) never pays for it.
-PACK_AFTER_STEPS = 16
+# CPU). Packing costs ~2.5 packed decode steps from the tiny shape to SmolLM-135M's (~6 at Qwen2.5-0.5B's)
+# and an unpacked step costs ~30-45% more than a packed one, so packing pays back after ~6 steps (~12 at
+# 0.5B). Waiting about that long (ski rental's rule) keeps the cost within about twice that of the best
+# choice made knowing the decode's length, and a short decode (a multi-turn agent's turn) skips it.
+PACK_AFTER_STEPS = 8
 
 
 class HFEngine:
@@ -142,7 +144,7 @@ class HFEngine:
         """
         B, T = len(jobs), params.max_new_tokens
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        logits, steps, attn, next_pos = self._prefill(jobs, T)
+        logits, steps, next_pos = self._prefill(jobs, T)
         device = logits.device
         draws = None if params.temperature == 0 else RowUniforms(self.generator, B, device)
         every = self._sync_every(device, params)
@@ -167,12 +169,10 @@ class HFEngine:
                 if n_alive <= COMPACT_BELOW * out.alive.numel():  # drop finished rows from the decode batch
                     keep = out.compact()
                     steps.keep(keep)
-                    attn = None if attn is None else attn[keep]
                     next_pos, next_tok = next_pos[keep], next_tok[keep]
-            key_mask = None if attn is None else attn[:, : attn.size(1) - T + t + 1]
             if t == PACK_AFTER_STEPS:
                 steps.pack()
-            logits = steps.decode(next_tok, next_pos + t, key_mask)
+            logits = steps.decode(next_tok, next_pos + t)
         return self._completions(
             jobs, out.tokens.cpu(), out.logps.cpu(), out.lengths.cpu(), out.stopped.cpu()
         )
@@ -180,9 +180,9 @@ class HFEngine:
     def _prefill(self, jobs: list[tuple[int, int, list[int]]], T: int):
         """Run each distinct prompt of the chunk once and gather its logits and KV cache to its rows.
 
-        Returns the next-token logits (B, V), the steps object holding the cache (room for ``T`` more
-        tokens), the decode's attention mask (B, P + T), allocated once (None when no prompt is padded:
-        nothing to mask), and each row's next position (B,).
+        Returns the next-token logits (B, V), the steps object holding the KV cache (room for ``T`` more
+        tokens) and the decode's key mask (none when no prompt is padded), and each row's next position
+        (B,).
         """
         device = next(self.model.parameters()).device
         group: dict[int, int] = {}  # prompt index -> row of the prefill batch
@@ -190,16 +190,12 @@ class HFEngine:
         distinct = {i: ids for i, _, ids in jobs}
         input_ids, prompt_attn = _left_pad([distinct[i] for i in group], self.tokenizer.pad_token_id)
         input_ids, prompt_attn, owner = input_ids.to(device), prompt_attn.to(device), owner.to(device)
-        B, P = len(jobs), input_ids.size(1)
+        P = input_ids.size(1)
         padded = not bool(prompt_attn.all())
         steps = self._steps(P + T)
         positions = positions_from_mask(prompt_attn)
         logits = steps.prefill(input_ids, positions, prompt_attn if padded else None, owner, P + T)
-        attn = None
-        if padded:
-            attn = torch.ones((B, P + T), dtype=torch.long, device=device)
-            attn[:, :P] = prompt_attn[owner]
-        return logits, steps, attn, prompt_attn.sum(-1)[owner]
+        return logits, steps, prompt_attn.sum(-1)[owner]
 
     def _completions(
         self,

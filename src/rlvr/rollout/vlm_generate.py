@@ -59,7 +59,7 @@ class VisionSteps(TransformersSteps):
     def prefill_inputs(self) -> dict[str, Tensor]:
         return self.vision
 
-    def decode(self, tokens: Tensor, positions: Tensor, key_mask: Tensor | None) -> Tensor:
+    def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
         tokens = replace_image_tokens(tokens, self.image_ids, self.replacement)
         if self.delta is not None:  # (3, b, 1): text after the prompt, the same in every dim
             positions = (positions + self.delta)[None, :, None].expand(3, -1, -1)
@@ -67,7 +67,7 @@ class VisionSteps(TransformersSteps):
             positions = positions[:, None]
         out = self.model(
             input_ids=tokens[:, None],
-            attention_mask=key_mask,
+            attention_mask=self.next_key_mask(),
             position_ids=positions,
             use_cache=True,
             logits_to_keep=1,

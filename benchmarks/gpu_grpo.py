@@ -451,7 +451,7 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
         save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
         dataloader_num_workers=0, log_completions=False,
     )  # fmt: skip
-    marks: list[float] = []
+    marks: list[float] = []  # each step's start and end, in turn (a step hook runs between steps)
     cpu_marks: list[float] = []
     gen_s: list[float] = []
     gen_cpu: list[float] = []
@@ -470,6 +470,7 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
             counts.append((counted["gen"], counted["learn"]))
             counted["gen"] = counted["learn"] = 0
             step_hook(args)
+            self.on_train_begin()  # the next step starts after the hook
 
     trainer = GRPOTrainer(
         model=model, reward_funcs=coin, args=config, train_dataset=dataset, processing_class=tok,
@@ -490,9 +491,9 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
     trainer._generate_and_score_completions = timed
     trainer.train()
     for i, (gen_tok, learn_tok) in enumerate(counts):
-        step_s = marks[i + 1] - marks[i]
+        step_s = marks[2 * i + 1] - marks[2 * i]
         prefill = sum(len(p) for p in prompts[i * args.prompts : (i + 1) * args.prompts])
-        step_cpu = cpu_marks[i + 1] - cpu_marks[i]
+        step_cpu = cpu_marks[2 * i + 1] - cpu_marks[2 * i]
         times = StepTimes(gen_s[i], step_s - gen_s[i], 0.0, gen_tok, prefill, learn_tok)
         times.gen_cpu_s, times.step_cpu_s = gen_cpu[i], step_cpu
         result.steps.append(times)

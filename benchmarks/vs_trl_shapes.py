@@ -19,15 +19,18 @@ tokens on average: lengths vary within each group, from 1 to --max-new-tokens. T
 flip (throughput only; it does not depend on correctness).
 
 Each trainer runs in its own subprocess (1 torch thread: on a shared, oversubscribed 2-core machine two
-OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its own: ``ru_maxrss`` of that process (Python, torch, the model, AdamW and the step's activations). The
-loop, timing and matched settings are ``benchmarks/gpu_grpo.py``'s (one optimizer step a batch, token
-mean, clip 0.2 / 0.28, no KL, micro-batch = the whole batch). Step 1 is warm-up; s/step is the median
-of steps 2..N. TRL's fused LM head computes its learner log-probs from ``lm_head.weight`` directly, so
+OpenMP threads ran a tiny model 10-50x slower), so its peak resident memory is its own: ``ru_maxrss`` of
+that process (Python, torch, the model, AdamW and the step's activations). By default (``--alternate
+step``) the two processes start together and take their timed steps in turn, one running at a time, so
+that step i of each sees about the same machine; the table then also gives the median of the steps'
+paired ratios. The loop, timing and matched settings are ``benchmarks/gpu_grpo.py``'s (one optimizer
+step a batch, token mean, clip 0.2 / 0.28, no KL, micro-batch = the whole batch). Step 1 is warm-up (the
+two processes run it at once); s/step is the median of steps 2..N. TRL's fused LM head computes its learner log-probs from ``lm_head.weight`` directly, so
 the EOS bias is in its sampling but not in its learner's log-probs: this changes what its loss sees,
 not the work.
 
-On a shared 2-core machine the seconds are noisy (other processes take cores); read the ratio of one
-run, and the memory, which is not.
+On a shared 2-core machine the seconds are noisy (other processes take cores, and the machine's speed
+drifts within minutes); read the ratios of one run, and the memory, which is not.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -75,8 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_length_arg(p)
     p.add_argument(
         "--rounds", type=int, default=1,
-        help="run rlvr, trl, rlvr, trl... this many times each (one process at a time, alternating, so both "
-        "see the same load) and pool the timed steps",
+        help="run both trainers this many times each and pool the timed steps",
+    )  # fmt: skip
+    p.add_argument(
+        "--alternate", choices=["step", "round"], default="step",
+        help="step: both trainers' processes start together and take their timed steps in turn (rlvr's step "
+        "2, TRL's step 2, TRL's step 3, rlvr's step 3...), one running at a time, so each pair of steps sees "
+        "about the same machine; round: rlvr's whole run, then TRL's (the table's runs before 2026-12-02)",
     )  # fmt: skip
     p.add_argument("--output", default=None)
     p.add_argument(
@@ -84,6 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run nothing: pool the rounds of earlier --output files of the same settings into one table",
     )  # fmt: skip
     p.add_argument("--child", choices=["rlvr", "trl"], default=None, help=argparse.SUPPRESS)
+    p.add_argument("--lockstep", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--shape", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.micro = args.prompts * args.n
@@ -111,8 +121,28 @@ def eos_bias(vocab: int, max_new_tokens: int, fixed_length: bool = False) -> flo
     return NO_EOS if fixed_length else math.log(3 / max_new_tokens * vocab)
 
 
+STEP_DONE = "lockstep: step done"
+
+
+def lockstep_hook(steps: int) -> Callable[[], None]:
+    """A child's step hook under ``--alternate step``: after each step but the last, say so on stdout and
+    wait for the parent's go (a line on stdin), so that the two trainers' steps run one at a time."""
+    done = 0
+
+    def hook() -> None:
+        nonlocal done
+        done += 1
+        if done < steps:
+            print(STEP_DONE, flush=True)
+            sys.stdin.readline()
+
+    return hook
+
+
 def child(args: argparse.Namespace) -> dict:
     torch.set_num_threads(THREADS)
+    if args.lockstep:
+        args.step_hook = lockstep_hook(args.steps)
     gpu_grpo.SHAPES.update(SHAPES)
     args.eos_bias = eos_bias(SHAPES[args.shape]["vocab_size"], args.max_new_tokens, args.fixed_length)
     load_before = os.getloadavg()[0]
@@ -146,22 +176,83 @@ def child(args: argparse.Namespace) -> dict:
         "gen_tokens": [s.gen_tokens for s in timed],
         "learner_tokens": [s.learner_tokens for s in timed],
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "lockstep": args.lockstep,
     }
 
 
-def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
+def child_command(args: argparse.Namespace, trainer: str, shape: str) -> list[str]:
     cmd = [sys.executable, __file__, "--child", trainer, "--shape", shape, "--steps", str(args.steps)]
     cmd += ["--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens)]
     cmd += ["--prompt-len", *map(str, args.prompt_len)]
     cmd += ["--fixed-length"] if args.fixed_length else []
     cmd += ["--dtype", args.dtype] if args.dtype else []
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        return {"trainer": trainer, "shape": shape, "error": f"exit {proc.returncode}: {tail[:300]}"}
+    return cmd
+
+
+CHILD_ENV = {"OMP_NUM_THREADS": str(THREADS), "TOKENIZERS_PARALLELISM": "false"}
+
+
+def child_result(trainer: str, shape: str, returncode: int, stdout: str, stderr: str) -> dict:
+    """The child's JSON line, or an error naming its exit status and last lines."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if returncode != 0 or not lines:
+        tail = " | ".join((stderr or stdout).strip().splitlines()[-3:])
+        return {"trainer": trainer, "shape": shape, "error": f"exit {returncode}: {tail[:300]}"}
     return json.loads(lines[-1])
+
+
+def run_child(args: argparse.Namespace, trainer: str, shape: str) -> dict:
+    cmd = child_command(args, trainer, shape)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **CHILD_ENV})
+    return child_result(trainer, shape, proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_lockstep(args: argparse.Namespace, shape: str) -> dict[str, dict]:
+    """Both trainers' children at once, their timed steps in turn (``--alternate step``). Their warm-up
+    steps run together (untimed); then rlvr's step 2, TRL's step 2, TRL's step 3, rlvr's step 3...: each
+    pair of steps is adjacent in time, and the one that goes first alternates. A child that fails leaves
+    the other to finish alone."""
+    trainers = ("rlvr", "trl")
+    with tempfile.TemporaryDirectory(prefix="vs-trl-lockstep-") as tmp:
+        procs, errs, out = {}, {}, {t: [] for t in trainers}
+        for t in trainers:
+            errs[t] = open(Path(tmp) / f"{t}.err", "w+")  # noqa: SIM115  # closed below
+            cmd = child_command(args, t, shape) + ["--lockstep"]
+            procs[t] = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errs[t], text=True,
+                env={**os.environ, **CHILD_ENV},
+            )  # fmt: skip
+
+        def until_step_done(t: str) -> bool:
+            """Read child ``t``'s stdout to its next STEP_DONE (True) or its end (False)."""
+            stdout = procs[t].stdout
+            assert stdout is not None
+            for line in stdout:
+                if line.strip() == STEP_DONE:
+                    return True
+                out[t].append(line)
+            procs[t].wait()
+            return False
+
+        running = {t: until_step_done(t) for t in trainers}  # the warm-up steps
+        for i in range(args.steps - 1):
+            for t in trainers if i % 2 == 0 else trainers[::-1]:
+                if not running[t]:
+                    continue
+                stdin = procs[t].stdin
+                assert stdin is not None
+                stdin.write("go\n")
+                stdin.flush()
+                running[t] = until_step_done(t)
+        results = {}
+        for t in trainers:
+            if procs[t].poll() is None:
+                procs[t].kill()
+            procs[t].wait()
+            errs[t].seek(0)
+            results[t] = child_result(t, shape, procs[t].returncode, "".join(out[t]), errs[t].read())
+            errs[t].close()
+    return results
 
 
 def pool(runs: list[dict]) -> dict:
@@ -198,6 +289,7 @@ def pool(runs: list[dict]) -> dict:
         "mean_completion_tokens": round(statistics.mean(r["mean_completion_tokens"] for r in ok), 1),
         "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
         "load_avg_1min": [x for r in ok for x in r["load_avg_1min"]],
+        "lockstep": all(r.get("lockstep", False) for r in ok),
     }
 
 
@@ -211,6 +303,15 @@ def ratio_interval(rlvr: list[float], trl: list[float], draws: int = 4000) -> tu
         for _ in range(draws)
     )
     return ratios[int(0.05 * draws)], ratios[int(0.95 * draws) - 1]
+
+
+def paired_ratio(rlvr: list[float], trl: list[float], draws: int = 4000) -> tuple[float, float, float]:
+    """The median of the steps' ratios ``trl[i] / rlvr[i]`` (steps taken in turn, ``--alternate step``)
+    and a 90% bootstrap interval of it, the pairs resampled with replacement."""
+    ratios = [t / r for r, t in zip(rlvr, trl, strict=True)]
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(draws))
+    return statistics.median(ratios), medians[int(0.05 * draws)], medians[int(0.95 * draws) - 1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,8 +333,12 @@ def measure(args: argparse.Namespace) -> list[dict[str, list[dict]]]:
     for shape in args.shapes:
         runs: dict[str, list[dict]] = {"rlvr": [], "trl": []}
         for _ in range(args.rounds):
+            if args.alternate == "step":
+                pair = run_lockstep(args, shape)
+            else:
+                pair = {t: run_child(args, t, shape) for t in ("rlvr", "trl")}
             for t in ("rlvr", "trl"):
-                runs[t].append(run_child(args, t, shape))
+                runs[t].append(pair[t])
                 print(json.dumps(runs[t][-1]), flush=True)
         raw.append(runs)
     return raw
@@ -277,9 +382,9 @@ def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
         "parameters on both sides (pure: no autocast; gradients and AdamW moments in the same dtype)"
     )
     print(
-        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr (range) | CPU s/step trl (range) | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg | trl/rlvr (CPU) 90% interval | trl/rlvr (CPU) by round |"
+        "| shape | params M | completion tokens (mean) | s/step rlvr | s/step trl | trl/rlvr | CPU s/step rlvr (range) | CPU s/step trl (range) | trl/rlvr (CPU) | gen CPU s rlvr / trl | update CPU s rlvr / trl | gen tok/s rlvr | gen tok/s trl | learner tok/s rlvr | learner tok/s trl | peak RSS GiB rlvr | peak RSS GiB trl | load avg | trl/rlvr (CPU) 90% interval | trl/rlvr (CPU) by round | trl/rlvr (CPU) of paired steps, median (90% interval) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for pair in rows:
         a, b = pair["rlvr"], pair["trl"]
         if "error" in a or "error" in b:
@@ -291,6 +396,10 @@ def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
         ra, rb = a["cpu_s_range"], b["cpu_s_range"]
         low, high = ratio_interval(a["step_cpu_s"], b["step_cpu_s"])
         by_round = ", ".join(f"{t / r:.2f}" for r, t in zip(a["round_cpu_s"], b["round_cpu_s"], strict=False))
+        paired = "-"  # steps are pairs only when taken in turn, every round complete on both sides
+        if a.get("lockstep") and b.get("lockstep") and len(a["step_cpu_s"]) == len(b["step_cpu_s"]):
+            mid, lo, hi = paired_ratio(a["step_cpu_s"], b["step_cpu_s"])
+            paired = f"{mid:.2f}x ({lo:.2f}-{hi:.2f}x)"
         print(
             f"| {a['shape']} | {a['params_M']} | {a['mean_completion_tokens']} / {b['mean_completion_tokens']} | "
             f"{a['s_per_step']} | {b['s_per_step']} | {ratio:.2f}x | {a['cpu_s_per_step']} ({ra[0]}-{ra[1]}) | "
@@ -298,7 +407,7 @@ def print_table(rows: list[dict[str, dict]], args: argparse.Namespace) -> None:
             f"{cpu_ratio:.2f}x | {a['gen_cpu_s_per_step']} / {b['gen_cpu_s_per_step']} | "
             f"{a['update_cpu_s_per_step']} / {b['update_cpu_s_per_step']} | {a['gen_tokens_per_s']} | {b['gen_tokens_per_s']} | "
             f"{a['learner_tokens_per_s']} | {b['learner_tokens_per_s']} | {a['peak_rss_gib']} | {b['peak_rss_gib']} | "
-            f"{min(loads):.1f}-{max(loads):.1f} | {low:.2f}-{high:.2f}x | {by_round} |"
+            f"{min(loads):.1f}-{max(loads):.1f} | {low:.2f}-{high:.2f}x | {by_round} | {paired} |"
         )
 
 

@@ -100,7 +100,7 @@ class HFEngine:
         if self.max_kv_cache_bytes is None:
             return self.max_batch_size
         seq_len = prompt_len + max_new_tokens
-        fast = self.fast_decoder and unsupported(self.model, seq_len) is None
+        fast = self._not_fast(seq_len) is None
         per_seq = kv_cache_bytes_per_token(self.model, kv_dtype(self.model) if fast else None) * seq_len
         rows = self.max_kv_cache_bytes // per_seq
         if rows < 1:
@@ -113,16 +113,20 @@ class HFEngine:
 
     def _steps(self, seq_len: int) -> TransformersSteps | FastSteps:
         """The fast decoder where the model allows it (see ``rlvr.models.fast_decoder``), else the model's
-        own forward; a fallback is logged once with its reason."""
-        if not self.fast_decoder:
-            return TransformersSteps(self.model)
-        reason = unsupported(self.model, seq_len)
+        own forward; a fallback the model forces is logged once with its reason."""
+        reason = self._not_fast(seq_len)
         if reason is None:
             return FastSteps(self.model)
-        if reason != self._fallback_logged:
+        if self.fast_decoder and reason != self._fallback_logged:
             log.info("hf engine: transformers' forward, not the fast decoder: %s", reason)
             self._fallback_logged = reason
         return TransformersSteps(self.model)
+
+    def _not_fast(self, seq_len: int) -> str | None:
+        """Why sequences of ``seq_len`` positions do not decode through the fast decoder (None: they do)."""
+        if not self.fast_decoder:
+            return "the engine's fast_decoder is off"
+        return unsupported(self.model, seq_len)
 
     def _sync_every(self, device: torch.device, params: SamplingParams) -> int:
         """Decode steps between looks at which rows finished (each a host sync): every step on the CPU

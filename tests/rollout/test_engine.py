@@ -170,3 +170,23 @@ def test_the_fast_decoder_steps_need_a_prefill_first(engine):
     steps = FastSteps(engine.model)
     with pytest.raises(RuntimeError, match="before prefill"):
         steps.keep(torch.tensor([0]))
+
+
+def test_a_chunks_decode_record_pads_past_each_rows_end_across_compactions():
+    """``_Decoded`` writes the decode batch's tokens unmasked; the chunk's result has pad and 0 past each
+    row's length, rows that left the batch included, and their lengths and stop flags."""
+    from rlvr.rollout.hf_engine import _Decoded
+
+    out = _Decoded(B=3, T=4, pad=0, device=torch.device("cpu"))
+    out.write(0, torch.tensor([5, 6, 7]), torch.tensor([-0.5, -0.6, -0.7]))
+    out.finish(0, torch.tensor([False, True, False]))  # row 1 ends at length 1
+    out.write(1, torch.tensor([8, 9, 10]), torch.tensor([-0.8, -0.9, -1.0]))  # row 1's 9 is past its end
+    out.finish(1, torch.tensor([False, False, True]))  # row 2 ends at length 2
+    assert out.compact().tolist() == [0] and out.live.tolist() == [0]
+    out.write(2, torch.tensor([11]), torch.tensor([-1.1]))
+    out.finish(2, torch.tensor([False]))
+    out.write(3, torch.tensor([12]), torch.tensor([-1.2]))
+    tokens, logps, lengths, stopped = out.result()
+    assert tokens.tolist() == [[5, 8, 11, 12], [6, 0, 0, 0], [7, 10, 0, 0]]
+    assert torch.equal(logps[1], torch.tensor([-0.6, 0.0, 0.0, 0.0])) and logps[0, 3] == torch.tensor(-1.2)
+    assert lengths.tolist() == [4, 1, 2] and stopped.tolist() == [False, True, True]

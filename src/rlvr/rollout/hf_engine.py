@@ -182,9 +182,9 @@ class HFEngine:
     def _prefill(self, jobs: list[tuple[int, int, list[int]]], T: int):
         """Run each distinct prompt of the chunk once and gather its logits and KV cache to its rows.
 
-        Returns the next-token logits (B, V), the steps object holding the KV cache (room for ``T`` more
-        tokens) and the decode's key mask (none when no prompt is padded), and each row's next position
-        (B,).
+        Returns the next-token logits (B, V); the steps object, which holds the KV cache (room for ``T``
+        more tokens) and the decode's key mask (none when no prompt is padded); and each row's next
+        position (B,).
         """
         device = next(self.model.parameters()).device
         group: dict[int, int] = {}  # prompt index -> row of the prefill batch

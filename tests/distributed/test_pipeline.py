@@ -2,6 +2,7 @@
 
 import os
 import signal
+import threading
 
 import torch
 
@@ -63,6 +64,33 @@ def test_one_step_off_is_exactly_one_update_stale():
 def test_staleness_never_exceeds_the_bound():
     staleness, _ = _run_pipeline(depth=3, steps=8)
     assert max(staleness) == 3 and staleness[:4] == [0, 1, 2, 3]
+
+
+def test_stopping_drops_the_batches_in_flight_but_not_the_weight_syncs_queued():
+    """Two steps off, stop() while sync 1 is held back on the rollout thread: collection 3, queued behind
+    it, never runs; sync 2, queued behind that, still does, so the rollout workers end with the last
+    update's weights (the final evaluation samples with them)."""
+    roles = _FakeRoles()
+    release = threading.Event()
+    sync = roles.sync
+
+    def held_sync(weights, version):
+        if version == 1:
+            release.wait(10)
+        return sync(weights, version)
+
+    def collect(index):
+        roles.events.append(f"collect{index}")
+        return RolloutBatch(), {"async/policy_version": float(roles.version)}
+
+    roles.sync = held_sync
+    pipe = RolloutPipeline(collect, 2, snapshot=lambda: None)
+    for step in range(2):  # queue: collect 0-2, sync 1, collect 3, sync 2
+        pipe.next_batch(step, 5)
+        pipe.send_weights(roles, step + 1)
+    threading.Timer(0.2, release.set).start()
+    pipe.stop()
+    assert roles.events == ["collect0", "collect1", "collect2", "sync1", "sync2"] and roles.version == 2
 
 
 def _async(tmp_path, *overrides):

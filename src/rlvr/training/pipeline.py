@@ -134,14 +134,16 @@ class RolloutPipeline:
         return self._thread.submit(self._timed, fn).result()
 
     def stop(self) -> None:
-        """Drop the batches in flight (a checkpoint's resume point collects them again) and end the thread."""
+        """Drop the batches in flight (a checkpoint's resume point collects them again) and end the thread
+        once the work already on it is done: a collection under way, and the weight syncs queued, so that
+        the rollout workers hold the last update's weights (the final evaluation samples with them)."""
         if self._inflight:
             self._held_resume_point = self.resume_point()
         for launch in self._inflight:
             if launch.future is not None:
-                launch.future.cancel()
+                launch.future.cancel()  # a collection not started yet never runs
         self._inflight.clear()
         self._next_index = None
         if self._thread is not None:
-            self._thread.shutdown(wait=True, cancel_futures=True)
+            self._thread.shutdown(wait=True)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="rollout")

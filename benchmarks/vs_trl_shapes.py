@@ -293,25 +293,32 @@ def pool(runs: list[dict]) -> dict:
     }
 
 
-def ratio_interval(rlvr: list[float], trl: list[float], draws: int = 4000) -> tuple[float, float]:
+def bootstrap_90(statistic: Callable[[random.Random], float], draws: int = 4000) -> tuple[float, float]:
+    """The 5th and 95th percentiles of ``statistic`` over ``draws`` resamples, each drawn with its own
+    calls to one seeded generator (the same interval for the same data on every run)."""
+    rng = random.Random(0)
+    values = sorted(statistic(rng) for _ in range(draws))
+    return values[int(0.05 * draws)], values[int(0.95 * draws) - 1]
+
+
+def ratio_interval(rlvr: list[float], trl: list[float]) -> tuple[float, float]:
     """A 90% bootstrap interval of median(``trl``) / median(``rlvr``) (two trainers' step times), each
     side's steps resampled with replacement on its own. The steps of one round share that round's load,
     so this is narrower than the spread between runs: read it with the per-round ratios."""
-    rng = random.Random(0)
-    ratios = sorted(
-        statistics.median(rng.choices(trl, k=len(trl))) / statistics.median(rng.choices(rlvr, k=len(rlvr)))
-        for _ in range(draws)
+    return bootstrap_90(
+        lambda rng: (
+            statistics.median(rng.choices(trl, k=len(trl)))
+            / statistics.median(rng.choices(rlvr, k=len(rlvr)))
+        )
     )
-    return ratios[int(0.05 * draws)], ratios[int(0.95 * draws) - 1]
 
 
-def paired_ratio(rlvr: list[float], trl: list[float], draws: int = 4000) -> tuple[float, float, float]:
+def paired_ratio(rlvr: list[float], trl: list[float]) -> tuple[float, float, float]:
     """The median of the steps' ratios ``trl[i] / rlvr[i]`` (steps taken in turn, ``--alternate step``)
     and a 90% bootstrap interval of it, the pairs resampled with replacement."""
     ratios = [t / r for r, t in zip(rlvr, trl, strict=True)]
-    rng = random.Random(0)
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(draws))
-    return statistics.median(ratios), medians[int(0.05 * draws)], medians[int(0.95 * draws) - 1]
+    low, high = bootstrap_90(lambda rng: statistics.median(rng.choices(ratios, k=len(ratios))))
+    return statistics.median(ratios), low, high
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,9 +25,9 @@ step``) the two processes start together and take their timed steps in turn, one
 that step i of each sees about the same machine; the table then also gives the median of the steps'
 paired ratios. The loop, timing and matched settings are ``benchmarks/gpu_grpo.py``'s (one optimizer
 step a batch, token mean, clip 0.2 / 0.28, no KL, micro-batch = the whole batch). Step 1 is warm-up (the
-two processes run it at once); s/step is the median of steps 2..N. TRL's fused LM head computes its learner log-probs from ``lm_head.weight`` directly, so
-the EOS bias is in its sampling but not in its learner's log-probs: this changes what its loss sees,
-not the work.
+two processes run it at once); s/step is the median of steps 2..N. TRL's fused LM head computes its
+learner log-probs from ``lm_head.weight`` directly, so the EOS bias is in its sampling but not in its
+learner's log-probs: this changes what its loss sees, not the work.
 
 On a shared 2-core machine the seconds are noisy (other processes take cores, and the machine's speed
 drifts within minutes); read the ratios of one run, and the memory, which is not.

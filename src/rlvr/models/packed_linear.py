@@ -7,9 +7,8 @@ for frozen CPU models) and calls the packed kernel; the hf engine asks for it on
 ``PACK_AFTER_STEPS`` steps, since packing costs 2-6 packed decode steps (8 rows, one thread: 1.7 CPU
 ms at the tiny shape, 15 at the 30M one, 63 at SmolLM-135M's, 367 at Qwen2.5-0.5B's). The outputs are
 bit for bit ``F.linear``'s (the same oneDNN kernel, the reorder moved out of the loop;
-``tests/models/test_packed_linear.py``). 8 rows x 96 tokens,
-one thread, packing included: 1.00 -> 0.81 CPU s at 30M, 3.67 -> 3.16 at 135M (``docs/performance.md``,
-"Attention at decode").
+``tests/models/test_packed_linear.py``). 8 rows x 96 tokens, one thread, packing included: 1.00 -> 0.81
+CPU s at 30M, 3.67 -> 3.16 at 135M (``docs/performance.md``, "Attention at decode").
 
 Only a plain ``nn.Linear`` in bfloat16 on a CPU whose oneDNN runs bfloat16, with no forward hooks, is
 packed: LoRA layers, hooked modules (their hooks must run) and other dtypes (float32's packed kernels

@@ -17,8 +17,10 @@ Variants:
     rlvr-eager  the same with eager attention (matmul, softmax, matmul) at any length, not only <= 64
     rlvr-1024   the same with the log-softmax in chunks of trainer.logprob_chunk_tokens (1,024) positions,
                 not capped at the CPU's cache-sized rlvr.algorithms.logprobs.CPU_CHUNK_VALUES
-    rlvr-bf16-attn  the same with half-precision SDPA past ``EAGER_MAX_LEN`` (no float32 copies up to
-                ``FLOAT32_MAX_LEN``)
+    rlvr-bf16-attn  the same with half-precision SDPA past ``EAGER_MAX_LEN`` (a half-precision model:
+                no eager attention up to ``HALF_EAGER_MAX_LEN``, no float32 copies up to ``FLOAT32_MAX_LEN``)
+    rlvr-f32-attn   the same with SDPA on float32 copies past ``EAGER_MAX_LEN`` (a half-precision model:
+                no eager attention up to ``HALF_EAGER_MAX_LEN``; the learner before 2026-12-02)
     rlvr-1pass  the same with one model call a micro-batch (``Learner.one_pass``: no shared prefix)
     plain       model(input_ids, attention_mask, position_ids, logits_to_keep=R + 1), log_softmax of
                 the response logits, -(adv * exp(logp - logp.detach())) token mean, entropy of the
@@ -28,6 +30,7 @@ Variants:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
@@ -115,20 +118,25 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
     one_pass.one_pass = True
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, foreach=True)
 
-    def update_with(module: ModuleType, name: str, value: object) -> Callable[[], None]:
-        """Learner.update with ``module.name`` set to ``value`` for the call."""
+    def update_with(module: ModuleType, **settings: object) -> Callable[[], None]:
+        """Learner.update with ``module``'s ``settings`` (name=value) set for the call."""
 
         def run() -> None:
-            with patch.object(module, name, value):
+            with contextlib.ExitStack() as stack:
+                for name, value in settings.items():
+                    stack.enter_context(patch.object(module, name, value))
                 learner.update(batch, adv, None, None)
 
         return run
 
+    short = attention.EAGER_MAX_LEN
+
     table = {
         "rlvr": lambda: learner.update(batch, adv, None, None),
-        "rlvr-eager": update_with(attention, "EAGER_MAX_LEN", 1 << 30),  # eager attention at any length
-        "rlvr-1024": update_with(logprobs, "CPU_CHUNK_VALUES", 1 << 62),  # chunks not capped to the cache
-        "rlvr-bf16-attn": update_with(attention, "FLOAT32_MAX_LEN", attention.EAGER_MAX_LEN),
+        "rlvr-eager": update_with(attention, EAGER_MAX_LEN=1 << 30, HALF_EAGER_MAX_LEN=1 << 30),
+        "rlvr-1024": update_with(logprobs, CPU_CHUNK_VALUES=1 << 62),  # chunks not capped to the cache
+        "rlvr-bf16-attn": update_with(attention, HALF_EAGER_MAX_LEN=short, FLOAT32_MAX_LEN=short),
+        "rlvr-f32-attn": update_with(attention, HALF_EAGER_MAX_LEN=short),
         "rlvr-1pass": lambda: one_pass.update(batch, adv, None, None),
         "plain": lambda: plain_update(model, optimizer, batch, adv),
     }

@@ -9,6 +9,7 @@ from rlvr.models.attention import (
     EAGER_MAX_LEN,
     FLOAT32_MAX_LEN,
     FLOAT32_SDPA,
+    HALF_EAGER_MAX_LEN,
     sdpa_in_float32,
     short_sequence_attention,
 )
@@ -32,8 +33,10 @@ def _inside(model, seq_len: int) -> str:
     [
         (torch.float32, EAGER_MAX_LEN, "eager"),
         (torch.float32, EAGER_MAX_LEN + 1, "sdpa"),
-        (torch.bfloat16, EAGER_MAX_LEN, "eager"),
-        (torch.bfloat16, EAGER_MAX_LEN + 1, FLOAT32_SDPA),
+        (torch.bfloat16, EAGER_MAX_LEN + 1, "eager"),
+        (torch.bfloat16, HALF_EAGER_MAX_LEN, "eager"),
+        (torch.float16, HALF_EAGER_MAX_LEN, "eager"),
+        (torch.bfloat16, HALF_EAGER_MAX_LEN + 1, FLOAT32_SDPA),
         (torch.bfloat16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
         (torch.bfloat16, FLOAT32_MAX_LEN + 1, "sdpa"),
         (torch.float16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
@@ -72,27 +75,34 @@ def test_float32_sdpa_is_sdpa_on_float32_inputs_with_gradients():
     assert q.grad is not None and q.grad.dtype == torch.bfloat16 and torch.isfinite(q.grad.float()).all()
 
 
-def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(model):
+# a half-precision model's passes: eager attention, then SDPA on float32 copies
+HALF_KERNELS = [(100, "eager"), (HALF_EAGER_MAX_LEN + 44, FLOAT32_SDPA)]
+
+
+@pytest.mark.parametrize(("seq_len", "kernel"), HALF_KERNELS)
+def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(model, seq_len, kernel):
     model = model.to(torch.bfloat16)
-    ids = torch.randint(3, 20, (2, 100), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(3, 20, (2, seq_len), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         plain = model(input_ids=ids).logits.float()
         with short_sequence_attention(model, ids.size(1)):
-            upcast = model(input_ids=ids).logits.float()
-    torch.testing.assert_close(upcast, plain, rtol=0.05, atol=0.05)
+            assert model.config._attn_implementation == kernel
+            switched = model(input_ids=ids).logits.float()
+    torch.testing.assert_close(switched, plain, rtol=0.05, atol=0.05)
 
 
-def test_left_padded_keys_stay_masked_under_float32_sdpa(model):
-    """transformers builds no mask for an attention name without a mask function: the float32 kernel is
-    registered with SDPA's, so a left-padded row gives the logits it gives unpadded."""
+@pytest.mark.parametrize(("seq_len", "kernel"), HALF_KERNELS)
+def test_left_padded_keys_stay_masked(model, seq_len, kernel):
+    """A left-padded row gives the logits it gives unpadded under either kernel. (transformers builds no
+    mask for an attention name without a mask function: the float32 kernel is registered with SDPA's.)"""
     model = model.to(torch.bfloat16)
-    ids = torch.randint(3, 20, (1, 90), generator=torch.Generator().manual_seed(0))
     pad = 10
+    ids = torch.randint(3, 20, (1, seq_len - pad), generator=torch.Generator().manual_seed(0))
     padded = torch.cat([torch.zeros(1, pad, dtype=torch.long), ids], 1)
     mask = torch.cat([torch.zeros(1, pad, dtype=torch.long), torch.ones_like(ids)], 1)
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     with torch.no_grad(), short_sequence_attention(model, padded.size(1)):
-        assert model.config._attn_implementation == FLOAT32_SDPA
+        assert model.config._attn_implementation == kernel
         alone = model(input_ids=ids).logits.float()
         with_pad = model(input_ids=padded, attention_mask=mask, position_ids=positions).logits.float()
     torch.testing.assert_close(with_pad[:, pad:], alone, rtol=0.02, atol=0.02)

@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from rlvr.models.fast_decoder import FastDecoder, kv_dtype, unsupported
+from rlvr.models.fast_decoder import FastDecoder, LeanRMSNorm, kv_dtype, unsupported
 from rlvr.models.tiny import build_tokenizer
 from rlvr.rollout.decode_steps import positions_from_mask
 from rlvr.rollout.hf_engine import HFEngine
@@ -86,6 +86,41 @@ def _assert_logits_equal_the_forward(model, atol: float, rtol: float) -> None:
     for t, logits in enumerate(fast):  # position of the prompt's last token, then one per decoded token
         expected = out[:, ids.size(1) - 1 + t, :]
         torch.testing.assert_close(logits, expected, atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_the_lean_norms_give_the_models_own_bit_for_bit(family, dtype):
+    """Each layer's two norms, qwen3's q / k norms and the final norm are ``LeanRMSNorm``s that give their
+    module's output bit for bit (1-300 rows, values of scale 0.01-100), also after the weights change in
+    place (an optimizer step)."""
+    model = _model(family).to(dtype)
+    decoder = FastDecoder(model)
+    lean, own = decoder.layers[1], model.model.layers[1]
+    pairs = [(lean.input_norm, own.input_layernorm), (lean.post_norm, own.post_attention_layernorm)]
+    pairs.append((decoder.final_norm, model.model.norm))
+    if family == "qwen3":
+        pairs += [(lean.q_norm, own.self_attn.q_norm), (lean.k_norm, own.self_attn.k_norm)]
+    g = torch.Generator().manual_seed(0)
+    for norm, module in pairs:
+        assert isinstance(norm, LeanRMSNorm)
+        for rows, scale in ((1, 1.0), (8, 0.01), (300, 100.0)):
+            x = (torch.randn(rows, 1, module.weight.numel(), generator=g) * scale).to(dtype)
+            with torch.no_grad():
+                assert torch.equal(norm(x), module(x))
+                module.weight.mul_(1.5)
+                assert torch.equal(norm(x), module(x))
+
+
+def test_a_hooked_norm_is_called_as_it_is():
+    model = _model("llama")
+    hooked = model.model.layers[0].input_layernorm
+    calls = []
+    hooked.register_forward_hook(lambda *args: calls.append(args[2].shape))
+    decoder = FastDecoder(model)
+    assert decoder.layers[0].input_norm is hooked and isinstance(decoder.layers[0].post_norm, LeanRMSNorm)
+    decoder(torch.tensor([[5, 6]]), torch.tensor([[0, 1]]), decoder.new_cache(1, 2))
+    assert calls == [torch.Size([1, 2, 32])]
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen3"])

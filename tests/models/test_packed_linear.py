@@ -108,7 +108,7 @@ def test_a_hook_on_the_lm_head_still_runs():
 
 
 @needs_packing
-def test_the_engine_packs_a_chunk_after_its_16th_step_and_samples_the_same(monkeypatch):
+def test_the_engine_packs_a_long_chunk_once_and_samples_the_same(monkeypatch):
     from rlvr.models.tiny import build_tokenizer
     from rlvr.rollout import hf_engine
     from rlvr.rollout.decode_steps import FastSteps

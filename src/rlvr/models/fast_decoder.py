@@ -30,6 +30,7 @@ families, dynamic RoPE variants and sliding windows shorter than the sequence ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from rlvr.models.packed_linear import (
     PackedSplit,
     Projection,
     Separate,
+    has_hooks,
     joint_projection,
     mlp_projection,
     projection,
@@ -50,6 +52,10 @@ from rlvr.models.packed_linear import (
 FAMILIES = {"llama": False, "mistral": False, "qwen2": False, "qwen3": True}
 # RoPE variants whose inverse frequencies are fixed at load time (the dynamic ones change with length)
 STATIC_ROPE = {"default", "linear", "llama3", "yarn"}
+# the RMSNorms of FAMILIES: each has LlamaRMSNorm's forward (the variance in float32, the weight applied
+# after the cast back to the input's dtype)
+RMS_NORMS = {"LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm"}
+Norm = Callable[[Tensor], Tensor]
 
 HFCausalLM = Any
 """A transformers ``*ForCausalLM`` of one of ``FAMILIES``. Its layout (``.config``, ``.model.layers[i]
@@ -130,28 +136,48 @@ class KVBuffers:
         self.values = [v.index_select(0, rows) for v in self.values]
 
 
+class LeanRMSNorm:
+    """An RMSNorm of ``RMS_NORMS`` as PyTorch's fused ``F.rms_norm`` of the float32 input, cast back, times
+    the weight: bit for bit the module's forward (``tests/models/test_fast_decoder.py``), in three
+    operators instead of eight and without ``nn.Module``'s call."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.weight = module.weight  # the parameter itself, so an update in place is seen
+        self.eps = float(module.variance_epsilon)  # type: ignore[arg-type]  # RMS_NORMS have it
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.weight * F.rms_norm(x.float(), (x.size(-1),), eps=self.eps).to(x.dtype)
+
+
+def rms_norm(module: torch.nn.Module) -> Norm:
+    """``module`` as a ``LeanRMSNorm`` when it is one of ``RMS_NORMS`` with no hooks, else itself."""
+    if type(module).__name__ in RMS_NORMS and not has_hooks(module):
+        return LeanRMSNorm(module)
+    return module
+
+
 @dataclass(frozen=True)
 class _Layer:
     """One decoder layer's modules, looked up once (``nn.Module`` attribute access is slow in a loop);
-    its projections and MLP packed where ``rlvr.models.packed_linear`` can."""
+    its projections and MLP packed where ``rlvr.models.packed_linear`` can, its norms lean (``rms_norm``)."""
 
-    input_norm: torch.nn.Module
+    input_norm: Norm
     qkv: PackedSplit | Separate  # x -> (q, k, v)
     o: Projection
-    q_norm: torch.nn.Module | None
-    k_norm: torch.nn.Module | None
-    post_norm: torch.nn.Module
+    q_norm: Norm | None
+    k_norm: Norm | None
+    post_norm: Norm
     mlp: Projection
 
     @classmethod
     def of(cls, layer: HFCausalLM, qk_norm: bool, pack: bool) -> _Layer:
         """``layer``: one of the model's decoder layers (``.self_attn``, ``.mlp`` and the two norms)."""
         attn = layer.self_attn
-        q_norm, k_norm = (attn.q_norm, attn.k_norm) if qk_norm else (None, None)
+        q_norm, k_norm = (rms_norm(attn.q_norm), rms_norm(attn.k_norm)) if qk_norm else (None, None)
         qkv = joint_projection((attn.q_proj, attn.k_proj, attn.v_proj), pack)
         return cls(
-            layer.input_layernorm, qkv, projection(attn.o_proj, pack), q_norm, k_norm,
-            layer.post_attention_layernorm, mlp_projection(layer.mlp, pack),
+            rms_norm(layer.input_layernorm), qkv, projection(attn.o_proj, pack), q_norm, k_norm,
+            rms_norm(layer.post_attention_layernorm), mlp_projection(layer.mlp, pack),
         )  # fmt: skip
 
 
@@ -207,6 +233,7 @@ class FastDecoder:
     def _wire(self, pack: bool) -> None:
         """Look up each layer's modules (``_Layer``) and the LM head, packed where ``pack`` and packable."""
         self.layers = [_Layer.of(layer, self._qk_norm, pack) for layer in self._model_layers]
+        self.final_norm = rms_norm(self.inner.norm)
         self.lm_head = projection(self.causal_lm.lm_head, pack)
         self.packed = pack
 
@@ -245,7 +272,7 @@ class FastDecoder:
             h = h + layer.o(out)
             h = h + layer.mlp(layer.post_norm(h))
         cache.advance(t)
-        h = self.inner.norm(h[:, -1:, :])
+        h = self.final_norm(h[:, -1:, :])
         return self.lm_head(h)[:, -1, :]
 
     def rope_table(self, positions: int) -> tuple[Tensor, Tensor]:

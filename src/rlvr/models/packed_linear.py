@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 Projection = Callable[[Tensor], Tensor]
@@ -30,7 +31,7 @@ def packable(module: torch.nn.Module) -> bool:
     """Whether ``module`` is a hook-free bfloat16 ``nn.Linear`` on a CPU where packing is exact."""
     if type(module) is not torch.nn.Linear or module.weight.dtype != torch.bfloat16:
         return False
-    if module.weight.device.type != "cpu" or _has_hooks(module):
+    if module.weight.device.type != "cpu" or has_hooks(module):
         return False
     mkldnn = torch.ops.mkldnn
     return (
@@ -72,7 +73,7 @@ class PackedSplit:
         self.sizes = [m.out_features for m in linears]
 
     def __call__(self, x: Tensor) -> tuple[Tensor, ...]:
-        return self.packed(x).split(self.sizes, dim=-1)
+        return self.packed(x).split_with_sizes(self.sizes, dim=-1)  # not Tensor.split's Python wrapper
 
 
 class Separate:
@@ -110,6 +111,8 @@ def _joinable(modules: Sequence[torch.nn.Module]) -> bool:
 
 # transformers' MLPs whose forward is down_proj(act_fn(gate_proj(x)) * up_proj(x))
 GATED_MLPS = {"LlamaMLP", "MistralMLP", "Qwen2MLP", "Qwen3MLP"}
+# activation modules whose forward is F.silu(x) (transformers' and PyTorch's)
+SILU = {"SiLUActivation", "SiLU"}
 
 
 class PackedGatedMLP:
@@ -119,7 +122,9 @@ class PackedGatedMLP:
     def __init__(self, mlp: torch.nn.Module) -> None:
         self.gate_up = PackedSplit([mlp.gate_proj, mlp.up_proj])  # type: ignore[list-item]
         self.down = PackedLinear.of(mlp.down_proj)  # type: ignore[arg-type]
-        self.act: Projection = mlp.act_fn  # type: ignore[assignment]
+        act: Projection = mlp.act_fn  # type: ignore[assignment]
+        # F.silu itself: the module's forward without nn.Module's call
+        self.act = F.silu if type(act).__name__ in SILU and not has_hooks(act) else act  # type: ignore[arg-type]
 
     def __call__(self, x: Tensor) -> Tensor:
         gate, up = self.gate_up(x)
@@ -133,7 +138,7 @@ def mlp_projection(mlp: torch.nn.Module, pack: bool = True) -> Projection:
     if (
         pack
         and type(mlp).__name__ in GATED_MLPS
-        and not _has_hooks(mlp)
+        and not has_hooks(mlp)
         and all(isinstance(m, torch.nn.Module) for m in parts)
         and _joinable(parts[:2])  # type: ignore[arg-type]  # checked just above
         and packable(parts[2])  # type: ignore[arg-type]
@@ -142,7 +147,9 @@ def mlp_projection(mlp: torch.nn.Module, pack: bool = True) -> Projection:
     return mlp
 
 
-def _has_hooks(module: torch.nn.Module) -> bool:
+def has_hooks(module: torch.nn.Module) -> bool:
+    """Whether forward hooks of ``module`` or global ones would run when it is called (then it must be
+    called as it is)."""
     from torch.nn.modules import module as nn_module
 
     return bool(

@@ -141,9 +141,9 @@ class LeanRMSNorm:
     the weight: bit for bit the module's forward (``tests/models/test_fast_decoder.py``), in three
     operators instead of eight and without ``nn.Module``'s call."""
 
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.weight = module.weight  # the parameter itself, so an update in place is seen
-        self.eps = float(module.variance_epsilon)  # type: ignore[arg-type]  # RMS_NORMS have it
+    def __init__(self, module: HFCausalLM) -> None:  # one of RMS_NORMS (found by attribute, as the layout)
+        self.weight: Tensor = module.weight  # the parameter itself, so an update in place is seen
+        self.eps = float(module.variance_epsilon)
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.weight * F.rms_norm(x.float(), (x.size(-1),), eps=self.eps).to(x.dtype)

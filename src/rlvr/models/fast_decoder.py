@@ -141,7 +141,7 @@ class LeanRMSNorm:
     the weight: bit for bit the module's forward (``tests/models/test_fast_decoder.py``), in three
     operators instead of eight and without ``nn.Module``'s call."""
 
-    def __init__(self, module: HFCausalLM) -> None:  # one of RMS_NORMS (found by attribute, as the layout)
+    def __init__(self, module: Any) -> None:  # one of RMS_NORMS: .weight and .variance_epsilon
         self.weight: Tensor = module.weight  # the parameter itself, so an update in place is seen
         self.eps = float(module.variance_epsilon)
 

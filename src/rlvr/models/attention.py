@@ -47,8 +47,9 @@ FLOAT32_SDPA = "rlvr_sdpa_float32"
 def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[None]:
     """Run ``model`` with eager attention inside the block when it is an SDPA model on CPU and passes are
     at most ``EAGER_MAX_LEN`` long (``HALF_EAGER_MAX_LEN`` for a half-precision one), with SDPA in float32
-    when it is a half-precision one and they are at most ``FLOAT32_MAX_LEN``; otherwise leave it as it is. The setting is the model's own (its config), so
-    nothing else may run this model object meanwhile (the learner's passes are sequential)."""
+    when it is a half-precision one and they are at most ``FLOAT32_MAX_LEN``; otherwise leave it as it
+    is. The setting is the model's own (its config), so nothing else may run this model object meanwhile
+    (the learner's passes are sequential)."""
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
     first = next(model.parameters())

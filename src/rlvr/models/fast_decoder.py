@@ -22,10 +22,10 @@ masked; PyTorch's fused attention), so logits agree with the model's own forward
 kept, and its attention run, in float32 (``kv_dtype``): PyTorch's CPU attention kernel is 3-5x slower in
 bfloat16 than in float32 for one query position (8 rows, 8 heads of 64, 60-250 cached positions: 330-1,360
 against 100-340 us), and the upcast of bfloat16 keys is exact, so only the attention's own rounding
-changes (less of it): the logits are then those of the model's forward with the learner's float32
-attention (``rlvr.models.attention.FLOAT32_SDPA``). It is for sampling only (no gradients). Models of other
-families, dynamic RoPE variants and sliding windows shorter than the sequence keep transformers' forward
-(``unsupported`` says why).
+changes (less of it): the logits are then those of the model's forward with SDPA on float32 copies
+(``rlvr.models.attention.FLOAT32_SDPA``, bit for bit). It is for sampling only (no gradients). Models of
+other families, dynamic RoPE variants and sliding windows shorter than the sequence keep transformers'
+forward (``unsupported`` says why).
 """
 
 from __future__ import annotations

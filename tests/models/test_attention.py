@@ -10,6 +10,7 @@ from rlvr.models.attention import (
     FLOAT32_MAX_LEN,
     FLOAT32_SDPA,
     HALF_EAGER_MAX_LEN,
+    HALF_EAGER_MIN_HEAD_DIM,
     sdpa_in_float32,
     short_sequence_attention,
 )
@@ -18,7 +19,15 @@ from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
 
 @pytest.fixture(scope="module")
 def model():
-    return build_tiny_model(TinyModelConfig(max_positions=512), build_tokenizer())
+    """Heads of 32 (the quickstart's), narrower than ``HALF_EAGER_MIN_HEAD_DIM``."""
+    return build_tiny_model(TinyModelConfig(max_positions=600), build_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """Heads of ``HALF_EAGER_MIN_HEAD_DIM``."""
+    heads = 128 // HALF_EAGER_MIN_HEAD_DIM
+    return build_tiny_model(TinyModelConfig(max_positions=600, num_heads=heads), build_tokenizer())
 
 
 def _inside(model, seq_len: int) -> str:
@@ -29,21 +38,26 @@ def _inside(model, seq_len: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("dtype", "seq_len", "expected"),
+    ("heads", "dtype", "seq_len", "expected"),
     [
-        (torch.float32, EAGER_MAX_LEN, "eager"),
-        (torch.float32, EAGER_MAX_LEN + 1, "sdpa"),
-        (torch.bfloat16, EAGER_MAX_LEN + 1, "eager"),
-        (torch.bfloat16, HALF_EAGER_MAX_LEN, "eager"),
-        (torch.float16, HALF_EAGER_MAX_LEN, "eager"),
-        (torch.bfloat16, HALF_EAGER_MAX_LEN + 1, FLOAT32_SDPA),
-        (torch.bfloat16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
-        (torch.bfloat16, FLOAT32_MAX_LEN + 1, "sdpa"),
-        (torch.float16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
+        ("narrow", torch.float32, EAGER_MAX_LEN, "eager"),
+        ("narrow", torch.float32, EAGER_MAX_LEN + 1, "sdpa"),
+        ("wide", torch.float32, EAGER_MAX_LEN + 1, "sdpa"),
+        ("narrow", torch.bfloat16, EAGER_MAX_LEN, "eager"),
+        ("narrow", torch.bfloat16, EAGER_MAX_LEN + 1, FLOAT32_SDPA),
+        ("wide", torch.bfloat16, EAGER_MAX_LEN + 1, "eager"),
+        ("wide", torch.bfloat16, HALF_EAGER_MAX_LEN, "eager"),
+        ("wide", torch.float16, HALF_EAGER_MAX_LEN, "eager"),
+        ("wide", torch.bfloat16, HALF_EAGER_MAX_LEN + 1, FLOAT32_SDPA),
+        ("narrow", torch.bfloat16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
+        ("wide", torch.bfloat16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
+        ("wide", torch.bfloat16, FLOAT32_MAX_LEN + 1, "sdpa"),
+        ("narrow", torch.float16, FLOAT32_MAX_LEN, FLOAT32_SDPA),
     ],
 )
-def test_kernel_by_dtype_and_length(model, dtype, seq_len, expected):
-    assert _inside(model.to(dtype), seq_len) == expected
+def test_kernel_by_dtype_length_and_head_width(model, wide, heads, dtype, seq_len, expected):
+    chosen = wide if heads == "wide" else model
+    assert _inside(chosen.to(dtype), seq_len) == expected
 
 
 def test_checkpointed_models_keep_their_kernel(model):
@@ -75,13 +89,13 @@ def test_float32_sdpa_is_sdpa_on_float32_inputs_with_gradients():
     assert q.grad is not None and q.grad.dtype == torch.bfloat16 and torch.isfinite(q.grad.float()).all()
 
 
-# a half-precision model's passes: eager attention, then SDPA on float32 copies
+# a half-precision model's passes: eager attention (wide heads), then SDPA on float32 copies
 HALF_KERNELS = [(100, "eager"), (HALF_EAGER_MAX_LEN + 44, FLOAT32_SDPA)]
 
 
 @pytest.mark.parametrize(("seq_len", "kernel"), HALF_KERNELS)
-def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(model, seq_len, kernel):
-    model = model.to(torch.bfloat16)
+def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(wide, seq_len, kernel):
+    model = wide.to(torch.bfloat16)
     ids = torch.randint(3, 20, (2, seq_len), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         plain = model(input_ids=ids).logits.float()
@@ -92,10 +106,10 @@ def test_a_bfloat16_model_gives_the_same_logits_to_its_rounding(model, seq_len, 
 
 
 @pytest.mark.parametrize(("seq_len", "kernel"), HALF_KERNELS)
-def test_left_padded_keys_stay_masked(model, seq_len, kernel):
+def test_left_padded_keys_stay_masked(wide, seq_len, kernel):
     """A left-padded row gives the logits it gives unpadded under either kernel. (transformers builds no
     mask for an attention name without a mask function: the float32 kernel is registered with SDPA's.)"""
-    model = model.to(torch.bfloat16)
+    model = wide.to(torch.bfloat16)
     pad = 10
     ids = torch.randint(3, 20, (1, seq_len - pad), generator=torch.Generator().manual_seed(0))
     padded = torch.cat([torch.zeros(1, pad, dtype=torch.long), ids], 1)

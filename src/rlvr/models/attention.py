@@ -9,23 +9,24 @@ switch is limited to CPU, short sequences and models that use SDPA, and off unde
 checkpointing.
 
 A bfloat16 or float16 model's eager attention runs its two matmuls in half precision (oneDNN), which
-the fused kernel cannot match up to a few hundred positions. A whole ``Learner.update`` of 8 rows, one
-thread, against SDPA on float32 copies (below), at prompt + response = 62 + 96 / 62 + 190 positions:
-12-13% less CPU time at the 30M Llama shape, 10% at SmolLM-135M's (at 252), 11% at Qwen2.5-0.5B's (at
-158); at the tiny quickstart shape (4 heads of 32) 1-5% less at 158 and 13% more at 252. So a
-half-precision model's passes run eager attention up to ``HALF_EAGER_MAX_LEN`` positions. Its log-probs
-are as close to a float32 model's as either SDPA's (the mean error over 8 x 150 positions: 1.0e-3 /
-2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes, the same to two digits for all three kernels): the
-attention's rounding is small beside the rest of a half-precision forward's. Its cost is memory: the
+the fused kernel cannot match up to a few hundred positions once the heads are wide enough for those
+matmuls to dominate. A whole ``Learner.update`` of 8 rows, one thread, against SDPA on float32 copies
+(below), at prompt + response = 62 + 96 / 62 + 190 positions: 12-13% less CPU time at the 30M Llama
+shape, 10% at SmolLM-135M's (at 252), 11% at Qwen2.5-0.5B's (at 158), all with heads of 64; at the tiny
+quickstart shape (heads of 32) the same at 158 and 13% more at 252. So a half-precision model with heads
+of at least ``HALF_EAGER_MIN_HEAD_DIM`` runs eager attention up to ``HALF_EAGER_MAX_LEN`` positions. Its
+log-probs are as close to a float32 model's as either SDPA's (the mean error over 8 x 150 positions:
+1.0e-3 / 2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes, the same to two digits for all three kernels):
+the attention's rounding is small beside the rest of a half-precision forward's. Its cost is memory: the
 backward keeps each layer's attention probabilities, 6 bytes x rows x heads x queries x keys (at 160
 positions about a quarter more activation memory at the 0.5B shape, at 256 about 40%).
 
 The fused kernel's bfloat16 backward on the CPU is also slower than its float32 one up to a few hundred
 positions (forward + backward of the 0.5B shape's 14 heads over 95 queries and 157 keys, one thread:
 88 ms in bfloat16, 35 ms with the inputs cast to float32; at ~300 positions even, at ~1,000 bfloat16
-wins). So a half-precision model's passes of ``HALF_EAGER_MAX_LEN`` to ``FLOAT32_MAX_LEN`` positions
-run the same kernel on float32 copies of the queries, keys and values, the output cast back: the same
-attention, with less rounding than the half-precision kernel (a whole update at 62 + 300 / 62 + 500
+wins). So a half-precision model's other passes of up to ``FLOAT32_MAX_LEN`` positions run the same
+kernel on float32 copies of the queries, keys and values, the output cast back: the same attention,
+with less rounding than the half-precision kernel (a whole update at 62 + 300 / 62 + 500
 positions, tiny shape: 148 / 313 CPU ms against 164 / 359 in bfloat16; even at the 135M shape).
 """
 
@@ -33,11 +34,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
 EAGER_MAX_LEN = 64
 HALF_EAGER_MAX_LEN = 256
+HALF_EAGER_MIN_HEAD_DIM = 64
 FLOAT32_MAX_LEN = 512
 FLOAT32_SDPA = "rlvr_sdpa_float32"
 """The name under which ``sdpa_in_float32`` is registered with transformers' attention functions."""
@@ -46,9 +49,9 @@ FLOAT32_SDPA = "rlvr_sdpa_float32"
 @contextlib.contextmanager
 def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[None]:
     """Run ``model`` with eager attention inside the block when it is an SDPA model on CPU and passes are
-    at most ``EAGER_MAX_LEN`` long (``HALF_EAGER_MAX_LEN`` for a half-precision one), with SDPA in float32
-    when it is a half-precision one and they are at most ``FLOAT32_MAX_LEN``; otherwise leave it as it
-    is. The setting is the model's own (its config), so nothing else may run this model object meanwhile
+    at most ``EAGER_MAX_LEN`` long (``HALF_EAGER_MAX_LEN`` for a half-precision one with heads of at least
+    ``HALF_EAGER_MIN_HEAD_DIM``), with SDPA in float32 when it is a half-precision one and they are at most
+    ``FLOAT32_MAX_LEN``; otherwise leave it as it is. The setting is the model's own (its config), so nothing else may run this model object meanwhile
     (the learner's passes are sequential)."""
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
@@ -58,7 +61,8 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
         yield
         return
     half = first.dtype in (torch.bfloat16, torch.float16)
-    if seq_len <= (HALF_EAGER_MAX_LEN if half else EAGER_MAX_LEN):
+    wide = (_head_dim(config) or 0) >= HALF_EAGER_MIN_HEAD_DIM
+    if seq_len <= (HALF_EAGER_MAX_LEN if half and wide else EAGER_MAX_LEN):
         chosen = "eager"
     elif half and seq_len <= FLOAT32_MAX_LEN:
         chosen = _register_float32_sdpa()
@@ -70,6 +74,15 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
         yield
     finally:
         set_attn(current)
+
+
+def _head_dim(config: Any) -> int | None:
+    """The attention heads' width of a transformers config (None when it does not say)."""
+    head_dim = getattr(config, "head_dim", None)
+    if head_dim:
+        return int(head_dim)
+    hidden, heads = getattr(config, "hidden_size", None), getattr(config, "num_attention_heads", None)
+    return hidden // heads if hidden and heads else None
 
 
 def sdpa_in_float32(module, query, key, value, attention_mask, *args, **kwargs):

@@ -11,15 +11,16 @@ checkpointing.
 A bfloat16 or float16 model's eager attention runs its two matmuls in half precision (oneDNN), which
 the fused kernel cannot match up to a few hundred positions once the heads are wide enough for those
 matmuls to dominate. A whole ``Learner.update`` of 8 rows, one thread, against SDPA on float32 copies
-(below), at prompt + response = 62 + 96 / 62 + 190 positions: 12-13% less CPU time at the 30M Llama
-shape, 10% at SmolLM-135M's (at 252), 11% at Qwen2.5-0.5B's (at 158), all with heads of 64; at the tiny
-quickstart shape (heads of 32) the same at 158 and 13% more at 252. So a half-precision model with heads
+(below), at prompt + response = 62 + 96 / 62 + 190 positions: 10 / 12% less CPU time at the 30M Llama
+shape, 10 / 10% at SmolLM-135M's, 11% at Qwen2.5-0.5B's (at 158), all with heads of 64; at the tiny
+quickstart shape (heads of 32) the same at 158 and 15% more at 252. So a half-precision model with heads
 of at least ``HALF_EAGER_MIN_HEAD_DIM`` runs eager attention up to ``HALF_EAGER_MAX_LEN`` positions. Its
 log-probs are as close to a float32 model's as either SDPA's (the mean error over 8 x 150 positions:
 1.0e-3 / 2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes, the same to two digits for all three kernels):
 the attention's rounding is small beside the rest of a half-precision forward's. Its cost is memory: the
-backward keeps each layer's attention probabilities, 6 bytes x rows x heads x queries x keys (at 160
-positions about a quarter more activation memory at the 0.5B shape, at 256 about 40%).
+backward keeps each layer's attention probabilities, 6 bytes x rows x heads x queries x keys (estimated:
+about a quarter more activation memory at the 0.5B shape at 160 positions, about 40% at 256; the peak
+RSS of the 0.5B benchmark's steps, up to 160 positions, did not move).
 
 The fused kernel's bfloat16 backward on the CPU is also slower than its float32 one up to a few hundred
 positions (forward + backward of the 0.5B shape's 14 heads over 95 queries and 157 keys, one thread:
@@ -51,8 +52,8 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
     """Run ``model`` with eager attention inside the block when it is an SDPA model on CPU and passes are
     at most ``EAGER_MAX_LEN`` long (``HALF_EAGER_MAX_LEN`` for a half-precision one with heads of at least
     ``HALF_EAGER_MIN_HEAD_DIM``), with SDPA in float32 when it is a half-precision one and they are at most
-    ``FLOAT32_MAX_LEN``; otherwise leave it as it is. The setting is the model's own (its config), so nothing else may run this model object meanwhile
-    (the learner's passes are sequential)."""
+    ``FLOAT32_MAX_LEN``; otherwise leave it as it is. The setting is the model's own (its config), so
+    nothing else may run this model object meanwhile (the learner's passes are sequential)."""
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
     first = next(model.parameters())

@@ -122,9 +122,9 @@ class PackedGatedMLP:
     def __init__(self, mlp: torch.nn.Module) -> None:
         self.gate_up = PackedSplit([mlp.gate_proj, mlp.up_proj])  # type: ignore[list-item]
         self.down = PackedLinear.of(mlp.down_proj)  # type: ignore[arg-type]
-        act: Projection = mlp.act_fn  # type: ignore[assignment]
-        # F.silu itself: the module's forward without nn.Module's call
-        self.act = F.silu if type(act).__name__ in SILU and not has_hooks(act) else act  # type: ignore[arg-type]
+        act: torch.nn.Module = mlp.act_fn  # type: ignore[assignment]
+        silu = type(act).__name__ in SILU and not has_hooks(act)
+        self.act: Projection = F.silu if silu else act  # F.silu: the module's forward, without its call
 
     def __call__(self, x: Tensor) -> Tensor:
         gate, up = self.gate_up(x)

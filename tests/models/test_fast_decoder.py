@@ -112,6 +112,17 @@ def test_the_lean_norms_give_the_models_own_bit_for_bit(family, dtype):
                 assert torch.equal(norm(x), module(x))
 
 
+def test_norms_off_the_cpu_and_other_kinds_of_norm_are_called_as_they_are():
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    from rlvr.models.fast_decoder import rms_norm
+
+    assert isinstance(rms_norm(LlamaRMSNorm(8)), LeanRMSNorm)
+    off_cpu = LlamaRMSNorm(8).to("meta")
+    layer_norm = torch.nn.LayerNorm(8)
+    assert rms_norm(off_cpu) is off_cpu and rms_norm(layer_norm) is layer_norm
+
+
 def test_a_hooked_norm_is_called_as_it_is():
     model = _model("llama")
     hooked = model.model.layers[0].input_layernorm

@@ -12,15 +12,15 @@ A bfloat16 or float16 model's eager attention runs its two matmuls in half preci
 the fused kernel cannot match up to a few hundred positions once the heads are wide enough for those
 matmuls to dominate. A whole ``Learner.update`` of 8 rows, one thread, against SDPA on float32 copies
 (below), at prompt + response = 62 + 96 / 62 + 190 positions: 10 / 12% less CPU time at the 30M Llama
-shape, 10 / 10% at SmolLM-135M's, 11% at Qwen2.5-0.5B's (at 158), all with heads of 64; at the tiny
+shape and 9 / 10% at SmolLM-135M's (heads of 64); none at Qwen2.5-0.5B's (heads of 64, 7 query heads to
+a KV head: 0.98x at 158, no gain at 252), whose update the LM head and MLPs dominate; at the tiny
 quickstart shape (heads of 32) the same at 158 and 15% more at 252. So a half-precision model with heads
 of at least ``HALF_EAGER_MIN_HEAD_DIM`` runs eager attention up to ``HALF_EAGER_MAX_LEN`` positions. Its
 log-probs are as close to a float32 model's as either SDPA's (the mean error over 8 x 150 positions:
 1.0e-3 / 2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes, the same to two digits for all three kernels):
 the attention's rounding is small beside the rest of a half-precision forward's. Its cost is memory: the
-backward keeps each layer's attention probabilities, 6 bytes x rows x heads x queries x keys (estimated:
-about a quarter more activation memory at the 0.5B shape at 160 positions, about 40% at 256; the peak
-RSS of the 0.5B benchmark's steps, up to 160 positions, did not move).
+backward keeps each layer's attention probabilities, 6 bytes x rows x heads x queries x keys (the 0.5B
+shape's update of 8 rows: peak RSS +9 MB at 158 positions, +467 MB at 252, 7.38 -> 7.85 GB).
 
 The fused kernel's bfloat16 backward on the CPU is also slower than its float32 one up to a few hundred
 positions (forward + backward of the 0.5B shape's 14 heads over 95 queries and 157 keys, one thread:

@@ -13,8 +13,9 @@ the fused kernel cannot match up to a few hundred positions once the heads are w
 matmuls to dominate. A whole ``Learner.update`` of 8 rows, one thread, against SDPA on float32 copies
 (below), at prompt + response = 62 + 96 / 62 + 190 positions: 10 / 12% less CPU time at the 30M Llama
 shape and 9 / 10% at SmolLM-135M's (heads of 64); none at Qwen2.5-0.5B's (heads of 64, 7 query heads to
-a KV head: 0.98x at 158, no gain at 252), whose update the LM head and MLPs dominate; at the tiny
-quickstart shape (heads of 32) the same at 158 and 15% more at 252. So a half-precision model with heads
+a KV head: 0.98x at 158, no gain at 252), whose update the LM head and MLPs dominate; SmolLM-360M's
+shape 1.21x at 158 and 8% more at 252; at the tiny quickstart shape (heads of 32) the same at 158 and
+15% more at 252. So a half-precision model with heads
 of at least ``HALF_EAGER_MIN_HEAD_DIM`` runs eager attention up to ``HALF_EAGER_MAX_LEN`` positions. Its
 log-probs are as close to a float32 model's as either SDPA's (the mean error over 8 x 150 positions:
 1.0e-3 / 2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes, the same to two digits for all three kernels):

@@ -8,20 +8,21 @@ threads; on a 2-thread CPU that took ~18% off a whole learner update of the quic
 switch is limited to CPU, short sequences and models that use SDPA, and off under activation
 checkpointing.
 
-A bfloat16 or float16 model's eager attention runs its two matmuls in half precision (oneDNN), which
-the fused kernel cannot match up to a few hundred positions once the heads are wide enough for those
-matmuls to dominate. A whole ``Learner.update`` of 8 rows, one thread, against SDPA on float32 copies
-(below), at prompt + response = 62 + 96 / 62 + 190 positions: 10 / 12% less CPU time at the 30M Llama
-shape and 9 / 10% at SmolLM-135M's (heads of 64); none at Qwen2.5-0.5B's (heads of 64, 7 query heads to
-a KV head: 0.98x at 158, no gain at 252), whose update the LM head and MLPs dominate; SmolLM-360M's
-shape 1.21x at 158 and 8% more at 252; at the tiny quickstart shape (heads of 32) the same at 158 and
-15% more at 252. So a half-precision model with heads
-of at least ``HALF_EAGER_MIN_HEAD_DIM`` runs eager attention up to ``HALF_EAGER_MAX_LEN`` positions. Its
-log-probs are as close to a float32 model's as either SDPA's (the mean error over 8 x 150 positions:
-1.0e-3 / 2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes, the same to two digits for all three kernels):
-the attention's rounding is small beside the rest of a half-precision forward's. Its cost is memory: the
-backward keeps each layer's attention probabilities, 6 bytes x rows x heads x queries x keys (the 0.5B
-shape's update of 8 rows: peak RSS +9 MB at 158 positions, +467 MB at 252, 7.38 -> 7.85 GB).
+A bfloat16 or float16 model's eager attention runs its two matmuls in half precision (oneDNN), which the
+fused kernel cannot match up to a few hundred positions once the heads are wide enough for those matmuls
+to dominate. A whole ``Learner.update`` of 8 rows, one thread, against SDPA on float32 copies (below), at
+prompt + response = 62 + 96 / 62 + 190 positions: 10 / 12% less CPU time at the 30M Llama shape and 9 /
+10% at SmolLM-135M's (heads of 64); none at Qwen2.5-0.5B's (heads of 64, 7 query heads to a KV head:
+0.98x at 158, no gain at 252), whose update the LM head and MLPs dominate; SmolLM-360M's shape 1.21x at
+158 and 8% more at 252; at the tiny quickstart shape (heads of 32) the same at 158 and 15% more at 252.
+So a half-precision model with heads of at least ``HALF_EAGER_MIN_HEAD_DIM`` runs eager attention up to
+``HALF_EAGER_MAX_LEN`` positions: the longest measured length at which no shape lost. (30M and 135M would
+gain up to 256; 360M and 0.5B would not.) Its log-probs are as close to a float32 model's as either
+SDPA's (the mean error over 8 x 150 positions: 1.0e-3 / 2.9e-3 / 4.7e-3 at the tiny / 30M / 135M shapes,
+the same to two digits for all three kernels): the attention's rounding is small beside the rest of a
+half-precision forward's. Its cost is memory: the backward keeps each layer's attention probabilities, 6
+bytes x rows x heads x queries x keys (the 0.5B shape's update of 8 rows: peak RSS +9 MB at 158
+positions; +467 MB at 252, 7.38 -> 7.85 GB, were the bound that long).
 
 The fused kernel's bfloat16 backward on the CPU is also slower than its float32 one up to a few hundred
 positions (forward + backward of the 0.5B shape's 14 heads over 95 queries and 157 keys, one thread:
@@ -41,7 +42,7 @@ from typing import Any
 import torch
 
 EAGER_MAX_LEN = 64
-HALF_EAGER_MAX_LEN = 256
+HALF_EAGER_MAX_LEN = 160
 HALF_EAGER_MIN_HEAD_DIM = 64
 FLOAT32_MAX_LEN = 512
 FLOAT32_SDPA = "rlvr_sdpa_float32"

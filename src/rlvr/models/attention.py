@@ -41,6 +41,8 @@ from typing import Any
 
 import torch
 
+from rlvr.models.memory import head_dim
+
 EAGER_MAX_LEN = 64
 HALF_EAGER_MAX_LEN = 160
 HALF_EAGER_MIN_HEAD_DIM = 64
@@ -80,12 +82,11 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
 
 
 def _head_dim(config: Any) -> int | None:
-    """The attention heads' width of a transformers config (None when it does not say)."""
-    head_dim = getattr(config, "head_dim", None)
-    if head_dim:
-        return int(head_dim)
-    hidden, heads = getattr(config, "hidden_size", None), getattr(config, "num_attention_heads", None)
-    return hidden // heads if hidden and heads else None
+    """``rlvr.models.memory.head_dim`` of a transformers config, None when it does not say."""
+    try:
+        return head_dim(config)
+    except AttributeError:
+        return None
 
 
 def sdpa_in_float32(module, query, key, value, attention_mask, *args, **kwargs):

@@ -45,13 +45,17 @@ def hint(where: str, settings: str) -> Iterator[None]:
         ) from exc
 
 
+def head_dim(config: Any) -> int:
+    """The width of one attention head of a transformers (text) config: its ``head_dim``, else
+    hidden_size / num_attention_heads (AttributeError when it has neither)."""
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
 def kv_cache_bytes_per_token(model: torch.nn.Module, dtype: torch.dtype | None = None) -> int:
     """Bytes of keys and values one sequence position holds across all layers, in ``dtype`` (None: the
     model's own)."""
     config: Any = model.config  # a transformers PretrainedConfig: its fields depend on the architecture
     config = getattr(config, "text_config", None) or config
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     itemsize = (dtype or next(model.parameters()).dtype).itemsize
-    return 2 * config.num_hidden_layers * kv_heads * head_dim * itemsize
+    return 2 * config.num_hidden_layers * kv_heads * head_dim(config) * itemsize

@@ -85,6 +85,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlvr.models.memory import head_dim
 from rlvr.rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ def _check_cpu_head_size(model_path: str, trust_remote_code: bool) -> None:
 
     cfg = AutoConfig.from_pretrained(model_path, trust_remote_code=trust_remote_code)
     cfg = getattr(cfg, "text_config", None) or cfg
-    head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    head = head_dim(cfg)
     supported = CPUAttentionBackend.get_supported_head_sizes()
     if head not in supported:
         raise ValueError(

@@ -4,6 +4,7 @@
     python benchmarks/gpu_grpo.py --shapes qwen2.5-0.5b --engines hf vllm --no-trl
     python benchmarks/gpu_grpo.py --device cpu --tiny               # a few seconds: checks the script
     python benchmarks/gpu_grpo.py --shapes qwen2.5-0.5b --no-trl --steps 2 --sync-debug   # host syncs
+    python benchmarks/gpu_grpo.py --shapes qwen2.5-0.5b --engines hf --cudnn-sdp on      # cuDNN attention on
 
 Models are randomly initialised from Qwen2.5-0.5B's and Qwen2.5-1.5B's configurations (no download:
 the machines that run this have no hub access), in bfloat16 (parameters, gradients and AdamW moments all
@@ -102,9 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "print where they come from; the counting slows generation, so its timings are not comparable",
     )  # fmt: skip
     p.add_argument(
-        "--no-cudnn-sdp", action="store_true",
-        help="turn PyTorch's cuDNN attention backend off (torch.backends.cuda.enable_cudnn_sdp(False)): it "
-        "builds a plan per new sequence length, which a decode meets at every step",
+        "--cudnn-sdp", choices=["as-users-run", "on", "off"], default="as-users-run",
+        help="PyTorch's cuDNN attention backend (torch.backends.cuda.enable_cudnn_sdp): 'as-users-run' gives "
+        "each trainer its own default (rlvr: off, model.cudnn_attention; TRL: PyTorch's, on), 'on' / 'off' "
+        "set it for both. cuDNN builds a plan per new shape, which a decode meets at every step",
     )  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="the tiny shape, 2 steps, short sequences (CPU check)")
     p.add_argument("--output", default=None, help="JSON results file")
@@ -325,6 +327,13 @@ def step_hook(args: argparse.Namespace) -> None:
         hook()
 
 
+def cudnn_sdp(args: argparse.Namespace, default: bool) -> bool:
+    """Whether a trainer's run may use PyTorch's cuDNN attention backend: ``--cudnn-sdp`` on / off, else
+    the trainer's own ``default``."""
+    choice = getattr(args, "cudnn_sdp", "as-users-run")
+    return default if choice == "as-users-run" else choice == "on"
+
+
 def param_dtypes(model: torch.nn.Module) -> str:
     """The distinct dtypes of ``model``'s parameters, e.g. "torch.bfloat16"."""
     return ",".join(sorted({str(p.dtype) for p in model.parameters()}))
@@ -356,6 +365,7 @@ def rlvr_engine(engine: str, model, tok, args: argparse.Namespace, workdir: Path
 def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: torch.device) -> RunResult:
     from rlvr.algorithms import ADVANTAGES, AlgorithmConfig
     from rlvr.config import OptimConfig, TrainerConfig
+    from rlvr.models.attention import set_cudnn_attention
     from rlvr.rollout.types import SamplingParams
     from rlvr.training.batch import collate, last_token_rewards
     from rlvr.training.learner import Learner
@@ -363,6 +373,7 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
     dtype = model_dtype(args, device)
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
     model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
+    set_cudnn_attention(cudnn_sdp(args, default=False), device)  # as rlvr.models.load.load_model does
     result = RunResult(f"rlvr-{engine_name}", shape, sum(p.numel() for p in model.parameters()))
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
     trainer = TrainerConfig(
@@ -423,6 +434,8 @@ def run_trl(shape: str, args: argparse.Namespace, device: torch.device, workdir:
     from trl import GRPOConfig, GRPOTrainer
 
     dtype = model_dtype(args, device)
+    if device.type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(cudnn_sdp(args, default=True))  # PyTorch's own default: on
     autocast = device.type == "cuda" and dtype == torch.bfloat16  # TRL's bf16 flag: autocast, on GPU only
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
     model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
@@ -536,10 +549,8 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_transformers()
     device = torch.device(args.device)
-    if args.no_cudnn_sdp:
-        torch.backends.cuda.enable_cudnn_sdp(False)
     env = environment(device)
-    env["cudnn_sdp"] = str(torch.backends.cuda.cudnn_sdp_enabled())
+    env["cudnn_sdp"] = args.cudnn_sdp
     print("environment:", json.dumps(env), flush=True)
     peak_flops = args.peak_tflops * 1e12
     summaries: list[dict[str, Any]] = []

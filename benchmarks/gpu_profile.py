@@ -13,7 +13,9 @@ tokens, left-padded), for variants that isolate one cost each:
                     does for longer queries with a mask), so SDPA gets no GQA flag
     fast-no-pad     all prompts of one length: no mask at all
     fast-fresh-lengths            as fast, at sequence lengths not run before (no warm-up on them)
-    fast-fresh-lengths-no-cudnn   the same with PyTorch's cuDNN attention backend off
+    fast-fresh-lengths-cudnn      the same with PyTorch's cuDNN attention backend on (PyTorch's default;
+                                  rlvr turns it off, model.cudnn_attention, and so does this script
+                                  everywhere else)
     transformers    the model's own forward (rollout.fast_decoder=false)
     sample-only     rlvr's sample_next on (128, V) logits alone
 
@@ -120,9 +122,9 @@ def generation(args: argparse.Namespace, model, tok, device: torch.device) -> di
     out["fast-no-pad"] = decode_ms(fast, same, args.new_tokens, device)
     out["fast-fresh-lengths"] = decode_ms(fast, prompts, args.new_tokens, device, fresh=True)
     if device.type == "cuda":
-        torch.backends.cuda.enable_cudnn_sdp(False)
-        out["fast-fresh-lengths-no-cudnn"] = decode_ms(fast, prompts, args.new_tokens, device, fresh=True)
         torch.backends.cuda.enable_cudnn_sdp(True)
+        out["fast-fresh-lengths-cudnn"] = decode_ms(fast, prompts, args.new_tokens, device, fresh=True)
+        torch.backends.cuda.enable_cudnn_sdp(False)
     slow = HFEngine(model, tok, max_batch_size=128, fast_decoder=False)
     out["transformers"] = decode_ms(slow, prompts, args.new_tokens, device)
     logits = torch.randn(128, vocab, device=device, dtype=model.dtype)
@@ -224,11 +226,14 @@ def profiles(args: argparse.Namespace, model, tok, device: torch.device) -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
+    from rlvr.models.attention import set_cudnn_attention
+
     args = parse_args(argv)
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     tok = gpu_grpo.build_tokenizer(gpu_grpo.SHAPES[args.shape]["vocab_size"])
     model = gpu_grpo.build_model(args.shape, device, dtype)
+    set_cudnn_attention(False, device)  # rlvr's default (model.cudnn_attention), as load_model sets it
     result: dict = {"shape": args.shape, "device": str(device)}
     if device.type == "cuda":
         result["gpu"] = torch.cuda.get_device_name()

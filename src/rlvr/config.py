@@ -57,6 +57,11 @@ class ModelConfig(_Strict):
     """Passed to from_pretrained for models with custom code."""
     num_threads: int | None = Field(None, gt=0)
     """torch CPU threads; None keeps torch's default."""
+    cudnn_attention: bool = False
+    """On a CUDA GPU, let PyTorch's attention (SDPA) use its cuDNN backend. Off by default: that backend
+    builds an execution plan for each new shape, and rlvr's passes change shape at every decode step and
+    micro-batch; without it SDPA runs its flash or memory-efficient kernels. Process-wide
+    (torch.backends.cuda.enable_cudnn_sdp), set when the model loads; no effect on a CPU or on vLLM."""
 
 
 class DataConfig(_Strict):

@@ -1,4 +1,4 @@
-"""The learner's choice of attention kernel on CPU (``rlvr.models.attention``)."""
+"""The learner's choice of attention kernel on CPU, and SDPA's cuDNN backend on a GPU (``rlvr.models.attention``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rlvr.models.attention import (
     HALF_EAGER_MAX_LEN,
     HALF_EAGER_MIN_HEAD_DIM,
     sdpa_in_float32,
+    set_cudnn_attention,
     short_sequence_attention,
 )
 from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
@@ -120,3 +121,36 @@ def test_left_padded_keys_stay_masked(wide, seq_len, kernel):
         alone = model(input_ids=ids).logits.float()
         with_pad = model(input_ids=padded, attention_mask=mask, position_ids=positions).logits.float()
     torch.testing.assert_close(with_pad[:, pad:], alone, rtol=0.02, atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("device", "enabled", "expected"),
+    [("cpu", False, []), ("cpu", True, []), ("cuda", False, [False]), ("cuda:1", True, [True])],
+)
+def test_cudnn_attention_is_set_on_a_cuda_device_only(monkeypatch, device, enabled, expected):
+    calls: list[bool] = []
+    monkeypatch.setattr(torch.backends.cuda, "enable_cudnn_sdp", calls.append)
+    set_cudnn_attention(enabled, torch.device(device))
+    assert calls == expected
+
+
+@pytest.mark.parametrize("cudnn_attention", [False, True])
+def test_loading_a_model_applies_its_cudnn_setting_for_its_device(monkeypatch, cudnn_attention):
+    import rlvr.models.load as load
+    from rlvr.config import ModelConfig
+
+    seen: list[tuple[bool, torch.device]] = []
+    monkeypatch.setattr(load, "set_cudnn_attention", lambda enabled, device: seen.append((enabled, device)))
+    cfg = ModelConfig(device="cpu", cudnn_attention=cudnn_attention)
+    load.load_model(cfg, load.load_tokenizer(cfg))
+    assert seen == [(cudnn_attention, torch.device("cpu"))]
+
+
+def test_a_cpu_model_leaves_the_process_cudnn_flag_as_it_is():
+    import rlvr.models.load as load
+    from rlvr.config import ModelConfig
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    cfg = ModelConfig(device="cpu")  # cudnn_attention false by default
+    load.load_model(cfg, load.load_tokenizer(cfg))
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before

@@ -1,4 +1,4 @@
-"""The attention kernel for the learner's passes over short sequences on CPU.
+"""The attention kernel for the learner's passes over short sequences on CPU, and SDPA's backends on a GPU.
 
 PyTorch's fused CPU attention (SDPA's flash kernel) is built for long sequences. For the short ones of
 small RL tasks (tens of positions), transformers' eager attention (matmul, softmax, matmul) is as fast
@@ -31,6 +31,16 @@ wins). So a half-precision model's other passes of up to ``FLOAT32_MAX_LEN`` pos
 kernel on float32 copies of the queries, keys and values, the output cast back: the same attention,
 with less rounding than the half-precision kernel (a whole update at 62 + 300 / 62 + 500
 positions, tiny shape: 148 / 313 CPU ms against 164 / 359 in bfloat16; even at the 135M shape).
+
+On a CUDA GPU, PyTorch's SDPA tries its cuDNN backend first for many inputs (those with a padding mask
+among them, on Hopper and later), and cuDNN builds an execution plan for each new shape: hundreds of
+milliseconds a shape in reports against torch 2.11 (a fine-tuning run's steps of unseen shapes took 1 s
+against 0.1 s). rlvr meets a new shape at every decode step (the keys grow by one) and at most
+micro-batches (each pass is trimmed to its own longest prompt and response). On an H200 rlvr's decode
+ran on that backend and took ~62 ms a step inside the benchmark against 15.9 ms after a warm-up over the
+same lengths. So ``set_cudnn_attention`` turns the backend off when a model loads onto a GPU
+(``model.cudnn_attention``, default false); SDPA then runs its flash or memory-efficient kernels, which
+need no plan. Not yet timed on a GPU (``benchmarks/gpu_grpo.py --cudnn-sdp``).
 """
 
 from __future__ import annotations
@@ -79,6 +89,13 @@ def short_sequence_attention(model: torch.nn.Module, seq_len: int) -> Iterator[N
         yield
     finally:
         set_attn(current)
+
+
+def set_cudnn_attention(enabled: bool, device: torch.device) -> None:
+    """Let PyTorch's SDPA use its cuDNN backend (``enabled``) or not, process-wide, when ``device`` is a
+    CUDA GPU; nothing elsewhere (the CPU has no such backend, and a CPU run leaves the flag as it is)."""
+    if device.type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(enabled)
 
 
 def _head_dim(config: Any) -> int | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
+from rlvr.models.attention import set_cudnn_attention
 from rlvr.models.tiny import TinyModelConfig, build_tiny_model, tiny_tokenizer
 
 if TYPE_CHECKING:  # the config names models' types (TinyModelConfig); models read it, never import it
@@ -93,7 +94,9 @@ def load_model(cfg: ModelConfig, tokenizer):
         model.config.use_cache = False
     if cfg.lora is not None:
         model = add_lora(model, cfg.lora, "CAUSAL_LM")
-    model.to(resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    set_cudnn_attention(cfg.cudnn_attention, device)
+    model.to(device)
     model.train()
     return model
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Issue 19's GPU checks in one command that ends within ~9 minutes, for a session lent a GPU:
+#
+#   bash benchmarks/gpu_wheels.sh                  # here, once: the wheels the GPU image lacks, into .whl/
+#   device run, carry [".whl"], timeout_s 590:  bash benchmarks/gpu_session.sh
+#   bash benchmarks/gpu_session.sh --cpu-check     # here: the same stages at the tiny shape on the CPU
+#
+# Stages (each under its own timeout, so one that hangs leaves the others their time), Qwen2.5-0.5B
+# shape, bfloat16, hf engine (vLLM and Ray are not on that image, and their wheels are over what a call
+# can carry):
+#   grpo        rlvr (PyTorch's cuDNN attention off: model.cudnn_attention's default) and TRL (on, PyTorch's
+#               default), 4 steps each: docs/performance.md's table, against gpu_grpo_h200.json
+#   grpo_cudnn  rlvr with cuDNN attention on: the A/B of that default
+#   profile     gpu_profile.py: decode-step variants (fresh lengths with cuDNN off / on), the update's
+#               log-softmax, torch.profiler tables of one update and one generation
+#   syncs       gpu_grpo.py --sync-debug: host-device syncs of the decode loop, by source line
+# Everything lands in $OUT (at most 8 files come back from a device run): session.log, grpo.json,
+# grpo_cudnn.json, syncs.json and prof/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-/tmp/rlvr_gpu_session}
+mkdir -p "$OUT"
+LOG=$OUT/session.log
+
+if [[ "${1:-}" == "--cpu-check" ]]; then
+    DEVICE=(--device cpu --tiny)
+    SHAPE=()
+    SCALE=0.3
+else
+    DEVICE=()
+    SHAPE=(--shapes qwen2.5-0.5b --engines hf)
+    SCALE=1
+fi
+
+if [[ -z "${DEVICE[*]}" ]] && compgen -G ".whl/*.whl" >/dev/null; then  # the wheels are for the GPU image
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$ROOT/src
+else
+    export PYTHONPATH=$ROOT/src
+fi
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+
+stage() {  # stage NAME SECONDS ARGS...: one script under a timeout, its output appended to the log
+    local name=$1 limit
+    limit=$(python3 -c "print(max(30, int($2 * $SCALE)))")
+    shift 2
+    echo "== $name ($(date -u +%H:%M:%S), limit ${limit} s): $*" | tee -a "$LOG"
+    (cd "$ROOT/benchmarks" && timeout "$limit" python3 "$@") 2>&1 | tee -a "$LOG"
+    echo "== $name: exit ${PIPESTATUS[0]}" | tee -a "$LOG"
+}
+
+{
+    date -u
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
+    python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+} 2>&1 | tee "$LOG"
+
+stage grpo 210 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 150 --output "$OUT/grpo.json"
+stage grpo_cudnn 110 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on \
+    --output "$OUT/grpo_cudnn.json"
+stage profile 120 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
+stage syncs 90 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug --output "$OUT/syncs.json"
+date -u | tee -a "$LOG"

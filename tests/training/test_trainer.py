@@ -82,3 +82,16 @@ def test_several_epochs_and_mini_batches(tmp_path):
     rows = read_metrics(trainer.run_dir / "metrics.jsonl")
     assert rows[0]["train/skipped_updates"] == 0
     assert "train/ratio_max" in rows[0]
+
+
+def test_a_model_object_gets_the_cudnn_setting_that_load_model_gives(tmp_path, monkeypatch):
+    import rlvr.training.roles as roles
+    from rlvr.models.load import load_model, load_tokenizer
+
+    cfg = tiny_recipe(tmp_path, "model.cudnn_attention=true")
+    tok = load_tokenizer(cfg.model)
+    model = load_model(cfg.model, tok)
+    seen: list[tuple[bool, torch.device]] = []
+    monkeypatch.setattr(roles, "set_cudnn_attention", lambda enabled, device: seen.append((enabled, device)))
+    roles.LearnerRole(cfg, model=model, tokenizer=tok)
+    assert seen == [(True, torch.device("cpu"))]

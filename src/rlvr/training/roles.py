@@ -17,6 +17,7 @@ import torch
 from rlvr.algorithms import ADVANTAGES, kl_penalty
 from rlvr.algorithms.multiturn import OUTCOME_ESTIMATORS, trajectory_advantages
 from rlvr.config import RunConfig
+from rlvr.models.attention import set_cudnn_attention
 from rlvr.models.load import frozen_copy, load_model, load_tokenizer
 from rlvr.models.vlm import is_vlm
 from rlvr.models.vlm_load import save_vlm_processor
@@ -68,6 +69,8 @@ class LearnerRole:
             seed_everything(cfg.trainer.seed)
             tokenizer = load_tokenizer(cfg.model)
             model = load_model(cfg.model, tokenizer)
+        else:  # a model object the user built: the attention setting load_model would have made
+            set_cudnn_attention(cfg.model.cudnn_attention, next(model.parameters()).device)
         self.model, self.tokenizer = model, tokenizer
         self.advantage_fn = ADVANTAGES.get(cfg.algorithm.advantage)
         self.learner = Learner(model, reference=self._reference(), **learner_kwargs(cfg))

@@ -14,8 +14,10 @@
 #   profile     gpu_profile.py: decode-step variants (fresh lengths with cuDNN off / on), the update's
 #               log-softmax, torch.profiler tables of one update and one generation
 #   syncs       gpu_grpo.py --sync-debug: host-device syncs of the decode loop, by source line
+#   exactness   gpu_exactness.py: are the decoder's CPU-only lean norms and stacked matmuls bit for bit
+#               exact on the GPU, and what do they save there
 # Everything lands in $OUT (at most 8 files come back from a device run): session.log, grpo.json,
-# grpo_cudnn.json, syncs.json and prof/.
+# grpo_cudnn.json, syncs.json, exactness.json and prof/ (3 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -57,9 +59,10 @@ stage() {  # stage NAME SECONDS ARGS...: one script under a timeout, its output 
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 } 2>&1 | tee "$LOG"
 
-stage grpo 210 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 150 --output "$OUT/grpo.json"
-stage grpo_cudnn 110 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on \
+stage grpo 200 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 150 --output "$OUT/grpo.json"
+stage grpo_cudnn 100 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on \
     --output "$OUT/grpo_cudnn.json"
-stage profile 120 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
-stage syncs 90 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug --output "$OUT/syncs.json"
+stage profile 110 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
+stage syncs 80 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug --output "$OUT/syncs.json"
+stage exactness 50 gpu_exactness.py "${DEVICE[@]:0:2}" --output "$OUT/exactness.json"
 date -u | tee -a "$LOG"

@@ -33,9 +33,9 @@ with less rounding than the half-precision kernel (a whole update at 62 + 300 / 
 positions, tiny shape: 148 / 313 CPU ms against 164 / 359 in bfloat16; even at the 135M shape).
 
 On a CUDA GPU, PyTorch's SDPA tries its cuDNN backend first for many inputs (those with a padding mask
-among them, on Hopper and later), and cuDNN builds an execution plan for each new shape: hundreds of
-milliseconds a shape in reports against torch 2.11 (a fine-tuning run's steps of unseen shapes took 1 s
-against 0.1 s). rlvr meets a new shape at every decode step (the keys grow by one) and at most
+among them, on Hopper and later), and cuDNN builds an execution plan for each new shape: tens to
+hundreds of milliseconds a shape (a report against torch 2.11 on a B200: a fine-tuning step of an unseen
+shape took 1 s against 0.1 s). rlvr meets a new shape at every decode step (the keys grow by one) and at most
 micro-batches (each pass is trimmed to its own longest prompt and response). On an H200 rlvr's decode
 ran on that backend and took ~62 ms a step inside the benchmark against 15.9 ms after a warm-up over the
 same lengths. So ``set_cudnn_attention`` turns the backend off when a model loads onto a GPU

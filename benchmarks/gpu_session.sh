@@ -43,6 +43,10 @@ else
     export PYTHONPATH=$ROOT/src
 fi
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+if ! python3 -c "import pydantic, trl" 2>/dev/null; then
+    echo "pydantic or trl is not importable: run 'bash benchmarks/gpu_wheels.sh' here and carry .whl" >&2
+    exit 2
+fi
 
 stage() {  # stage NAME SECONDS ARGS...: one script under a timeout, its output appended to the log
     local name=$1 limit

@@ -109,3 +109,57 @@ def test_a_vocabulary_over_the_cpu_cap_gives_the_plain_values_and_gradients():
     torch.testing.assert_close(lp, lp0, rtol=0, atol=2e-5)
     torch.testing.assert_close(h, h0.detach(), rtol=0, atol=2e-5)
     torch.testing.assert_close(grad, logits.grad, rtol=0, atol=1e-7)
+
+
+def _head_logits(dtype, g):
+    """Logits (2, 6, 40) as an LM head makes them (a matmul of hidden states), and those leaves."""
+    h = torch.randn(2, 6, 16, generator=g).to(dtype).requires_grad_()
+    w = torch.randn(40, 16, generator=g).to(dtype).requires_grad_()
+    return torch.nn.functional.linear(h, w), h, w
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_entropy", [False, True])
+def test_the_logits_gradient_written_over_the_logits_is_the_same_gradient(dtype, with_entropy):
+    """``overwrite_logits``: the backward hands autograd the logits' own storage as their gradient (no
+    second (B, k, V) tensor), and every gradient upstream is bit for bit the one without it."""
+    grads, storage = {}, {}
+    for overwrite in (False, True):
+        g = torch.Generator().manual_seed(3)
+        logits, h, w = _head_logits(dtype, g)
+        labels = torch.randint(0, 40, (2, 6), generator=g)
+        logits.register_hook(lambda grad, o=overwrite: storage.__setitem__(o, grad.data_ptr()))
+        lp, _ = token_logprobs(
+            logits, labels, 0.7, with_entropy=with_entropy, chunk_tokens=5, overwrite_logits=overwrite
+        )
+        own = logits.data_ptr()
+        (lp * torch.linspace(-1, 1, 6)).sum().backward()
+        grads[overwrite] = (h.grad, w.grad)
+        assert (storage[overwrite] == own) == overwrite
+    assert torch.equal(grads[True][0], grads[False][0]) and torch.equal(grads[True][1], grads[False][1])
+
+
+def test_logits_another_backward_needs_are_not_overwritten():
+    """A loss entropy re-reads the logits in its own backward, a leaf is the caller's, and an operator
+    that keeps its output (tanh) needs it: each keeps its logits, and the gradients stay right."""
+    g = torch.Generator().manual_seed(4)
+    labels = torch.randint(0, 40, (2, 6), generator=g)
+
+    logits, h, _ = _head_logits(torch.float32, g)
+    lp, ent = token_logprobs(logits, labels, with_entropy=True, entropy_grad=True, overwrite_logits=True)
+    kept = logits.detach().clone()
+    (lp.sum() + ent.sum()).backward()
+    assert torch.equal(logits.detach(), kept)
+
+    leaf = torch.randn(2, 6, 40, generator=g, requires_grad=True)
+    kept = leaf.detach().clone()
+    token_logprobs(leaf, labels, overwrite_logits=True)[0].sum().backward()
+    assert torch.equal(leaf.detach(), kept)
+
+    z, h, w = _head_logits(torch.float32, g)
+    capped = torch.tanh(z)  # TanhBackward0 keeps its output
+    token_logprobs(capped, labels, overwrite_logits=True)[0].sum().backward()
+    grad = h.grad.clone()
+    h.grad = None
+    logprobs_from_logits(torch.tanh(torch.nn.functional.linear(h, w)), labels).sum().backward()
+    torch.testing.assert_close(grad, h.grad, rtol=0, atol=1e-6)

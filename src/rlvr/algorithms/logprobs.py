@@ -8,8 +8,10 @@ themselves. Here the positions are cut into chunks of at most ``chunk_tokens`` (
     log pi(y) = z_y / T - logsumexp(z / T)                         (float32, a chunk at a time)
 
 is an autograd function that keeps only the logits it was given (which the LM head made anyway) and the
-(B, R) logsumexp; its backward recomputes the softmax a chunk at a time. On the CPU chunks are also
-capped at ``CPU_CHUNK_VALUES`` (cache-sized), which runs these passes 3-4x faster at 49k-152k ids:
+(B, R) logsumexp; its backward recomputes the softmax a chunk at a time. With ``overwrite_logits`` (the
+caller reads the logits no more) the backward writes the logits' gradient over the logits themselves, a
+chunk at a time, instead of into a second (B, R, V) tensor; see ``_overwritable``. On the CPU chunks
+are also capped at ``CPU_CHUNK_VALUES`` (cache-sized), which runs these passes 3-4x faster at 49k-152k ids:
 
     d log pi(y) / d z_v = (1[v = y] - softmax(z / T)_v) / T
 
@@ -34,6 +36,12 @@ DEFAULT_CHUNK_TOKENS = 1024
 # from the cache instead of memory. Forward + backward over (768, 49,152) logits, one thread: 0.78 s in
 # chunks of 1,024 positions, 0.21-0.26 s in chunks of 10-64 (bfloat16 or float32 logits alike).
 CPU_CHUNK_VALUES = 2**19
+# Autograd nodes that do not keep their output for their own backward (the view nodes pass the question
+# on to the tensor they view). Logits made by one of these can take their own gradient once the log-probs'
+# backward has read them; an op that keeps its output (tanh, exp, softmax...) is not here.
+_VIEWS = {"UnsafeViewBackward0", "ViewBackward0", "ReshapeAliasBackward0", "AsStridedBackward0"}
+_OUTPUT_NOT_KEPT = {"MmBackward0", "AddmmBackward0", "BmmBackward0", "AddBackward0", "MulBackward0",
+                    "DivBackward0", "CloneBackward0", "ToCopyBackward0"}  # fmt: skip
 
 
 def chunk_positions(chunk_tokens: int, vocab: int, device: torch.device) -> int:
@@ -54,7 +62,7 @@ class _ChunkedLogprobs(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, logits: Tensor, labels: Tensor, temperature: float, chunk: int, entropy: bool
+        ctx, logits: Tensor, labels: Tensor, temperature: float, chunk: int, entropy: bool, overwrite: bool
     ) -> tuple[Tensor, Tensor]:
         N = logits.size(0)
         out = logits.new_empty(N, dtype=torch.float32)
@@ -69,7 +77,7 @@ class _ChunkedLogprobs(torch.autograd.Function):
             if entropy:
                 ent[sl] = _entropy_given_shift(d, e, sum_e, log_sum)
         ctx.save_for_backward(logits, labels, lse)
-        ctx.temperature, ctx.chunk = temperature, chunk
+        ctx.temperature, ctx.chunk, ctx.overwrite = temperature, chunk, overwrite
         ctx.mark_non_differentiable(ent)
         return out, ent
 
@@ -77,13 +85,24 @@ class _ChunkedLogprobs(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor, _grad_entropy: Tensor):
         logits, labels, lse = ctx.saved_tensors
         T = ctx.temperature
-        grad = torch.empty_like(logits)
+        grad = logits if ctx.overwrite else torch.empty_like(logits)  # each chunk read before it is written
         for sl in _chunks(logits.size(0), ctx.chunk):
             probs = torch.exp(_scaled(logits[sl], T) - lse[sl, None])  # (n, V)
             g = probs.mul_(-grad_out[sl, None])
             g.scatter_add_(-1, labels[sl, None], grad_out[sl, None].float())
             grad[sl] = (g if T == 1.0 else g.div_(T)).to(grad.dtype)
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
+
+
+def _overwritable(logits: Tensor) -> bool:
+    """Whether nothing but the log-probs' backward can need ``logits`` (N, V) once it has run: they were
+    made by an operator that does not keep its output (through views), so writing their gradient over
+    them changes nothing another backward reads. (Were that wrong, autograd's version check would stop
+    that backward with an error rather than use the overwritten values.) A leaf is the caller's own."""
+    node = logits.grad_fn
+    while node is not None and type(node).__name__ in _VIEWS:
+        node = node.next_functions[0][0]
+    return node is not None and type(node).__name__ in _OUTPUT_NOT_KEPT
 
 
 def _shifted_exp(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -136,11 +155,15 @@ def token_logprobs(
     with_entropy: bool = False,
     entropy_grad: bool = False,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    overwrite_logits: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Log-probs of ``labels`` under softmax(logits / T), and entropies, chunked over positions.
 
     logits (B, k, V), labels (B, k) -> log-probs (B, k) float32, entropies (B, k) float32 or None.
-    The entropy carries a gradient only with ``entropy_grad`` (and grad mode on).
+    The entropy carries a gradient only with ``entropy_grad`` (and grad mode on). ``overwrite_logits``:
+    the caller will not read ``logits`` after the backward pass, which may then write their gradient over
+    them (when ``_overwritable`` and no entropy gradient needs them too): the same gradient, one (B, k, V)
+    tensor fewer at the step's peak.
     """
     assert logits.dim() == 3 and labels.shape == logits.shape[:2], (tuple(logits.shape), tuple(labels.shape))
     assert chunk_tokens >= 1, chunk_tokens
@@ -150,7 +173,10 @@ def token_logprobs(
     flat_labels = labels.reshape(B * k).long()
     grad = entropy_grad and torch.is_grad_enabled()
     fused = with_entropy and not grad  # a metric: from the log-probs' own pass over each chunk
-    logprobs, entropy = _ChunkedLogprobs.apply(flat, flat_labels, float(temperature), chunk_tokens, fused)
+    overwrite = overwrite_logits and not grad and _overwritable(flat)  # a loss entropy re-reads them
+    logprobs, entropy = _ChunkedLogprobs.apply(
+        flat, flat_labels, float(temperature), chunk_tokens, fused, overwrite
+    )
     logprobs = logprobs.view(B, k)
     if not with_entropy:
         return logprobs, None

@@ -149,6 +149,7 @@ class Learner:
             with_entropy=with_entropy,
             entropy_grad=self.algo.entropy_coef > 0,
             chunk_tokens=self.trainer_cfg.logprob_chunk_tokens,
+            overwrite_logits=True,  # read here only: the backward writes their gradient over them
         )
 
     @staticmethod

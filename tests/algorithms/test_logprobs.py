@@ -111,22 +111,25 @@ def test_a_vocabulary_over_the_cpu_cap_gives_the_plain_values_and_gradients():
     torch.testing.assert_close(grad, logits.grad, rtol=0, atol=1e-7)
 
 
-def _head_logits(dtype, g):
-    """Logits (2, 6, 40) as an LM head makes them (a matmul of hidden states), and those leaves."""
+def _head_logits(dtype, g, pieces: int = 1):
+    """Logits (2, 6, 40) as an LM head makes them (a matmul of hidden states; with ``pieces`` > 1, pieces
+    of positions side by side, as a VLM's prefix and suffix passes), and those leaves."""
     h = torch.randn(2, 6, 16, generator=g).to(dtype).requires_grad_()
     w = torch.randn(40, 16, generator=g).to(dtype).requires_grad_()
-    return torch.nn.functional.linear(h, w), h, w
+    parts = [torch.nn.functional.linear(x, w) for x in h.chunk(pieces, dim=1)]
+    return (parts[0] if pieces == 1 else torch.cat(parts, dim=1)), h, w
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("with_entropy", [False, True])
-def test_the_logits_gradient_written_over_the_logits_is_the_same_gradient(dtype, with_entropy):
+@pytest.mark.parametrize("pieces", [1, 2])
+def test_the_logits_gradient_written_over_the_logits_is_the_same_gradient(dtype, with_entropy, pieces):
     """``overwrite_logits``: the backward hands autograd the logits' own storage as their gradient (no
     second (B, k, V) tensor), and every gradient upstream is bit for bit the one without it."""
     grads, storage = {}, {}
     for overwrite in (False, True):
         g = torch.Generator().manual_seed(3)
-        logits, h, w = _head_logits(dtype, g)
+        logits, h, w = _head_logits(dtype, g, pieces)
         labels = torch.randint(0, 40, (2, 6), generator=g)
         logits.register_hook(lambda grad, o=overwrite: storage.__setitem__(o, grad.data_ptr()))
         lp, _ = token_logprobs(

@@ -41,7 +41,7 @@ CPU_CHUNK_VALUES = 2**19
 # backward has read them; an op that keeps its output (tanh, exp, softmax...) is not here.
 _VIEWS = {"UnsafeViewBackward0", "ViewBackward0", "ReshapeAliasBackward0", "AsStridedBackward0"}
 _OUTPUT_NOT_KEPT = {"MmBackward0", "AddmmBackward0", "BmmBackward0", "AddBackward0", "MulBackward0",
-                    "DivBackward0", "CloneBackward0", "ToCopyBackward0"}  # fmt: skip
+                    "DivBackward0", "CloneBackward0", "ToCopyBackward0", "CatBackward0"}  # fmt: skip
 
 
 def chunk_positions(chunk_tokens: int, vocab: int, device: torch.device) -> int:

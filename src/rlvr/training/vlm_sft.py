@@ -57,7 +57,7 @@ def vision_sft_loss(
     if batch.vision is None:
         raise ValueError("vision_sft_loss: no row has images")
     logprobs, _ = vision_forward(
-        model, batch, lambda z, y, e: token_logprobs(z, y, 1.0, with_entropy=e), False
+        model, batch, lambda z, y, e: token_logprobs(z, y, 1.0, with_entropy=e, overwrite_logits=True), False
     )
     return -(logprobs * batch.response_mask).sum() / max(num_target_tokens, 1)
 

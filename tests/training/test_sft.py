@@ -1,9 +1,12 @@
+import copy
+
 import pytest
+import torch
 
 from rlvr.data.sample import Sample
-from rlvr.models.tiny import build_tokenizer
+from rlvr.models.tiny import TinyModelConfig, build_tiny_model, build_tokenizer
 from rlvr.tracking.logger import read_metrics
-from rlvr.training.sft import IGNORE, encode_sft, pad_sft, run_sft
+from rlvr.training.sft import IGNORE, encode_sft, pad_sft, run_sft, sft_loss
 
 from .helpers import tiny_recipe
 
@@ -39,3 +42,35 @@ def test_sft_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
     losses = [r["sft/loss"] for r in read_metrics(tmp_path / "sft_metrics.jsonl")]
     assert len(losses) == 40 and sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
     assert (out / "config.json").exists() and (out / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_loss_and_its_gradient_are_the_plain_cross_entropys(dtype):
+    """``sft_loss`` (chunked log-softmax over the model's own logits, the gradient written over them)
+    against ``F.cross_entropy`` over float32 logits with ``ignore_index``: the same loss and gradient."""
+    tok = build_tokenizer()
+    cfg = TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, max_positions=64)
+    model = build_tiny_model(cfg, tok).to(dtype)
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for n_prompt, n_response in [(3, 4), (5, 1), (2, 6)]:
+        ids = torch.randint(4, 90, (n_prompt + n_response,), generator=g).tolist()
+        rows.append((ids, [IGNORE] * n_prompt + ids[n_prompt:]))
+    batch = pad_sft(rows, tok.pad_token_id)
+    n = int((batch["labels"] != IGNORE).sum())
+
+    loss = sft_loss(model, batch, n)
+    loss.backward()
+    plain = copy.deepcopy(model)
+    plain.zero_grad(set_to_none=True)
+    logits = plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    ce = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE,
+        reduction="sum",
+    ) / n  # fmt: skip
+    ce.backward()
+
+    torch.testing.assert_close(loss, ce, rtol=1e-5, atol=1e-5)
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    for (name, a), b in zip(model.named_parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a.grad.float(), b.grad.float(), rtol=tol, atol=tol, msg=name)

@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from rlvr.algorithms.logprobs import token_logprobs
 from rlvr.config import RunConfig
 from rlvr.data.sample import Sample
 from rlvr.data.sampler import PromptSampler
@@ -48,13 +50,17 @@ def pad_sft(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, t
 
 def sft_loss(model, batch: dict[str, torch.Tensor], num_target_tokens: int) -> torch.Tensor:
     """Sum of token cross-entropies of the micro-batch / the mini-batch's target count (so micro-batch
-    losses add up to the token-mean loss of the whole batch)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-    labels = batch["labels"][:, 1:]
-    ce = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum"
-    )
-    return ce / max(num_target_tokens, 1)
+    losses add up to the token-mean loss of the whole batch).
+
+    The cross-entropy is the learner's chunked log-softmax (``token_logprobs``) over the model's own
+    logits: no float32 (B, L, V) copy, and the backward writes the logits' gradient over them. Position t
+    predicts token t + 1; the last position predicts nothing (label ``IGNORE``), so the logits are used
+    whole, without a sliced copy."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, L, V)
+    labels = F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE)  # (B, L)
+    target = labels != IGNORE
+    logprobs, _ = token_logprobs(logits, labels.clamp_min(0), overwrite_logits=True)  # (B, L) float32
+    return -torch.where(target, logprobs, 0.0).sum() / max(num_target_tokens, 1)
 
 
 def run_sft(cfg: RunConfig, run_dir: Path, show_progress: bool = True) -> Path:

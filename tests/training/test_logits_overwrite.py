@@ -23,9 +23,10 @@ def test_the_update_is_bit_for_bit_the_one_with_a_separate_logits_gradient(
     batch = _batch()
     adv = _advantages(batch, zero_groups=set())
     grads, overwritten = {}, {}
+    real = logprobs._overwritable  # the spy below replaces it
     for overwrite in (True, False):
         calls: list[bool] = []
-        check = logprobs._overwritable if overwrite else (lambda logits: False)
+        check = real if overwrite else (lambda logits: False)
         monkeypatch.setattr(
             logprobs, "_overwritable", lambda x, c=check, seen=calls: seen.append(c(x)) or seen[-1]
         )

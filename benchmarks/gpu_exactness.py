@@ -16,6 +16,13 @@ whether every output is ``torch.equal`` to the plain one (and else the largest d
 time of one call of each way (CUDA events, the median of 200 calls after a warm-up). Both are worth
 turning on for a GPU decode only where they are exact and save time; a decode step is host-bound there,
 so fewer kernel launches is the saving to look for.
+
+A third check runs the engine's decode steps (``rlvr.rollout.decode_steps.FastSteps``) and their CUDA-graph
+form (``rlvr.rollout.graphed_steps.GraphedSteps``, ``rollout.cuda_graphs``) side by side on one model
+(``--shape``: Qwen2.5-0.5B's on a GPU, the tiny one on the CPU, where the capture is stood in for by
+rerunning the step): 16 left-padded prompts x 8 rows, 48 decode steps fed the eager steps' greedy tokens,
+half the rows dropped at step 24 (a new capture), and reports the largest logit difference, whether every
+step's argmax agrees, and the median ms of a decode step each way (steps after the first of each capture).
 """
 
 from __future__ import annotations
@@ -41,8 +48,12 @@ HIDDEN, KV, INTERMEDIATE = 896, 128, 4864  # Qwen2.5-0.5B: 14 heads of 64, 2 KV 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
+    p.add_argument("--shape", default=None, help="the graphed-decode check's model (default: by device)")
     p.add_argument("--output", default=None, help="JSON results file")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.shape is None:
+        args.shape = "qwen2.5-0.5b" if args.device.startswith("cuda") else "tiny"
+    return args
 
 
 def call_us(fn: Callable[[], object], device: torch.device) -> float:
@@ -128,6 +139,69 @@ def stacked_cases(device: torch.device, dtype: torch.dtype) -> list[dict]:
     return out
 
 
+def graphed_decode_case(shape: str, device: torch.device, steps: int = 48, drop_at: int = 24) -> dict:
+    """``FastSteps`` against ``GraphedSteps`` step by step on the same tokens (see the module docstring)."""
+    import gpu_grpo
+
+    from rlvr.models.attention import set_cudnn_attention
+    from rlvr.rollout.decode_steps import FastSteps, positions_from_mask
+    from rlvr.rollout.graphed_steps import GraphedSteps
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = gpu_grpo.build_model(shape, device, dtype).eval()
+    set_cudnn_attention(False, device)  # rlvr's default, as load_model sets it
+    vocab = gpu_grpo.SHAPES[shape]["vocab_size"]
+    lengths = (32, 128) if device.type == "cuda" else (3, 6)
+    prompts = gpu_grpo.make_prompts(
+        argparse.Namespace(steps=1, prompts=16, prompt_len=lengths), vocab, seed=1
+    )
+    width = max(map(len, prompts))
+    ids = torch.zeros((len(prompts), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :], mask[i, width - len(p) :] = torch.tensor(p), 1
+    ids, mask = ids.to(device), mask.to(device)
+    owner = torch.arange(len(prompts), device=device).repeat_interleave(8)
+    ways = {"eager": FastSteps(model), "graphed": GraphedSteps(model)}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    max_diff, argmax_agrees = 0.0, True
+    with torch.no_grad():
+        first = {
+            name: w.prefill(ids, positions_from_mask(mask), mask, owner, width + steps)
+            for name, w in ways.items()
+        }
+        tokens, next_pos = first["eager"].argmax(-1), mask.sum(-1)[owner]
+        for t in range(steps):
+            if t == drop_at:
+                keep = torch.arange(0, tokens.numel(), 2, device=device)
+                for w in ways.values():
+                    w.keep(keep)
+                tokens, next_pos = tokens[keep], next_pos[keep]
+            logits = {}
+            for name, w in ways.items():
+                sync(device)
+                t0 = time.perf_counter()
+                logits[name] = w.decode(tokens, next_pos + t).float()  # a copy: the graph reuses its output
+                sync(device)
+                if t not in (0, drop_at):  # each capture's first step runs eagerly and captures
+                    times[name].append(1e3 * (time.perf_counter() - t0))
+            max_diff = max(max_diff, float((logits["graphed"] - logits["eager"]).abs().max()))
+            argmax_agrees &= bool(torch.equal(logits["graphed"].argmax(-1), logits["eager"].argmax(-1)))
+            tokens = logits["eager"].argmax(-1)
+    ms = {name: statistics.median(v) for name, v in times.items()}
+    return {
+        "check": "graphed decode", "shape": shape, "rows": int(owner.numel()), "steps": steps,
+        "max_diff": max_diff, "argmax_agrees": argmax_agrees,
+        "ms_eager": round(ms["eager"], 3), "ms_graphed": round(ms["graphed"], 3),
+        "speedup": round(ms["eager"] / ms["graphed"], 2),
+    }  # fmt: skip
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -149,9 +223,14 @@ def main(argv: list[str] | None = None) -> None:
     for c in cases:
         by_check[c["check"]] = by_check.get(c["check"], True) and c["equal"]
     print("all equal:", json.dumps(by_check))
+    graphed = graphed_decode_case(args.shape, device)
+    print("graphed decode:", json.dumps(graphed))
     if args.output:
         Path(args.output).write_text(
-            json.dumps({"device": name, "torch": torch.__version__, "cases": cases}, indent=1)
+            json.dumps(
+                {"device": name, "torch": torch.__version__, "cases": cases, "graphed_decode": graphed},
+                indent=1,
+            )
         )
 
 

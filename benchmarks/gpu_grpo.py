@@ -108,6 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "each trainer its own default (rlvr: off, model.cudnn_attention; TRL: PyTorch's, on), 'on' / 'off' "
         "set it for both. cuDNN builds a plan per new shape, which a decode meets at every step",
     )  # fmt: skip
+    p.add_argument(
+        "--cuda-graphs", action="store_true",
+        help="rlvr's hf engine replays each decode step as a CUDA graph (rollout.cuda_graphs; a CUDA device only)",
+    )  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="the tiny shape, 2 steps, short sequences (CPU check)")
     p.add_argument("--output", default=None, help="JSON results file")
     args = p.parse_args(argv)
@@ -350,7 +354,9 @@ def rlvr_engine(engine: str, model, tok, args: argparse.Namespace, workdir: Path
     if engine == "hf":
         from rlvr.rollout.hf_engine import HFEngine
 
-        return HFEngine(model, tok, max_batch_size=batch, seed=0)
+        return HFEngine(
+            model, tok, max_batch_size=batch, seed=0, cuda_graphs=getattr(args, "cuda_graphs", False)
+        )
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     path = workdir / "vllm_model"
@@ -374,7 +380,8 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
     model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
     set_cudnn_attention(cudnn_sdp(args, default=False), device)  # as rlvr.models.load.load_model does
-    result = RunResult(f"rlvr-{engine_name}", shape, sum(p.numel() for p in model.parameters()))
+    graphs = "-graphs" if engine_name == "hf" and getattr(args, "cuda_graphs", False) else ""
+    result = RunResult(f"rlvr-{engine_name}{graphs}", shape, sum(p.numel() for p in model.parameters()))
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
     trainer = TrainerConfig(
         steps=args.steps, prompts_per_step=args.prompts, micro_batch_size=args.micro,

@@ -16,6 +16,8 @@ tokens, left-padded), for variants that isolate one cost each:
     fast-fresh-lengths-cudnn      the same with PyTorch's cuDNN attention backend on (PyTorch's default;
                                   rlvr turns it off, model.cudnn_attention, and so does this script
                                   everywhere else)
+    fast-cuda-graphs              as fast, each decode step replayed as a CUDA graph (rollout.cuda_graphs;
+                                  a GPU only); -fresh-lengths: at lengths not run before
     transformers    the model's own forward (rollout.fast_decoder=false)
     sample-only     rlvr's sample_next on (128, V) logits alone
 
@@ -125,6 +127,11 @@ def generation(args: argparse.Namespace, model, tok, device: torch.device) -> di
         torch.backends.cuda.enable_cudnn_sdp(True)
         out["fast-fresh-lengths-cudnn"] = decode_ms(fast, prompts, args.new_tokens, device, fresh=True)
         torch.backends.cuda.enable_cudnn_sdp(False)
+        graphed = HFEngine(model, tok, max_batch_size=128, cuda_graphs=True)
+        out["fast-cuda-graphs"] = decode_ms(graphed, prompts, args.new_tokens, device)
+        out["fast-cuda-graphs-fresh-lengths"] = decode_ms(
+            graphed, prompts, args.new_tokens, device, fresh=True
+        )
     slow = HFEngine(model, tok, max_batch_size=128, fast_decoder=False)
     out["transformers"] = decode_ms(slow, prompts, args.new_tokens, device)
     logits = torch.randn(128, vocab, device=device, dtype=model.dtype)

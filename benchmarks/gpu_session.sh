@@ -8,16 +8,18 @@
 # Stages (each under its own timeout, so one that hangs leaves the others their time), Qwen2.5-0.5B
 # shape, bfloat16, hf engine (vLLM and Ray are not on that image, and their wheels are over what a call
 # can carry):
+#   exactness   gpu_exactness.py: are the decoder's CPU-only lean norms and stacked matmuls bit for bit
+#               exact on the GPU, and what do they save there; the CUDA-graph decode step against the
+#               eager one (logits, argmax, ms a step): first, as the first run of the capture there
 #   grpo        rlvr (PyTorch's cuDNN attention off: model.cudnn_attention's default) and TRL (on, PyTorch's
 #               default), 4 steps each: docs/performance.md's table, against gpu_grpo_h200.json
+#   grpo_graphs rlvr with each decode step replayed as a CUDA graph (rollout.cuda_graphs, off by default)
 #   grpo_cudnn  rlvr with cuDNN attention on: the A/B of that default
-#   profile     gpu_profile.py: decode-step variants (fresh lengths with cuDNN off / on), the update's
-#               log-softmax, torch.profiler tables of one update and one generation
+#   profile     gpu_profile.py: decode-step variants (fresh lengths with cuDNN off / on, CUDA graphs), the
+#               update's log-softmax, torch.profiler tables of one update and one generation
 #   syncs       gpu_grpo.py --sync-debug: host-device syncs of the decode loop, by source line
-#   exactness   gpu_exactness.py: are the decoder's CPU-only lean norms and stacked matmuls bit for bit
-#               exact on the GPU, and what do they save there
 # Everything lands in $OUT (at most 8 files come back from a device run): session.log, grpo.json,
-# grpo_cudnn.json, syncs.json, exactness.json and prof/ (3 files).
+# grpo_cudnn.json, grpo_graphs.json, exactness.json and prof/ (3 files); the sync count is in session.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -63,10 +65,12 @@ stage() {  # stage NAME SECONDS ARGS...: one script under a timeout, its output 
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 } 2>&1 | tee "$LOG"
 
-stage grpo 200 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 150 --output "$OUT/grpo.json"
-stage grpo_cudnn 100 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on \
+stage exactness 60 gpu_exactness.py "${DEVICE[@]:0:2}" --output "$OUT/exactness.json"
+stage grpo 180 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 130 --output "$OUT/grpo.json"
+stage grpo_graphs 80 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cuda-graphs \
+    --output "$OUT/grpo_graphs.json"
+stage grpo_cudnn 80 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on \
     --output "$OUT/grpo_cudnn.json"
-stage profile 110 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
-stage syncs 80 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug --output "$OUT/syncs.json"
-stage exactness 50 gpu_exactness.py "${DEVICE[@]:0:2}" --output "$OUT/exactness.json"
+stage profile 100 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
+stage syncs 60 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug
 date -u | tee -a "$LOG"

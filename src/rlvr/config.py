@@ -91,6 +91,11 @@ class RolloutConfig(SamplingParams):
     """hf only: sample Llama-family models (llama, mistral, qwen2, qwen3) with rlvr's lean forward
     (``rlvr.models.fast_decoder``: the model's own modules, none of transformers' per-call machinery; same
     log-probs to float rounding). Other models, and all with this off, use the model's own forward."""
+    cuda_graphs: bool = False
+    """hf only, on a CUDA GPU, with the fast decoder: capture the decode step as a CUDA graph and replay it
+    (one launch a step instead of one a kernel; ``rlvr.rollout.graphed_steps``). The same math; each step
+    attends over the KV cache's whole capacity with the positions not yet written masked out. Off by
+    default until timed on a GPU (``docs/performance.md``); no effect on a CPU or with vLLM."""
     max_kv_cache_bytes: int | None = Field(None, ge=1)
     """hf only: split a generation batch into chunks whose KV cache (layers x 2 x KV heads x head_dim x
     (longest prompt + max_new_tokens) x dtype bytes a sequence) fits in this many bytes. None: only

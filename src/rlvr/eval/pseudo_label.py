@@ -94,6 +94,7 @@ def pseudo_label_main(cfg, k: int, mode: Literal["majority", "incorrect"], outpu
         cfg.rollout.max_batch_size,
         seed=cfg.trainer.seed,
         fast_decoder=cfg.rollout.fast_decoder,
+        cuda_graphs=cfg.rollout.cuda_graphs,
     )
     params = cfg.rollout.sampling_params(n=k)
     router = router_for(cfg.reward)  # as training scores: in-process, a process pool or reward.server_url

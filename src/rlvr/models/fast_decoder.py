@@ -136,6 +136,44 @@ class KVBuffers:
         self.values = [v.index_select(0, rows) for v in self.values]
 
 
+class StaticKVBuffers:
+    """``KVBuffers`` for a decode step that runs as a CUDA graph (``rlvr.rollout.graphed_steps``): the fill
+    level is a device tensor ``at`` (1,), so a step reads no host value. ``append`` writes one position at
+    ``at`` and returns the whole buffers (the caller's additive mask hides the positions not yet written,
+    which are zeros: a zero key and value with a zero weight add nothing), ``advance`` adds to ``at`` in
+    place. Made from a prefilled ``KVBuffers`` with ``of``."""
+
+    def __init__(self, keys: list[Tensor], values: list[Tensor], at: Tensor) -> None:
+        self.keys, self.values, self.at = keys, values, at
+
+    @classmethod
+    def of(cls, cache: KVBuffers) -> StaticKVBuffers:
+        """``cache``'s own buffers (not copied), the positions past its fill level zeroed."""
+        for buffer in (*cache.keys, *cache.values):
+            buffer[:, :, cache.length :].zero_()
+        return cls(cache.keys, cache.values, torch.tensor([cache.length], device=cache.keys[0].device))
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].size(2)
+
+    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write one position's ``k``, ``v`` (B, KV, 1, D) at ``at``; returns every layer position's keys and
+        values (B, KV, capacity, D). Past the capacity the write fails on the device, not here."""
+        keys, values = self.keys[layer], self.values[layer]
+        keys.index_copy_(2, self.at, k.to(keys.dtype))
+        values.index_copy_(2, self.at, v.to(values.dtype))
+        return keys, values
+
+    def advance(self, tokens: int) -> None:
+        self.at += tokens
+
+    def select(self, rows: Tensor) -> None:
+        """Keep rows ``rows`` (b,) of the batch, in that order (new buffers: a captured graph is stale)."""
+        self.keys = [k.index_select(0, rows) for k in self.keys]
+        self.values = [v.index_select(0, rows) for v in self.values]
+
+
 class LeanRMSNorm:
     """An RMSNorm of ``RMS_NORMS`` as PyTorch's fused ``F.rms_norm`` of the float32 input, cast back, times
     the weight: bit for bit the module's forward (``tests/models/test_fast_decoder.py``), in three
@@ -260,11 +298,17 @@ class FastDecoder:
 
     @torch.no_grad()
     def forward(
-        self, input_ids: Tensor, rope: tuple[Tensor, Tensor], mask: Tensor | None, cache: KVBuffers
+        self,
+        input_ids: Tensor,
+        rope: tuple[Tensor, Tensor],
+        mask: Tensor | None,
+        cache: KVBuffers | StaticKVBuffers,
     ) -> Tensor:
         """``__call__`` given the positions' rotary ``rope`` (cos, sin: (B, t, 1, D), as ``rope_table``
         rows or ``_rope``) and the additive ``mask`` (B or 1, 1, t, cache.length + t) or None. A decode
-        loop makes both once (``rope_table``, ``key_bias``) and slices them each step."""
+        loop makes both once (``rope_table``, ``key_bias``) and slices them each step. With a
+        ``StaticKVBuffers`` (t = 1) the keys are the whole capacity and ``mask`` (B or 1, 1, 1, capacity)
+        must hide the positions not yet written."""
         B, t = input_ids.shape
         h = self.inner.embed_tokens(input_ids)
         cos, sin = rope

@@ -20,6 +20,7 @@ from torch import Tensor
 from rlvr.models.fast_decoder import kv_dtype, unsupported
 from rlvr.models.memory import OutOfMemory, hint, kv_cache_bytes_per_token
 from rlvr.rollout.decode_steps import FastSteps, TransformersSteps, positions_from_mask
+from rlvr.rollout.graphed_steps import GraphedSteps, graphs_run_on
 from rlvr.rollout.sampling import RowUniforms, sample_next
 from rlvr.rollout.types import Completion, SamplingParams
 
@@ -46,6 +47,8 @@ class HFEngine:
     (same math, less overhead a step); other models, and all with it off, use the model's own forward.
     ``sync_every``: decode steps between the host's looks at which rows finished (None: every step on
     the CPU, ``SYNC_EVERY`` on an accelerator); the samples are the same whatever it is.
+    ``cuda_graphs``: on a CUDA device, the fast decoder's decode step is captured and replayed as a CUDA
+    graph (``rlvr.rollout.graphed_steps``); elsewhere, or without the fast decoder, it has no effect.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class HFEngine:
         fast_decoder: bool = True,
         max_kv_cache_bytes: int | None = None,
         sync_every: int | None = None,
+        cuda_graphs: bool = False,
     ) -> None:
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos)")
@@ -67,6 +71,7 @@ class HFEngine:
         self.fast_decoder = fast_decoder
         self.max_kv_cache_bytes = max_kv_cache_bytes
         self.sync_every = sync_every
+        self.cuda_graphs = cuda_graphs
         self._fallback_logged: str | None = None
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
@@ -110,10 +115,13 @@ class HFEngine:
             )
         return min(self.max_batch_size, rows)
 
-    def _steps(self, seq_len: int) -> TransformersSteps | FastSteps:
-        """The fast decoder where the model allows it (see ``rlvr.models.fast_decoder``), else the model's
-        own forward; a fallback the model forces is logged once with its reason."""
+    def _steps(self, seq_len: int, device: torch.device) -> TransformersSteps | FastSteps | GraphedSteps:
+        """The fast decoder where the model allows it (see ``rlvr.models.fast_decoder``), its decode step a
+        CUDA graph with ``cuda_graphs`` on a CUDA device, else the model's own forward; a fallback the
+        model forces is logged once with its reason."""
         reason = self._not_fast(seq_len)
+        if reason is None and self.cuda_graphs and graphs_run_on(device):
+            return GraphedSteps(self.model)
         if reason is None:
             return FastSteps(self.model)
         if self.fast_decoder and reason != self._fallback_logged:
@@ -194,7 +202,7 @@ class HFEngine:
         input_ids, prompt_attn, owner = input_ids.to(device), prompt_attn.to(device), owner.to(device)
         P = input_ids.size(1)
         padded = not bool(prompt_attn.all())
-        steps = self._steps(P + T)
+        steps = self._steps(P + T, device)
         positions = positions_from_mask(prompt_attn)
         logits = steps.prefill(input_ids, positions, prompt_attn if padded else None, owner, P + T)
         return logits, steps, prompt_attn.sum(-1)[owner]

@@ -94,7 +94,7 @@ class VisionEngine(HFEngine):
         self._vision = [getattr(ids, "vision", None) or VisionInputs() for ids in prompts]
         yield from super().generate_iter(prompts, params)
 
-    def _steps(self, seq_len: int) -> VisionSteps:
+    def _steps(self, seq_len: int, device: torch.device) -> VisionSteps:
         return VisionSteps(self.model, self._chunk)
 
     def _prefill(self, jobs: list[tuple[int, int, list[int]]], T: int):

@@ -401,7 +401,7 @@ RESUME_SAFE = (
     *("trainer.max_nonfinite_steps", "trainer.micro_batch_size", "rollout.max_batch_size"),
     *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
-    *("model.gradient_checkpointing", "model.cudnn_attention", "rollout.fast_decoder"),
+    *("model.gradient_checkpointing", "model.cudnn_attention", "rollout.fast_decoder", "rollout.cuda_graphs"),
     "trainer.skip_zero_advantage",
     *("trainer.max_tokens_per_micro_batch", "trainer.logprob_chunk_tokens", "rollout.max_kv_cache_bytes"),
     *(
@@ -419,7 +419,7 @@ unless resume is forced. Notes: trainer.steps only with optim.schedule=constant 
 is laid out over trainer.steps); data.train because the dataset fingerprint compares its content instead;
 backend and ray.* move roles between
 processes without changing the math; evaluation (eval_every, eval.*, data.eval) draws from its own generator, never the training streams.
-micro_batch_size, rollout.max_batch_size, rollout.fast_decoder, trainer.skip_zero_advantage,
+micro_batch_size, rollout.max_batch_size, rollout.fast_decoder, rollout.cuda_graphs, trainer.skip_zero_advantage,
 model.num_threads and model.cudnn_attention keep the math but not the bits (summation order, which
 attention kernel, which random draw goes to which sequence): a run resumed with other values is no
 longer bit-identical to an uninterrupted one."""

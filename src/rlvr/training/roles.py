@@ -278,6 +278,7 @@ class RolloutRole:
                 seed=seed,
                 fast_decoder=cfg.rollout.fast_decoder,
                 max_kv_cache_bytes=cfg.rollout.max_kv_cache_bytes,
+                cuda_graphs=cfg.rollout.cuda_graphs,
             )
 
     def ping(self) -> bool:

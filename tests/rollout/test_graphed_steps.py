@@ -1,6 +1,8 @@
 """rlvr.rollout.graphed_steps: the decode step that reads only its own buffers (what a CUDA graph replays)
-gives FastSteps' logits and the engine's samples. On the CPU ``EagerStepGraph`` stands in for the capture:
-it reruns the same step over the same buffers at each replay."""
+gives FastSteps' logits and the engine's samples. On the CPU ``tests/rollout/aten_graph.AtenGraph`` stands
+in for the capture: it records the step's aten operators once and replays them on the same tensors with no
+Python, so a step that read a changing host value would replay a stale one, and one that read a device
+value on the host would fail to record, as a CUDA graph capture would."""
 
 import pytest
 import torch
@@ -10,10 +12,18 @@ import rlvr.rollout.hf_engine as hf_engine
 from rlvr.models.fast_decoder import FastDecoder, StaticKVBuffers
 from rlvr.models.tiny import build_tokenizer
 from rlvr.rollout.decode_steps import FastSteps, positions_from_mask
-from rlvr.rollout.graphed_steps import EagerStepGraph, GraphedSteps
+from rlvr.rollout.graphed_steps import GraphedSteps
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.types import SamplingParams
 from tests.models.test_fast_decoder import _left_padded, _model
+from tests.rollout.aten_graph import AtenGraph
+
+
+@pytest.fixture(autouse=True)
+def recorded_graphs(monkeypatch):
+    """Off CUDA, GraphedSteps makes an ``EagerStepGraph``: record and replay instead (see the docstring)."""
+    monkeypatch.setattr(graphed_steps, "EagerStepGraph", AtenGraph)
+
 
 PADDED = [[5, 6, 7, 8, 9], [11, 12], [13, 14, 15]]
 SAME_LENGTH = [[5, 6, 7], [11, 12, 13], [14, 15, 16]]
@@ -70,9 +80,9 @@ def test_a_bfloat16_model_on_the_cpu_keeps_a_float32_static_cache():
 def test_replays_read_the_inputs_copied_into_the_graphs_own_buffers(monkeypatch):
     """The step is made once per batch (the capture) and replayed with no arguments: it must read the
     tokens and positions the decode copied in, not the ones it was made with."""
-    made: list[EagerStepGraph] = []
+    made: list[AtenGraph] = []
 
-    class Counting(EagerStepGraph):
+    class Counting(AtenGraph):
         def __init__(self, step, pool=None):
             made.append(self)
             super().__init__(step, pool)

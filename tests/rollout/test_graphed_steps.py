@@ -119,7 +119,7 @@ def test_the_unwritten_positions_are_zero_and_masked():
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_the_engine_samples_the_same_with_graphed_steps(monkeypatch, temperature):
-    """``cuda_graphs`` with the capture standing in on the CPU: the same tokens as the engine without it
+    """``cuda_graphs`` with the capture recorded and replayed on the CPU: the same tokens as without it
     (left padding, stop strings, rows dropped whenever half have finished, several chunks)."""
     tok = build_tokenizer()
     model = _model("llama", vocab=len(tok))

@@ -17,7 +17,7 @@ at which rows finished. Dropping finished rows (``keep``) makes new buffers, so 
 new graph (that step runs eagerly, as the capture's warm-up); a chunk captures one graph per batch size
 it decodes at, a few in all. The math is ``FastSteps``': the masked positions have weight exactly 0, so
 only the attention kernel's summation order over a longer row can differ (``tests/rollout/
-test_graphed_steps.py``, on the CPU with ``EagerStepGraph`` standing in for the capture).
+test_graphed_steps.py``: on the CPU, the step's aten operators recorded once and replayed with no Python).
 """
 
 from __future__ import annotations

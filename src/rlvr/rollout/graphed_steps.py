@@ -22,6 +22,7 @@ test_graphed_steps.py``: on the CPU, the step's aten operators recorded once and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -38,24 +39,36 @@ chunk's graphs share."""
 
 class CUDAStepGraph:
     """A decode step captured as a CUDA graph. Making it runs the step once on a side stream (the warm-up a
-    capture needs; it is a real step: ``first`` holds its logits), then records it: recording runs no
-    kernel, so the step's own in-place updates (the KV write, the counter) happen once per run or replay."""
+    capture needs; it is a real step: ``first`` holds its logits), then records it on that stream:
+    recording runs no kernel, so the step's own in-place updates (the KV write, the counter) happen once
+    per run or replay. ``capture_begin`` / ``capture_end`` rather than ``torch.cuda.graph``, which
+    synchronizes the device and empties the allocator's cache at every capture (a chunk captures again
+    each time finished rows leave the batch)."""
 
     def __init__(self, step: Callable[[], Tensor], pool: Pool | None) -> None:
-        side = torch.cuda.Stream()
+        side = _capture_stream(torch.cuda.current_device())
         side.wait_stream(torch.cuda.current_stream())
+        self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.stream(side):
             self.first = step()
+            # thread_local: a reward or learner thread's CUDA calls during the capture are not an error
+            self.graph.capture_begin(pool, capture_error_mode="thread_local")
+            try:
+                self.output = step()
+            finally:
+                self.graph.capture_end()
         torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        # thread_local: a reward or learner thread's CUDA calls during the capture are not an error
-        with torch.cuda.graph(self.graph, pool=pool, capture_error_mode="thread_local"):
-            self.output = step()
 
     def replay(self) -> Tensor:
         """The next step's logits, in a tensor of the graph's own that the next replay overwrites."""
         self.graph.replay()
         return self.output
+
+
+@functools.cache
+def _capture_stream(device: int) -> torch.cuda.Stream:
+    """One side stream a device for warm-ups and captures (its freed blocks stay with it in the allocator)."""
+    return torch.cuda.Stream(device)
 
 
 class EagerStepGraph:

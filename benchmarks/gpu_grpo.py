@@ -380,7 +380,11 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
     tok = build_tokenizer(SHAPES[shape]["vocab_size"])
     model = build_model(shape, device, dtype, eos_bias=getattr(args, "eos_bias", 0.0))
     set_cudnn_attention(cudnn_sdp(args, default=False), device)  # as rlvr.models.load.load_model does
-    graphs = "-graphs" if engine_name == "hf" and getattr(args, "cuda_graphs", False) else ""
+    graphs = (
+        "-graphs"
+        if engine_name == "hf" and getattr(args, "cuda_graphs", False) and device.type == "cuda"
+        else ""
+    )
     result = RunResult(f"rlvr-{engine_name}{graphs}", shape, sum(p.numel() for p in model.parameters()))
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
     trainer = TrainerConfig(
@@ -558,6 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     env = environment(device)
     env["cudnn_sdp"] = args.cudnn_sdp
+    env["cuda_graphs"] = args.cuda_graphs and device.type == "cuda"  # a capture is of CUDA work only
     print("environment:", json.dumps(env), flush=True)
     peak_flops = args.peak_tflops * 1e12
     summaries: list[dict[str, Any]] = []

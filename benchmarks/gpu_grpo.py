@@ -109,6 +109,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "set it for both. cuDNN builds a plan per new shape, which a decode meets at every step",
     )  # fmt: skip
     p.add_argument(
+        "--shared-prefix", choices=["auto", "on", "off"], default="auto",
+        help="rlvr's learner: trainer.shared_prefix (auto: its default, off on a GPU and on on the CPU; on: "
+        "each prompt once and responses in up to two trimmed passes; off: one pass a micro-batch)",
+    )  # fmt: skip
+    p.add_argument(
         "--cuda-graphs", action="store_true",
         help="rlvr's hf engine replays each decode step as a CUDA graph (rollout.cuda_graphs; a CUDA device only)",
     )  # fmt: skip
@@ -385,11 +390,15 @@ def run_rlvr(engine_name: str, shape: str, args: argparse.Namespace, device: tor
         if engine_name == "hf" and getattr(args, "cuda_graphs", False) and device.type == "cuda"
         else ""
     )
-    result = RunResult(f"rlvr-{engine_name}{graphs}", shape, sum(p.numel() for p in model.parameters()))
+    prefix = {"on": "-shared-prefix", "off": "-one-pass"}.get(getattr(args, "shared_prefix", "auto"), "")
+    name = f"rlvr-{engine_name}{graphs}{prefix}"
+    result = RunResult(name, shape, sum(p.numel() for p in model.parameters()))
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
+    shared_prefix = {"auto": None, "on": True, "off": False}[getattr(args, "shared_prefix", "auto")]
     trainer = TrainerConfig(
         steps=args.steps, prompts_per_step=args.prompts, micro_batch_size=args.micro,
         skip_zero_advantage=False,  # every row trained: the learner token count is the work done
+        shared_prefix=shared_prefix,
     )  # fmt: skip
     learner = Learner(model, algo, OptimConfig(lr=1e-6), trainer, args.steps, 1.0, args.max_new_tokens)
     params = SamplingParams(n=args.n, temperature=1.0, max_new_tokens=args.max_new_tokens)
@@ -563,6 +572,7 @@ def main(argv: list[str] | None = None) -> None:
     env = environment(device)
     env["cudnn_sdp"] = args.cudnn_sdp
     env["cuda_graphs"] = args.cuda_graphs and device.type == "cuda"  # a capture is of CUDA work only
+    env["shared_prefix"] = args.shared_prefix
     print("environment:", json.dumps(env), flush=True)
     peak_flops = args.peak_tflops * 1e12
     summaries: list[dict[str, Any]] = []

@@ -14,12 +14,15 @@
 #   grpo        rlvr (PyTorch's cuDNN attention off: model.cudnn_attention's default) and TRL (on, PyTorch's
 #               default), 4 steps each: docs/performance.md's table, against gpu_grpo_h200.json
 #   grpo_graphs rlvr with each decode step replayed as a CUDA graph (rollout.cuda_graphs, off by default)
+#   grpo_prefix rlvr's learner with the shared prompt pass and trimmed response passes (trainer.shared_prefix
+#               true): the A/B of its default on a GPU (one pass a micro-batch)
 #   grpo_cudnn  rlvr with cuDNN attention on: the A/B of that default
 #   profile     gpu_profile.py: decode-step variants (fresh lengths with cuDNN off / on, CUDA graphs), the
 #               update's log-softmax, torch.profiler tables of one update and one generation
 #   syncs       gpu_grpo.py --sync-debug: host-device syncs of the decode loop, by source line
 # Everything lands in $OUT (at most 8 files come back from a device run): session.log, grpo.json,
-# grpo_cudnn.json, grpo_graphs.json, exactness.json and prof/ (3 files); the sync count is in session.log.
+# grpo_graphs.json, grpo_prefix.json, exactness.json and prof/ (3 files); grpo_cudnn's table and the sync
+# count are in session.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -66,11 +69,12 @@ stage() {  # stage NAME SECONDS ARGS...: one script under a timeout, its output 
 } 2>&1 | tee "$LOG"
 
 stage exactness 60 gpu_exactness.py "${DEVICE[@]:0:2}" --output "$OUT/exactness.json"
-stage grpo 180 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 130 --output "$OUT/grpo.json"
-stage grpo_graphs 80 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cuda-graphs \
+stage grpo 170 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --steps 4 --budget-s 120 --output "$OUT/grpo.json"
+stage grpo_graphs 70 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cuda-graphs \
     --output "$OUT/grpo_graphs.json"
-stage grpo_cudnn 80 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on \
-    --output "$OUT/grpo_cudnn.json"
-stage profile 100 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
-stage syncs 60 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug
+stage grpo_prefix 70 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --shared-prefix on \
+    --output "$OUT/grpo_prefix.json"
+stage grpo_cudnn 70 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 3 --cudnn-sdp on
+stage profile 90 gpu_profile.py "${DEVICE[@]}" --out-dir "$OUT/prof"
+stage syncs 40 gpu_grpo.py "${SHAPE[@]}" "${DEVICE[@]}" --no-trl --steps 2 --sync-debug
 date -u | tee -a "$LOG"

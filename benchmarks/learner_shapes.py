@@ -9,7 +9,10 @@ Rows: ``--prompts`` random prompts of ``--prompt-len`` random lengths, ``--n`` c
 advantage per row (all rows trained). Every variant runs one optimizer step (AdamW, clip 1.0) on the
 same model object; the variants alternate, ``--reps`` times each, so that both see the same load. Times
 are the process's CPU seconds (one torch thread: what this update costs, whatever else the machine
-runs) and wall seconds.
+runs) and wall seconds. ``--count-ops`` adds the aten operators one update dispatches (separate,
+untimed updates), as run here and as on an accelerator (the log-softmax in chunks of
+``trainer.logprob_chunk_tokens`` positions, not capped to the CPU's cache): on a GPU each operator is a
+kernel launch or more, and launching them is what bounds a small model's update there.
 
 Variants:
 
@@ -21,7 +24,8 @@ Variants:
                 no eager attention up to ``HALF_EAGER_MAX_LEN``, no float32 copies up to ``FLOAT32_MAX_LEN``)
     rlvr-f32-attn   the same with SDPA on float32 copies past ``EAGER_MAX_LEN`` (a half-precision model:
                 no eager attention up to ``HALF_EAGER_MAX_LEN``; the learner before 2026-12-02)
-    rlvr-1pass  the same with one model call a micro-batch (``Learner.one_pass``: no shared prefix)
+    rlvr-1pass  the same with one model call a micro-batch (``trainer.shared_prefix=false``, the default
+                on an accelerator)
     plain       model(input_ids, attention_mask, position_ids, logits_to_keep=R + 1), log_softmax of
                 the response logits, -(adv * exp(logp - logp.detach())) token mean, entropy of the
                 logits (TRL computes it for its metrics), backward, clip, AdamW (foreach)
@@ -64,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --profile: the operators by input shape (where casts are)",
     )
     p.add_argument("--dtype", choices=list(gpu_grpo.DTYPES), default="float32", help="parameter dtype (pure)")
+    p.add_argument("--count-ops", action="store_true", help="also count each variant's aten operators")
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
 
@@ -111,11 +116,15 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
     from rlvr.training.learner import Learner
 
     algo = AlgorithmConfig(eps_low=0.2, eps_high=0.28, loss_agg="token_mean", kl_coef=0.0)
-    trainer = TrainerConfig(steps=100, prompts_per_step=args.prompts, micro_batch_size=batch.size)
-    trainer.skip_zero_advantage = False
-    learner = Learner(model, algo, OptimConfig(lr=1e-6), trainer, 100, 1.0, batch.response_width)
-    one_pass = Learner(model, algo, OptimConfig(lr=1e-6), trainer, 100, 1.0, batch.response_width)
-    one_pass.one_pass = True
+    trainer = TrainerConfig(
+        steps=100, prompts_per_step=args.prompts, micro_batch_size=batch.size, skip_zero_advantage=False
+    )
+    shared, single = (
+        trainer.model_copy(update={"shared_prefix": True}),
+        trainer.model_copy(update={"shared_prefix": False}),
+    )
+    learner = Learner(model, algo, OptimConfig(lr=1e-6), shared, 100, 1.0, batch.response_width)
+    one_pass = Learner(model, algo, OptimConfig(lr=1e-6), single, 100, 1.0, batch.response_width)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, foreach=True)
 
     def update_with(module: ModuleType, **settings: object) -> Callable[[], None]:
@@ -141,6 +150,28 @@ def variants(args: argparse.Namespace, model, batch, adv) -> dict[str, Callable[
         "plain": lambda: plain_update(model, optimizer, batch, adv),
     }
     return {name: table[name] for name in args.variants}
+
+
+def count_ops(fn: Callable[[], None], gpu_chunks: bool = False) -> int:
+    """The aten operators one call of ``fn`` dispatches (views and in-place ones included); with
+    ``gpu_chunks``, with the log-softmax chunked as on an accelerator."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from rlvr.algorithms import logprobs
+
+    class Counter(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Counter.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with (
+        Counter(),
+        patch.object(logprobs, "CPU_CHUNK_VALUES", 1 << 62 if gpu_chunks else logprobs.CPU_CHUNK_VALUES),
+    ):
+        fn()
+    return Counter.calls
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,11 +201,19 @@ def main(argv: list[str] | None = None) -> None:
         f"{batch.prompt_width}, response width {batch.response_width}, {tokens} tokens; {args.reps} reps, "
         f"1 thread, {args.dtype}"
     )
-    print("| variant | CPU s (median) | wall s (median) | learner tokens / CPU s |")
-    print("|---|---|---|---|")
+    ops = (
+        {name: (count_ops(fn), count_ops(fn, gpu_chunks=True)) for name, fn in runs.items()}
+        if args.count_ops
+        else {}
+    )
+    print(
+        "| variant | CPU s (median) | wall s (median) | learner tokens / CPU s | aten ops here / as on a GPU |"
+    )
+    print("|---|---|---|---|---|")
     for name in runs:
         c = statistics.median(cpu[name])
-        print(f"| {name} | {c:.2f} | {statistics.median(wall[name]):.2f} | {tokens / c:.0f} |")
+        counted = "{} / {}".format(*ops[name]) if name in ops else "-"
+        print(f"| {name} | {c:.2f} | {statistics.median(wall[name]):.2f} | {tokens / c:.0f} | {counted} |")
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -185,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             averages = prof.key_averages(group_by_input_shape=args.by_shape)
             print(averages.table(sort_by="self_cpu_time_total", row_limit=25 if args.by_shape else 14))
     if args.output:
-        out = {"args": vars(args), "tokens": tokens, "cpu_s": cpu, "wall_s": wall}
+        out = {"args": vars(args), "tokens": tokens, "cpu_s": cpu, "wall_s": wall, "aten_ops": ops}
         Path(args.output).write_text(json.dumps(out, indent=1))
 
 

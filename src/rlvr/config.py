@@ -241,6 +241,13 @@ class TrainerConfig(_Strict):
     """Token positions whose log-softmax over the vocabulary is computed at once in the learner (float32
     temporaries of this many x vocabulary values); the (B, R, V) float32 logits are never materialised.
     On the CPU a chunk is also capped at ~0.5M values (cache-sized, ``rlvr.algorithms.logprobs``)."""
+    shared_prefix: bool | None = None
+    """How the learner runs a micro-batch. true: each distinct prompt once, its KV cache gathered to its
+    completions, then the responses in at most two passes trimmed by length (rlvr.models.prefix): less
+    arithmetic, about twice the operator calls. false: one pass over whole rows, as TRL and verl do. The
+    same loss and gradient either way, to float rounding. None: true on a CPU, where the arithmetic is
+    the cost; false on an accelerator, where a small model's update is bound by launching the operators
+    (docs/performance.md, "One learner pass on a GPU")."""
     skip_zero_advantage: bool = True
     """Leave out of the update's forward and backward the rows whose advantage is 0 on every token (a GRPO
     group whose rewards are all equal). Their loss terms and gradients are exactly 0, so the update is

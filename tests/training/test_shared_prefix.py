@@ -168,3 +168,41 @@ def test_micro_batches_of_unshared_rows_give_the_same_update(tiny):
     whole.update(batch, adv, None, None)
     for a, p in zip(small.model.parameters(), whole.model.parameters(), strict=True):
         assert torch.allclose(a, p, atol=1e-5)
+
+
+def test_the_shared_prefix_setting_resolves_by_device():
+    """``trainer.shared_prefix`` None: on a CPU (arithmetic-bound), off on an accelerator (launch-bound)."""
+    from rlvr.training.learner import shares_prompts
+
+    assert shares_prompts(None, torch.device("cpu")) and not shares_prompts(None, torch.device("cuda"))
+    assert shares_prompts(True, torch.device("cuda")) and not shares_prompts(False, torch.device("cpu"))
+
+
+def test_one_pass_a_micro_batch_gives_the_shared_prefix_update_in_one_model_call(tiny):
+    """``trainer.shared_prefix=false``: one model call a micro-batch (a prompt pass and up to two response
+    passes otherwise), the same log-probs, loss and weights."""
+    model, _ = tiny
+    batch = collate(_completions(n_prompts=4, n=6, seed=2), pad_id=0)
+    adv = torch.randn(batch.size, 1).expand(-1, batch.response_width).contiguous()
+    learners = {
+        shared: Learner(
+            copy.deepcopy(model), AlgorithmConfig(), OptimConfig(lr=1e-2),
+            TrainerConfig(micro_batch_size=8, shared_prefix=shared), 10, temperature=0.7, norm_len=9,
+        )
+        for shared in (True, False)
+    }  # fmt: skip
+    calls, metrics = {}, {}
+    for shared, learner in learners.items():
+        count = [0]
+        hook = learner.model.register_forward_pre_hook(
+            lambda *_, count=count: count.__setitem__(0, count[0] + 1)
+        )
+        metrics[shared] = learner.update(batch, adv, None, None)
+        hook.remove()
+        calls[shared] = count[0]
+    assert learners[False].one_pass and not learners[True].one_pass
+    assert calls[False] == 3 and calls[True] > 3  # 24 rows in micro-batches of 8
+    for k in ("train/pg_loss", "train/entropy", "train/grad_norm"):
+        assert metrics[True][k] == pytest.approx(metrics[False][k], rel=1e-4, abs=1e-6), k
+    for a, b in zip(learners[True].model.parameters(), learners[False].model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

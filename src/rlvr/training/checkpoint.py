@@ -402,7 +402,7 @@ RESUME_SAFE = (
     *("reward.workers", "reward.timeout_s", "reward.server_url", "model.device", "model.num_threads"),
     *("monitor", "ray", "backend", "rollout.gpu_memory_utilization"),
     *("model.gradient_checkpointing", "model.cudnn_attention", "rollout.fast_decoder", "rollout.cuda_graphs"),
-    "trainer.skip_zero_advantage",
+    *("trainer.skip_zero_advantage", "trainer.shared_prefix"),
     *("trainer.max_tokens_per_micro_batch", "trainer.logprob_chunk_tokens", "rollout.max_kv_cache_bytes"),
     *(
         "learner.world_size",
@@ -419,10 +419,10 @@ unless resume is forced. Notes: trainer.steps only with optim.schedule=constant 
 is laid out over trainer.steps); data.train because the dataset fingerprint compares its content instead;
 backend and ray.* move roles between
 processes without changing the math; evaluation (eval_every, eval.*, data.eval) draws from its own generator, never the training streams.
-micro_batch_size, rollout.max_batch_size, rollout.fast_decoder, rollout.cuda_graphs, trainer.skip_zero_advantage,
-model.num_threads and model.cudnn_attention keep the math but not the bits (summation order, which
-attention kernel, which random draw goes to which sequence): a run resumed with other values is no
-longer bit-identical to an uninterrupted one."""
+micro_batch_size, rollout.max_batch_size, rollout.fast_decoder, rollout.cuda_graphs,
+trainer.skip_zero_advantage, trainer.shared_prefix, model.num_threads and model.cudnn_attention keep the
+math but not the bits (summation order, which attention kernel, which random draw goes to which
+sequence): a run resumed with other values is no longer bit-identical to an uninterrupted one."""
 
 
 class ResumeError(ValueError):

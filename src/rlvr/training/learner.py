@@ -61,9 +61,9 @@ class Learner:
         # rows are skipped only under a loss that declares itself exactly 0 at zero advantage
         skippable = zero_at_zero_advantage(self.policy_loss)
         self.update_filters = [(n, FILTERS.get(n)) for n in update_filters] if skippable else []
-        # one model call per micro-batch (no shared-prefix pass, no length buckets): a sharded learner's
-        # ranks must run the same sequence of collectives whatever their rows
-        self.one_pass = False
+        # one model call per micro-batch (no shared-prefix pass, no length buckets): trainer.shared_prefix,
+        # and always for a sharded learner, whose ranks must run the same collectives whatever their rows
+        self.one_pass = not shares_prompts(trainer.shared_prefix, self.device)
 
     def counters(self) -> dict[str, int]:
         """The learner's state besides the optimizer and schedule, for checkpoints."""
@@ -85,7 +85,9 @@ class Learner:
         passes, each trimmed to its own longest response r (see ``length_buckets``), over r - 1 columns:
         a response's last token is never an input, since its logits would predict past the end. Only
         response positions are meaningful: the columns past the longest response of a row's pass hold 0.
-        Short sequences on CPU run with eager attention (see ``short_sequence_attention``).
+        Short sequences on CPU run with eager attention (see ``short_sequence_attention``). With
+        ``one_pass`` (``trainer.shared_prefix`` false, the default on an accelerator, and a sharded learner)
+        each micro-batch is one model call over its rows, trimmed to its longest response.
         """
         if mb.vision is not None:  # images: the VLM's own vision path and positions
             return vision_forward(model, mb, self._token_stats, with_entropy)
@@ -353,6 +355,11 @@ class Learner:
         params = [p for p in self.model.parameters() if p.grad is not None]
         max_norm = self.optim_cfg.max_grad_norm or float("inf")
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def shares_prompts(setting: bool | None, device: torch.device) -> bool:
+    """``trainer.shared_prefix`` resolved for a learner on ``device``: None means on a CPU only."""
+    return device.type == "cpu" if setting is None else setting
 
 
 def _adapter_disabled(model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:

@@ -247,7 +247,7 @@ class TrainerConfig(_Strict):
     arithmetic, about twice the operator calls. false: one pass over whole rows, as TRL and verl do. The
     same loss and gradient either way, to float rounding. None: true on a CPU, where the arithmetic is
     the cost; false on an accelerator, where a small model's update is bound by launching the operators
-    (docs/performance.md, "One learner pass on a GPU")."""
+    (docs/performance.md, "One learner pass a micro-batch on a GPU")."""
     skip_zero_advantage: bool = True
     """Leave out of the update's forward and backward the rows whose advantage is 0 on every token (a GRPO
     group whose rewards are all equal). Their loss terms and gradients are exactly 0, so the update is

@@ -147,6 +147,7 @@ def graphed_decode_case(shape: str, device: torch.device, steps: int = 48, drop_
     from rlvr.models.attention import set_cudnn_attention
     from rlvr.rollout.decode_steps import FastSteps, positions_from_mask
     from rlvr.rollout.graphed_steps import GraphedSteps
+    from rlvr.rollout.hf_engine import _left_pad
 
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = gpu_grpo.build_model(shape, device, dtype).eval()
@@ -156,12 +157,8 @@ def graphed_decode_case(shape: str, device: torch.device, steps: int = 48, drop_
     prompts = gpu_grpo.make_prompts(
         argparse.Namespace(steps=1, prompts=16, prompt_len=lengths), vocab, seed=1
     )
-    width = max(map(len, prompts))
-    ids = torch.zeros((len(prompts), width), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :], mask[i, width - len(p) :] = torch.tensor(p), 1
-    ids, mask = ids.to(device), mask.to(device)
+    ids, mask = (t.to(device) for t in _left_pad(prompts, pad=0))
+    width = ids.size(1)
     owner = torch.arange(len(prompts), device=device).repeat_interleave(8)
     ways = {"eager": FastSteps(model), "graphed": GraphedSteps(model)}
     times: dict[str, list[float]] = {name: [] for name in ways}
@@ -180,10 +177,10 @@ def graphed_decode_case(shape: str, device: torch.device, steps: int = 48, drop_
                 tokens, next_pos = tokens[keep], next_pos[keep]
             logits = {}
             for name, w in ways.items():
-                sync(device)
+                gpu_grpo.sync(device)
                 t0 = time.perf_counter()
                 logits[name] = w.decode(tokens, next_pos + t).float()  # a copy: the graph reuses its output
-                sync(device)
+                gpu_grpo.sync(device)
                 if t not in (0, drop_at):  # each capture's first step runs eagerly and captures
                     times[name].append(1e3 * (time.perf_counter() - t0))
             max_diff = max(max_diff, float((logits["graphed"] - logits["eager"]).abs().max()))
@@ -196,11 +193,6 @@ def graphed_decode_case(shape: str, device: torch.device, steps: int = 48, drop_
         "ms_eager": round(ms["eager"], 3), "ms_graphed": round(ms["graphed"], 3),
         "speedup": round(ms["eager"] / ms["graphed"], 2),
     }  # fmt: skip
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -104,6 +104,24 @@ class TransformersSteps:
         """Nothing to pack: the model's own forward runs its own modules."""
 
 
+def fast_prefill(
+    decoder: FastDecoder,
+    input_ids: Tensor,
+    positions: Tensor,
+    prompt_mask: Tensor | None,
+    owner: Tensor,
+    capacity: int,
+) -> tuple[Tensor, KVBuffers, tuple[Tensor, Tensor], Tensor | None]:
+    """The distinct prompts (U, P) through ``decoder`` once, gathered to their rows by ``owner`` (B,): the
+    next-token logits (B, V), the KV cache (room for ``capacity`` positions), the rotary table (cos, sin
+    by position) and the decode's key mask (``decode_key_mask``; None when no prompt is padded)."""
+    cache = decoder.new_cache(input_ids.size(0), capacity)
+    logits = decoder(input_ids, positions, cache, prompt_mask)
+    cache.select(owner)
+    key_mask = decode_key_mask(prompt_mask, owner, capacity)
+    return logits[owner], cache, decoder.rope_table(capacity), key_mask
+
+
 class FastSteps:
     """Prefill and decode through ``FastDecoder`` and its ``KVBuffers`` (Llama-family models). The decode's
     rotary table and additive key mask are made once at prefill and sliced each step (the same values
@@ -118,13 +136,11 @@ class FastSteps:
     def prefill(
         self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
     ) -> Tensor:
-        self.cache = self.decoder.new_cache(input_ids.size(0), capacity)
-        logits = self.decoder(input_ids, positions, self.cache, prompt_mask)
-        self.cache.select(owner)
-        self.rope = self.decoder.rope_table(capacity)
-        key_mask = decode_key_mask(prompt_mask, owner, capacity)
+        logits, self.cache, self.rope, key_mask = fast_prefill(
+            self.decoder, input_ids, positions, prompt_mask, owner, capacity
+        )
         self.bias = None if key_mask is None else self.decoder.key_bias(key_mask)
-        return logits[owner]
+        return logits
 
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
         cache = self._cache()

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from rlvr.models.fast_decoder import FastDecoder, StaticKVBuffers
-from rlvr.rollout.decode_steps import decode_key_mask
+from rlvr.rollout.decode_steps import fast_prefill
 
 Pool = Any
 """What ``torch.cuda.graph_pool_handle`` returns (its type is private to torch): the memory pool that a
@@ -108,12 +108,10 @@ class GraphedSteps:
     def prefill(
         self, input_ids: Tensor, positions: Tensor, prompt_mask: Tensor | None, owner: Tensor, capacity: int
     ) -> Tensor:
-        cache = self.decoder.new_cache(input_ids.size(0), capacity)
-        logits = self.decoder(input_ids, positions, cache, prompt_mask)
-        cache.select(owner)
+        logits, cache, self.rope, key_mask = fast_prefill(
+            self.decoder, input_ids, positions, prompt_mask, owner, capacity
+        )
         self.cache = StaticKVBuffers.of(cache)
-        self.rope = self.decoder.rope_table(capacity)
-        key_mask = decode_key_mask(prompt_mask, owner, capacity)
         if key_mask is None:  # no padding: one row of the mask serves every row
             key_mask = torch.ones((1, capacity), dtype=torch.long, device=input_ids.device)
         key_mask[:, input_ids.size(1) :] = 0  # not yet decoded
@@ -121,7 +119,7 @@ class GraphedSteps:
         self.graph = None
         if self.pool is None and graphs_run_on(input_ids.device):
             self.pool = torch.cuda.graph_pool_handle()
-        return logits[owner]
+        return logits
 
     def decode(self, tokens: Tensor, positions: Tensor) -> Tensor:
         if self.graph is None or self.tokens is None or self.positions is None:

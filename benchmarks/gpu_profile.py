@@ -54,11 +54,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 @contextlib.contextmanager
 def unfolded_attention(kind: str):
     """FastDecoder's attention without the decode-step fold: ``enable-gqa`` (SDPA's GQA flag) or
@@ -92,10 +87,10 @@ def decode_ms(engine, prompts, new_tokens: int, device: torch.device, fresh: boo
     from rlvr.rollout.types import SamplingParams
 
     def timed(t: int, cut: int) -> float:
-        sync(device)
+        gpu_grpo.sync(device)
         t0 = time.perf_counter()
         engine.generate([p[cut:] for p in prompts], SamplingParams(n=8, max_new_tokens=t, temperature=1.0))
-        sync(device)
+        gpu_grpo.sync(device)
         return time.perf_counter() - t0
 
     if not fresh:
@@ -137,11 +132,11 @@ def generation(args: argparse.Namespace, model, tok, device: torch.device) -> di
     logits = torch.randn(128, vocab, device=device, dtype=model.dtype)
     gen = torch.Generator().manual_seed(0)
     sample_next(logits, 1.0, generator=gen)
-    sync(device)
+    gpu_grpo.sync(device)
     t0 = time.perf_counter()
     for _ in range(20):
         sample_next(logits, 1.0, generator=gen)
-    sync(device)
+    gpu_grpo.sync(device)
     out["sample-only"] = 1000 * (time.perf_counter() - t0) / 20
     return {k: round(v, 2) for k, v in out.items()}
 
@@ -172,11 +167,11 @@ def logprob_paths(args: argparse.Namespace, device: torch.device) -> dict[str, d
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated()
-            sync(device)
+            gpu_grpo.sync(device)
             t0 = time.perf_counter()
             lp, _h = fn(logits)
             lp.sum().backward()
-            sync(device)
+            gpu_grpo.sync(device)
             seconds = time.perf_counter() - t0
             logits.grad = None
         peak = (torch.cuda.max_memory_allocated() - base) / 2**30 if device.type == "cuda" else float("nan")
@@ -227,7 +222,7 @@ def profiles(args: argparse.Namespace, model, tok, device: torch.device) -> dict
     ):
         with profile(activities=acts) as prof:
             fn()
-            sync(device)
+            gpu_grpo.sync(device)
         tables[name] = prof.key_averages().table(sort_by=sort, row_limit=25, max_name_column_width=60)
     return tables
 
